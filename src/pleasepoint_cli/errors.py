@@ -1,0 +1,47 @@
+"""The error family of pleasepoint: the core raises these, the CLI maps them to exit codes in one place."""
+
+from __future__ import annotations
+
+
+class PleasepointError(Exception):
+    """Base class: a problem the user can fix; the message says what, where and how."""
+
+    exit_code = 1
+
+
+class ConfigError(PleasepointError):
+    """pleasepoint.yaml or a YAML definition (mapping, persona, campaign...) is invalid."""
+
+
+class InputDataError(PleasepointError):
+    """A data file cannot be read or has rows that do not fit the canonical schema."""
+
+
+class NotFoundError(PleasepointError):
+    """A run, cluster, customer or other named object does not exist in the store."""
+
+
+class AnalysisError(PleasepointError):
+    """An analysis cannot run on this data (empty audience, too few customers, no convergence)."""
+
+
+class RuleError(PleasepointError):
+    """An audience rule is invalid: unknown attribute or operator, or a bad value."""
+
+
+class TemplateError(PleasepointError):
+    """An email template fails to compile or to render."""
+
+
+class DeliveryError(PleasepointError):
+    """A message cannot be built or handed to its transport."""
+
+
+class StoreBusyError(PleasepointError):
+    """The database file is held by another process past the lock timeout."""
+
+    exit_code = 75
+
+
+class StoreError(PleasepointError):
+    """The database file cannot be opened or migrated."""
