@@ -1,0 +1,82 @@
+"""The `pleasepoint` command: global options, the sub-apps, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from pleasepoint_cli import __version__
+from pleasepoint_cli.cli._common import AppState
+from pleasepoint_cli.errors import PleasepointError
+
+
+class PleasepointGroup(TyperGroup):
+    """The root group: turns a PleasepointError from any command into its message and exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except PleasepointError as e:
+            from pleasepoint_cli.cli._common import stderr_console
+
+            stderr_console().print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+            raise typer.Exit(e.exit_code) from e
+        except KeyboardInterrupt:
+            typer.echo("interrupted: nothing was half-written.", err=True)
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=PleasepointGroup,
+    name="pleasepoint",
+    help="Customer personas, CRM enrichment, CLV and personalised email for an e-commerce shop, "
+    "from one DuckDB file.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pleasepoint {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Path | None = typer.Option(
+        None, "--db", help="Database file. Default: $PLEASEPOINT_DB, then db: in pleasepoint.yaml, "
+        "then ./pleasepoint.duckdb.", show_default=False),
+    config: Path | None = typer.Option(
+        None, "--config", help="Settings file (default ./pleasepoint.yaml when it exists).", show_default=False),
+    lock_timeout: float = typer.Option(
+        30.0, "--lock-timeout", min=0, help="Seconds to wait while another process holds the database; "
+        "then exit 75."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or messages on stderr."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """pleasepoint: load a shop, find its customer personas, enrich the CRM, score CLV, send campaigns."""
+    ctx.obj = AppState(db=db, config=config, lock_timeout=lock_timeout, quiet=quiet)
+
+
+def _register() -> None:
+    from pleasepoint_cli.cli import demo, ingest, setup
+
+    setup.register(app)
+    app.add_typer(ingest.app, name="ingest")
+    demo.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

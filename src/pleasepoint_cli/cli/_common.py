@@ -1,0 +1,167 @@
+"""What every command shares: the app state from global options, opening the store, and output formats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.store import Store
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FormatOption = typer.Option(OutputFormat.table, "--format", "-f", help="table, json or csv (data on stdout).")
+
+
+@dataclass
+class AppState:
+    """The global options, resolved once per invocation."""
+
+    db: Path | None
+    config: Path | None
+    lock_timeout: float
+    quiet: bool
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from pleasepoint_cli.config import load_settings
+
+            self._settings = load_settings(self.config)
+        return self._settings
+
+    @property
+    def db_path(self) -> Path:
+        from pleasepoint_cli.config import resolve_db
+
+        return resolve_db(self.db, self.settings, self.config)
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        """Open the database for the length of the block, waiting for the lock up to --lock-timeout."""
+        from pleasepoint_cli.store import open_store
+
+        store = open_store(self.db_path, self.lock_timeout)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def state(ctx: typer.Context) -> AppState:
+    """The AppState set by the root callback (a default one when a command is invoked alone in tests)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState(db=None, config=None, lock_timeout=30.0, quiet=False)
+    return root.obj
+
+
+def stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def stdout_console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def say(ctx: typer.Context, message: str) -> None:
+    """A message for the person at the terminal: stderr, silent with --quiet."""
+    if not state(ctx).quiet:
+        stderr_console().print(message)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value
+
+
+def to_json(data: Any) -> str:
+    """JSON text for stdout: accents kept, dates as ISO strings."""
+    return json.dumps(data, ensure_ascii=False, indent=2, default=_plain)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(to_json(data) + "\n")
+
+
+def emit_rows(
+    rows: Sequence[dict[str, Any]],
+    fmt: OutputFormat,
+    *,
+    title: str | None = None,
+    columns: Sequence[str] | None = None,
+    json_data: Any = None,
+) -> None:
+    """Print rows as a Rich table, a JSON document (json_data if given, else the rows) or CSV."""
+    columns = list(columns or (rows[0].keys() if rows else []))
+    if fmt is OutputFormat.json:
+        emit_json(json_data if json_data is not None else [{c: _plain(r.get(c)) for c in columns} for r in rows])
+        return
+    if fmt is OutputFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_plain(row.get(c)) for c in columns])
+        sys.stdout.write(buffer.getvalue())
+        return
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        numeric = bool(rows) and isinstance(rows[0].get(column), int | float)
+        table.add_column(column, justify="right" if numeric else "left")
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    stdout_console().print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(_plain(value))
+
+
+def parse_as_of(value: str | None, option: str = "--as-of") -> date | None:
+    """A YYYY-MM-DD date from an option, or None."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as e:
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD.", param_hint=option) from e

@@ -1,0 +1,132 @@
+"""`pleasepoint ingest orders|customers|products|stores FILE...`: load shop exports."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from pleasepoint_cli.cli._common import FormatOption, OutputFormat, emit_rows, say, state
+
+if TYPE_CHECKING:
+    from pleasepoint_cli.ingest.loader import IngestReport
+
+app = typer.Typer(
+    help="Load shop exports (CSV/TSV, Parquet, JSON/JSONL): atomic, idempotent, with a summary.",
+    no_args_is_help=True,
+)
+
+
+class OnError(str, Enum):
+    abort = "abort"
+    skip = "skip"
+
+
+def _load(
+    ctx: typer.Context,
+    entity: str,
+    files: list[Path],
+    mapping_file: Path | None,
+    maps: list[str],
+    delimiter: str | None,
+    encoding: str | None,
+    decimal: str | None,
+    date_format: str | None,
+    no_header: bool,
+    columns: str | None,
+    on_error: OnError,
+    rejects: Path | None,
+    fmt: OutputFormat,
+) -> None:
+    from pleasepoint_cli.cli._progress import stage_progress
+    from pleasepoint_cli.errors import ConfigError
+    from pleasepoint_cli.ingest.loader import ingest_file
+    from pleasepoint_cli.ingest.mapping import EntitySection, MappingFile, load_mapping, parse_map_flags
+    from pleasepoint_cli.ingest.source import ReadOptions
+
+    mapping = load_mapping(mapping_file) if mapping_file else MappingFile()
+    section = getattr(mapping, entity) or EntitySection()
+    if mapping_file and getattr(mapping, entity) is None:
+        raise ConfigError(f"{mapping_file}: has no `{entity}:` section. Add one with its columns.")
+    if decimal not in (None, ".", ","):
+        raise ConfigError(f"--decimal {decimal!r}: use '.' or ','.")
+    if rejects is not None and on_error is OnError.abort:
+        on_error = OnError.skip
+    if rejects is not None and len(files) > 1:
+        raise ConfigError("--rejects takes one file at a time; run ingest once per file.")
+    fmt_section = mapping.format
+    options = ReadOptions(
+        delimiter=delimiter or fmt_section.delimiter,
+        encoding=encoding or fmt_section.encoding,
+        decimal=decimal or fmt_section.decimal,
+        date_format=date_format or fmt_section.date_format,
+        header=fmt_section.header and not no_header,
+        names=tuple(c.strip() for c in columns.split(",")) if columns else tuple(fmt_section.names),
+    )
+    explicit = parse_map_flags(maps)
+    app_state = state(ctx)
+    reports: list[IngestReport] = []
+    with app_state.store() as store, stage_progress(store.con, not app_state.quiet) as stage, store.transaction():
+        for file in files:
+            reports.append(ingest_file(store, entity, file, section=section, explicit=explicit, options=options,
+                                       on_error=on_error.value, rejects=rejects, progress=stage))
+    rows = [
+        {"file": Path(r.file).name, "read": r.rows_read, "inserted": r.inserted, "updated": r.updated,
+         "rejected": r.rejected, "seconds": round(r.seconds, 2)}
+        for r in reports
+    ]
+    json_data = [
+        {"entity": r.entity, "file": r.file, "format": r.format, "encoding": r.encoding, "read": r.rows_read,
+         "inserted": r.inserted, "updated": r.updated, "rejected": r.rejected,
+         "rejected_reasons": r.rejected_reasons, "problems": r.problems, "warnings": r.warnings,
+         "attributes": r.attributes, "rejects_file": r.rejects_file, "seconds": round(r.seconds, 3)}
+        for r in reports
+    ]
+    emit_rows(rows, fmt, title=f"ingest {entity}", json_data=json_data)
+    if fmt is OutputFormat.table:
+        for r in reports:
+            for problem in r.problems:
+                say(ctx, f"[yellow]skipped:[/] {problem}")
+            for warning in r.warnings:
+                say(ctx, f"[yellow]warning:[/] {warning}")
+            if r.rejects_file:
+                say(ctx, f"rejected rows and their reasons: {r.rejects_file}")
+
+
+def _command(entity: str, example: str) -> None:
+    def command(
+        ctx: typer.Context,
+        files: list[Path] = typer.Argument(..., help="One or more export files, loaded together, all or nothing."),
+        mapping_file: Path | None = typer.Option(None, "--mapping", "-m", help="Mapping YAML (columns, format)."),
+        maps: list[str] = typer.Option([], "--map", help="canonical=SOURCE_COLUMN; repeatable; overrides --mapping."),
+        delimiter: str | None = typer.Option(None, "--delimiter", help="Field separator (default: sniffed); "
+                                             "'tab', or 'whitespace' for space-aligned files."),
+        encoding: str | None = typer.Option(None, "--encoding", help="utf-8, latin-1, cp1252... (default: detected)."),
+        decimal: str | None = typer.Option(None, "--decimal", help="Decimal separator of numbers: '.' or ','."),
+        date_format: str | None = typer.Option(None, "--date-format", help="strptime format, e.g. %d/%m/%Y "
+                                               "(default: ISO or dd/mm/yyyy)."),
+        no_header: bool = typer.Option(False, "--no-header", help="The CSV has no header row (see --columns)."),
+        columns: str | None = typer.Option(None, "--columns", help="Comma-separated column names for a file "
+                                           "without a header."),
+        on_error: OnError = typer.Option(OnError.abort, "--on-error", help="abort: any bad row loads nothing; "
+                                         "skip: load the good rows."),
+        rejects: Path | None = typer.Option(None, "--rejects", help="Write skipped rows with their reasons "
+                                            "here (implies --on-error skip)."),
+        fmt: OutputFormat = FormatOption,
+    ) -> None:
+        _load(ctx, entity, files, mapping_file, maps, delimiter, encoding, decimal, date_format, no_header,
+              columns, on_error, rejects, fmt)
+
+    command.__doc__ = (
+        f"Load {entity} from CSV/TSV, Parquet or JSON. Extra columns are kept as attributes.\n\n"
+        f"Example: {example}"
+    )
+    app.command(entity)(command)
+
+
+_command("orders", "pleasepoint ingest orders ventas.csv --delimiter ';' --decimal , --encoding latin-1")
+_command("customers", "pleasepoint ingest customers clientes.csv --map customer_id=id_cliente")
+_command("products", "pleasepoint ingest products productos.parquet")
+_command("stores", "pleasepoint ingest stores tiendas.csv")

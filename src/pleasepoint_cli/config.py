@@ -1,0 +1,97 @@
+"""pleasepoint.yaml: the project settings, and where the database is (flag > environment > file > default)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+CONFIG_FILE = "pleasepoint.yaml"
+DB_ENV = "PLEASEPOINT_DB"
+DEFAULT_DB = "pleasepoint.duckdb"
+
+
+class Strict(BaseModel):
+    """Base for every YAML model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ShopSettings(Strict):
+    name: str = "Mi tienda"
+    url: str = "https://tienda.example"
+    timezone: str = "Europe/Madrid"
+    currency: str = "EUR"
+
+
+class StateThresholds(Strict):
+    """Recency states in days since the last purchase (the guide's defaults)."""
+
+    active_below: Annotated[int, Field(gt=0)] = 182
+    inactive_below: Annotated[int, Field(gt=0)] = 365
+    hibernating_below: Annotated[int, Field(gt=0)] = 730
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StateThresholds:
+        if not self.active_below < self.inactive_below < self.hibernating_below:
+            raise ValueError("thresholds must increase: active_below < inactive_below < hibernating_below")
+        return self
+
+
+class LevelThresholds(Strict):
+    """Propensity index (cluster value / population value) at or above which a cell is high / medium.
+
+    A cell whose cluster value is zero is `zero`; anything else below `medium` is `low`.
+    """
+
+    high: Annotated[float, Field(gt=0)] = 1.25
+    medium: Annotated[float, Field(gt=0)] = 0.75
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LevelThresholds:
+        if not self.medium < self.high:
+            raise ValueError("medium must be below high")
+        return self
+
+
+class EmailSettings(Strict):
+    from_address: str = "Mi tienda <hola@tienda.example>"
+    reply_to: str | None = None
+    signature: str = "El equipo de Mi tienda"
+    unsubscribe_base_url: str = "https://tienda.example/baja"
+
+
+class Settings(Strict):
+    """The whole of pleasepoint.yaml."""
+
+    db: str | None = None
+    shop: ShopSettings = ShopSettings()
+    states: StateThresholds = StateThresholds()
+    levels: LevelThresholds = LevelThresholds()
+    email: EmailSettings = EmailSettings()
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read pleasepoint.yaml (the given path, else ./pleasepoint.yaml if present, else defaults)."""
+    from pleasepoint_cli.yamlio import load_model
+
+    if path is None:
+        candidate = Path(CONFIG_FILE)
+        if not candidate.exists():
+            return Settings()
+        path = candidate
+    return load_model(path, Settings)
+
+
+def resolve_db(flag: Path | None, settings: Settings, config_path: Path | None) -> Path:
+    """The database path: --db, then $PLEASEPOINT_DB, then `db:` of the config, then ./pleasepoint.duckdb."""
+    if flag is not None:
+        return flag
+    if env := os.environ.get(DB_ENV):
+        return Path(env)
+    if settings.db:
+        base = config_path.parent if config_path is not None else Path()
+        return base / settings.db
+    return Path(DEFAULT_DB)

@@ -1,0 +1,1 @@
+"""Loading shop exports (orders, customers, products, stores) into the store, atomically and idempotently."""

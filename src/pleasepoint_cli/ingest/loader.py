@@ -1,0 +1,493 @@
+"""Loading one export into the store: stage and check every row, then replace or upsert in one transaction.
+
+The file is read once into a temporary staging table with every value parsed and every problem noted;
+only when the whole file is good (or `on_error="skip"`) do the rows land, all in the caller's single
+transaction, so a bad row, Ctrl-C or a crash leaves the database exactly as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pleasepoint_cli.errors import InputDataError, StoreError
+from pleasepoint_cli.ingest.entities import ENTITIES, Entity, Field
+from pleasepoint_cli.ingest.mapping import EntitySection, resolve_columns
+from pleasepoint_cli.ingest.source import ReadOptions, Source, open_source
+from pleasepoint_cli.textutil import quote_ident, slugify
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pleasepoint_cli.store import Store
+
+OnError = Literal["abort", "skip"]
+ProgressHook = Callable[[str], None]
+
+_SHOWN_PROBLEMS = 5
+_AUTO_DATE_FORMATS = ["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y", "%Y%m%d"]
+_TRUE = ("true", "t", "1", "yes", "y", "si", "sí", "s", "x")
+_FALSE = ("false", "f", "0", "no", "n")
+_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                  "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
+_RANGES = {"lat": (-90.0, 90.0), "lon": (-180.0, 180.0)}
+
+
+@dataclass
+class RowProblem:
+    """One bad value: where it is, what it is and why it cannot load."""
+
+    where: str
+    column: str
+    value: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        shown = "(empty)" if self.value is None else repr(self.value)
+        return f"{self.where}: column {self.column!r}: value {shown}: {self.reason}"
+
+
+@dataclass
+class IngestReport:
+    """What an ingest read and did."""
+
+    entity: str
+    file: str
+    format: str
+    encoding: str
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    rejected: int = 0
+    warnings: list[str] = field(default_factory=list)
+    rejected_reasons: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    rejects_file: str | None = None
+    attributes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def _text_of(ident: str) -> str:
+    return f"NULLIF(trim(CAST({ident} AS VARCHAR)), '')"
+
+
+def _typed(f: Field, ident: str, source_type: str, options: ReadOptions) -> str:
+    """SQL parsing one source column into a canonical field's type (NULL where it does not parse)."""
+    base_type = source_type.split("(")[0].upper()
+    numeric_source = base_type in _NUMERIC_TYPES
+    text = _text_of(ident)
+    if f.kind == "key":
+        if base_type in ("FLOAT", "DOUBLE", "DECIMAL"):
+            return (f"CASE WHEN {ident} = trunc({ident}) THEN CAST(CAST({ident} AS BIGINT) AS VARCHAR) "
+                    f"ELSE CAST({ident} AS VARCHAR) END")
+        return text
+    if f.kind == "text":
+        return text
+    if f.kind == "number":
+        if numeric_source:
+            return f"CAST({ident} AS DOUBLE)"
+        if options.decimal == ",":
+            return f"TRY_CAST(replace(replace({text}, '.', ''), ',', '.') AS DOUBLE)"
+        return f"TRY_CAST({text} AS DOUBLE)"
+    if f.kind in ("timestamp", "date"):
+        if base_type.startswith(("TIMESTAMP", "DATE")):
+            parsed = f"CAST({ident} AS TIMESTAMP)"
+        else:
+            formats = [options.date_format] if options.date_format else _AUTO_DATE_FORMATS
+            parsed = f"COALESCE(TRY_CAST({text} AS TIMESTAMP), try_strptime({text}, {_sql_list(formats)}))"
+        return f"CAST({parsed} AS DATE)" if f.kind == "date" else parsed
+    if f.kind == "bool":
+        if base_type == "BOOLEAN":
+            return ident
+        lowered = f"lower({text})"
+        return (f"CASE WHEN {lowered} IN {tuple(_TRUE)} THEN true "
+                f"WHEN {lowered} IN {tuple(_FALSE)} THEN false END")
+    raise AssertionError(f"unknown kind {f.kind}")
+
+
+def _problem_sql(f: Field, entity: Entity, has_column: bool) -> str | None:
+    """SQL naming this field's problem in a staged row, or NULL; refers to `raw_<f>` and `<f>`."""
+    raw, typed = f"raw_{f.name}", quote_ident(f.name)
+    checks = []
+    if f.required and f.name != entity.owner:
+        checks.append(f"WHEN {raw} IS NULL THEN '{f.name}|is empty (every row needs it)'")
+    if has_column and f.kind not in ("key", "text"):
+        expected = {"number": "a number", "timestamp": "a date/time", "date": "a date",
+                    "bool": "true/false (or sí/no, 1/0)"}[f.kind]
+        hint = {"number": " (for a decimal comma use --decimal ,)",
+                "timestamp": " (ISO or dd/mm/yyyy; else pass --date-format)",
+                "date": " (ISO or dd/mm/yyyy; else pass --date-format)", "bool": ""}[f.kind]
+        checks.append(f"WHEN {raw} IS NOT NULL AND {typed} IS NULL THEN '{f.name}|is not {expected}{hint}'")
+    if f.name in _RANGES:
+        low, high = _RANGES[f.name]
+        checks.append(f"WHEN {typed} NOT BETWEEN {low} AND {high} THEN '{f.name}|is out of range {low}..{high}'")
+    if not checks:
+        return None
+    return "CASE " + " ".join(checks) + " END"
+
+
+class _Plan:
+    """The staging query for one file: typed canonical columns, extra columns, and a problem column."""
+
+    def __init__(self, entity: Entity, source: Source, section: EntitySection, explicit: dict[str, str],
+                 options: ReadOptions) -> None:
+        self.entity = entity
+        self.source = source
+        self.columns = resolve_columns(entity, list(source.columns), explicit, source.path)
+        self.defaults = dict(section.defaults)
+        self._check_required()
+        used = set(self.columns.values())
+        canonical = {f.name for f in entity.fields}
+        self.extra = [c for c in source.columns if c not in used and c.lower() not in canonical]
+        if not section.keep_extra_columns:
+            self.extra = []
+        inner, outer, problems = [], [], []
+        for f in entity.fields:
+            src = self.columns.get(f.name)
+            if src is not None:
+                ident = quote_ident(src)
+                inner.append(f"{_text_of(ident)} AS raw_{f.name}")
+                typed = _typed(f, ident, source.columns[src], options)
+                if f.name in self.defaults:
+                    typed = f"COALESCE({typed}, {self._default_literal(f, options)})"
+                inner.append(f"{typed} AS {quote_ident(f.name)}")
+            elif f.name in self.defaults:
+                inner.append(f"{self._default_literal(f, options)} AS raw_{f.name}")
+                inner.append(f"{self._default_literal(f, options)} AS {quote_ident(f.name)}")
+            else:
+                inner.append(f"NULL AS raw_{f.name}")
+                inner.append(f"CAST(NULL AS {self._sql_type(f)}) AS {quote_ident(f.name)}")
+            if (problem := _problem_sql(f, entity, src is not None)) is not None:
+                problems.append(problem)
+            outer.append(quote_ident(f.name))
+        for i, column in enumerate(self.extra):
+            inner.append(f"{_text_of(quote_ident(column))} AS _extra_{i}")
+            outer.append(f"_extra_{i}")
+        self.inner = ", ".join(inner)
+        self.outer = outer
+        self.problem = "NULLIF(concat_ws(';', " + ", ".join(problems) + "), '')" if problems else "NULL"
+
+    def _check_required(self) -> None:
+        missing = [f.name for f in self.entity.fields
+                   if f.required and f.name not in self.columns and f.name not in self.defaults]
+        if self.entity.name == "orders" and not ({"unit_price", "amount"} & (set(self.columns) | set(self.defaults))):
+            missing.append("unit_price (or amount)")
+        if missing:
+            raise InputDataError(
+                f"{self.source.path}: missing required column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(missing)} for {self.entity.name}. Columns found: {', '.join(self.source.columns)}. "
+                f"Rename the column in the file, or map it: --map {missing[0].split()[0]}=YOUR_COLUMN "
+                "(or a mapping YAML with --mapping)."
+            )
+
+    @staticmethod
+    def _sql_type(f: Field) -> str:
+        return {"key": "VARCHAR", "text": "VARCHAR", "number": "DOUBLE", "timestamp": "TIMESTAMP",
+                "date": "DATE", "bool": "BOOLEAN"}[f.kind]
+
+    def _default_literal(self, f: Field, options: ReadOptions) -> str:
+        value = "'" + self.defaults[f.name].replace("'", "''") + "'"
+        return _typed(f, value, "VARCHAR", options) if f.kind not in ("key", "text") else value
+
+    def select(self, with_row_number: bool = False) -> str:
+        """The staging SELECT: typed columns, extras, `_problem`, and (optionally) the source row number."""
+        row = ", row_number() OVER () AS _row" if with_row_number else ""
+        inner_row = ", _row" if with_row_number else ""
+        return (
+            f"SELECT {', '.join(self.outer)}, {self.problem} AS _problem{inner_row} FROM "
+            f"(SELECT {self.inner}{row} FROM {self.source.from_sql})"
+        )
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _duckdb_message(e: Exception) -> str:
+    return str(e).split("\n\n")[0].replace("\n", " ")
+
+
+def _find_problems(con: duckdb.DuckDBPyConnection, plan: _Plan, limit: int | None) -> list[RowProblem]:
+    """Second, slower pass (errors only): the rows with problems, with their line numbers and raw values."""
+    raw_columns = ", ".join(f"raw_{f.name}" for f in plan.entity.fields)
+    limit_sql = f"LIMIT {int(limit)}" if limit is not None else ""
+    rows = con.execute(
+        f"""
+        SELECT _row, _problem, {raw_columns} FROM (
+            SELECT {plan.problem} AS _problem, * FROM (
+                SELECT {plan.inner}, row_number() OVER () AS _row FROM {plan.source.from_sql}))
+        WHERE _problem IS NOT NULL AND {quote_ident(plan.entity.owner)} IS NOT NULL ORDER BY _row {limit_sql}
+        """,
+        plan.source.params,
+    ).fetchall()
+    names = [f.name for f in plan.entity.fields]
+    problems = []
+    for row in rows:
+        line = int(row[0]) + plan.source.first_row - 1
+        for item in str(row[1]).split(";"):
+            name, _, reason = item.partition("|")
+            value = row[2 + names.index(name)]
+            problems.append(RowProblem(plan.source.where(line), plan.columns.get(name, name), value, reason))
+    return problems
+
+
+def _write_rejects(con: duckdb.DuckDBPyConnection, plan: _Plan, target: Path) -> None:
+    """Write the rows that did not load, each with its line and reason, beside the original columns."""
+    originals = list(plan.source.columns)
+    aliased = ", ".join(f"{quote_ident(c)} AS _orig_{i}" for i, c in enumerate(originals))
+    renamed = ", ".join(f"_orig_{i} AS {quote_ident(c)}" for i, c in enumerate(originals))
+    owner = quote_ident(plan.entity.owner)
+    reason = (f"CASE WHEN {owner} IS NULL THEN '{plan.entity.owner}|is empty: the row cannot be attributed' "
+              "ELSE _problem END")
+    cursor = con.execute(
+        f"""
+        SELECT _row + {plan.source.first_row - 1} AS line, replace(replace({reason}, '|', ' '), ';', '; ') AS reason,
+               {renamed}
+        FROM (SELECT {plan.problem} AS _problem, * FROM (
+                SELECT {plan.inner}, {aliased}, row_number() OVER () AS _row FROM {plan.source.from_sql}))
+        WHERE _problem IS NOT NULL OR {owner} IS NULL ORDER BY _row
+        """,
+        plan.source.params,
+    )
+    header = [d[0] for d in cursor.description or []]
+    try:
+        with target.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(header)
+            while batch := cursor.fetchmany(10_000):
+                writer.writerows(batch)
+    except OSError as e:
+        raise InputDataError(f"{target}: cannot write the rejects file: {e}") from e
+
+
+def ingest_file(
+    store: Store,
+    entity_name: str,
+    path: Path,
+    *,
+    section: EntitySection | None = None,
+    explicit: dict[str, str] | None = None,
+    options: ReadOptions | None = None,
+    on_error: OnError = "abort",
+    rejects: Path | None = None,
+    progress: ProgressHook | None = None,
+    now: datetime | None = None,
+) -> IngestReport:
+    """Load one file as `entity_name`, atomically; raise InputDataError (nothing written) on bad rows."""
+    import duckdb
+
+    entity = ENTITIES[entity_name]
+    section = section or EntitySection()
+    options = options or ReadOptions()
+    mapping = {**section.columns, **(explicit or {})}
+    started, clock = now or datetime.now(), time.monotonic()
+    step = progress or (lambda _stage: None)
+    con = store.con
+    try:
+        with store.transaction(), open_source(con, path, options) as source:
+            report = IngestReport(entity.name, str(path), source.format, source.encoding)
+            plan = _Plan(entity, source, section, mapping, options)
+            step(f"reading {path.name}")
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {plan.select()}", source.params)
+            except duckdb.Error as e:
+                hint = ""
+                if "unicode" in str(e).lower() or "utf" in str(e).lower():
+                    hint = " The file is not UTF-8 throughout: pass its encoding, e.g. --encoding latin-1."
+                raise InputDataError(f"{path}: cannot read the file: {_duckdb_message(e)}.{hint}") from e
+            step("checking rows")
+            owner = quote_ident(entity.owner)
+            counts = con.execute(
+                f"SELECT count(*), count(_problem) FILTER (WHERE {owner} IS NOT NULL), "
+                f"count(*) FILTER (WHERE {owner} IS NULL) FROM _stage"
+            ).fetchone()
+            assert counts is not None
+            report.rows_read, bad, unattributed = (int(c) for c in counts)
+            if bad and on_error == "abort":
+                problems = _find_problems(con, plan, _SHOWN_PROBLEMS)
+                shown = "\n  ".join(str(p) for p in problems)
+                raise InputDataError(
+                    f"{path}: {bad:,} row{'s' if bad != 1 else ''} cannot be loaded; nothing was loaded.\n  {shown}\n"
+                    "Fix the file, or load the good rows with --on-error skip --rejects rejects.csv."
+                )
+            if bad:
+                report.problems = [str(p) for p in _find_problems(con, plan, _SHOWN_PROBLEMS)]
+                report.rejected_reasons["bad values"] = bad
+            if unattributed:
+                report.rejected_reasons[f"no {entity.owner}"] = unattributed
+                report.warnings.append(
+                    f"{unattributed:,} rows without a {entity.owner} cannot be attributed and were not loaded")
+            report.rejected = bad + unattributed
+            if rejects is not None and report.rejected:
+                step("writing rejects")
+                _write_rejects(con, plan, rejects)
+                report.rejects_file = str(rejects)
+            step("writing")
+            ingest_id = int(con.execute("SELECT nextval('ingest_id_seq')").fetchone()[0])  # type: ignore[index]
+            writer = _WRITERS[entity.name]
+            writer(con, plan, report, ingest_id, started)
+            con.execute("DROP TABLE IF EXISTS _stage")
+            report.seconds = time.monotonic() - clock
+            con.execute(
+                "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?)",
+                [ingest_id, entity.name, str(path.resolve()), _file_sha256(path), started, report.rows_read,
+                 report.inserted, report.updated, report.rejected, json.dumps(report.warnings, ensure_ascii=False)],
+            )
+    except duckdb.Error as e:
+        raise StoreError(f"{path}: the load failed and was rolled back: {_duckdb_message(e)}") from e
+    return report
+
+
+def _write_orders(con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestReport, ingest_id: int,
+                  _now: datetime) -> None:
+    """Replace every order of the file whole: delete its order_ids, then insert its lines."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _good AS
+        SELECT order_id, customer_id, ordered_at, product_id, quantity,
+               COALESCE(unit_price, CASE WHEN quantity <> 0 THEN round(amount / quantity, 4) ELSE 0 END) AS unit_price,
+               COALESCE(amount, round(quantity * unit_price, 4)) AS amount,
+               store_id,
+               COALESCE(status, CASE WHEN quantity < 0 THEN 'returned' ELSE 'completed' END) AS status
+        FROM _stage WHERE _problem IS NULL AND customer_id IS NOT NULL
+        """
+    )
+    con.execute("DROP TABLE _stage")
+    good = int(con.execute("SELECT count(*) FROM _good").fetchone()[0])  # type: ignore[index]
+    existing = int(con.execute("SELECT count(*) FROM order_lines").fetchone()[0])  # type: ignore[index]
+    replaced = 0
+    if existing:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _replaced AS SELECT DISTINCT order_id FROM order_lines "
+            "WHERE order_id IN (SELECT order_id FROM _good)"
+        )
+        replaced = int(con.execute(
+            "SELECT count(*) FROM _good WHERE order_id IN (SELECT order_id FROM _replaced)").fetchone()[0])  # type: ignore[index]
+        deleted = con.execute(
+            "DELETE FROM order_lines WHERE order_id IN (SELECT order_id FROM _replaced)").fetchone()
+        con.execute("DROP TABLE _replaced")
+        del deleted
+    con.execute("INSERT INTO order_lines SELECT *, ? FROM _good", [ingest_id])
+    landed = int(con.execute(
+        "SELECT count(*) FROM order_lines WHERE ingest_id = ?", [ingest_id]).fetchone()[0])  # type: ignore[index]
+    if landed != good:
+        raise StoreError(f"{report.file}: {good:,} lines were read but {landed:,} landed; the load was rolled back.")
+    report.inserted, report.updated = good - replaced, replaced
+    unknown = con.execute(
+        """
+        SELECT count(*) FILTER (WHERE c.customer_id IS NULL),
+               count(*) FILTER (WHERE p.product_id IS NULL),
+               count(*) FILTER (WHERE p.product_id IS NOT NULL AND p.category IS NULL)
+        FROM _good g
+        LEFT JOIN customers c USING (customer_id)
+        LEFT JOIN products p USING (product_id)
+        """
+    ).fetchone()
+    assert unknown is not None
+    for count, what in zip(unknown, ("of customers not loaded yet (ingest customers to fill in their profile)",
+                                      "of products not loaded yet (ingest products for names and categories)",
+                                      "of products without a category (they count in no category analysis)"),
+                           strict=True):
+        if count:
+            report.warnings.append(f"{int(count):,} lines are {what}")
+    con.execute("DROP TABLE _good")
+    if plan.extra:
+        report.warnings.append(
+            f"columns {', '.join(plan.extra)} are not order fields and were not kept; load them with "
+            "`ingest customers` or `ingest products` and the same mapping")
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestReport, _ingest_id: int,
+            now: datetime) -> None:
+    """Upsert by key: new keys insert, changed rows update the columns the file has, unchanged rows stay."""
+    entity = plan.entity
+    key = entity.key
+    present = [f.name for f in entity.fields if f.name in plan.columns or f.name in plan.defaults]
+    cols = ", ".join(quote_ident(c) for c in present)
+    extras = ", ".join(f"_extra_{i}" for i in range(len(plan.extra)))
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _latest AS
+        SELECT {cols}{', ' + extras if extras else ''} FROM (
+            SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY _row DESC) AS _rank
+            FROM (SELECT *, row_number() OVER () AS _row FROM _stage
+                  WHERE _problem IS NULL AND {key} IS NOT NULL))
+        WHERE _rank = 1
+        """
+    )
+    duplicates = report.rows_read - report.rejected - int(
+        con.execute("SELECT count(*) FROM _latest").fetchone()[0])  # type: ignore[index]
+    if duplicates:
+        report.warnings.append(f"{duplicates:,} rows repeat a {key} already in the file; the last one wins")
+    non_key = [c for c in present if c != key]
+    differs = " OR ".join(f"n.{quote_ident(c)} IS DISTINCT FROM t.{quote_ident(c)}" for c in non_key) or "false"
+    counts = con.execute(
+        f"""
+        SELECT count(*) FILTER (WHERE t.{key} IS NULL), count(*) FILTER (WHERE t.{key} IS NOT NULL AND ({differs}))
+        FROM _latest n LEFT JOIN {entity.table} t USING ({key})
+        """
+    ).fetchone()
+    assert counts is not None
+    report.inserted, report.updated = int(counts[0]), int(counts[1])
+    touch = ", updated_at = excluded.updated_at" if entity.table in ("customers", "products") else ""
+    updates = ", ".join(f"{quote_ident(c)} = excluded.{quote_ident(c)}" for c in non_key)
+    conflict = f"DO UPDATE SET {updates}{touch}" if updates else "DO NOTHING"
+    stamp_col, stamp_val = (", updated_at", ", ?") if touch else ("", "")
+    con.execute(
+        f"""
+        INSERT INTO {entity.table} ({cols}{stamp_col})
+        SELECT n.*{stamp_val} FROM (SELECT {cols} FROM _latest) n LEFT JOIN {entity.table} t USING ({key})
+        WHERE t.{key} IS NULL OR ({differs})
+        ON CONFLICT ({key}) {conflict}
+        """,
+        [now] if touch else [],
+    )
+    if plan.extra and entity.attribute_table:
+        _write_extra_attributes(con, plan, report, now)
+    elif plan.extra:
+        report.warnings.append(f"columns {', '.join(plan.extra)} are not {entity.name} fields and were not kept")
+    con.execute("DROP TABLE _latest")
+
+
+def _write_extra_attributes(con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestReport,
+                            now: datetime) -> None:
+    """Keep the file's extra columns as attributes (key = the column name as a slug)."""
+    from pleasepoint_cli.attributes import write_attributes
+
+    key = plan.entity.key
+    keys = [slugify(c) for c in plan.extra]
+    report.attributes = keys
+    pairs = " UNION ALL ".join(
+        f"SELECT {key}, '{k}' AS key, _extra_{i} AS value FROM _latest WHERE _extra_{i} IS NOT NULL"
+        for i, k in enumerate(keys)
+    )
+    if plan.entity.attribute_table == "product_attributes":
+        con.execute(
+            f"INSERT INTO product_attributes {pairs} ON CONFLICT (product_id, key) DO UPDATE SET value = excluded.value"
+        )
+    else:
+        write_attributes(con, pairs, None, source="ingest", kind="ingest",
+                         description=f"extra columns of {plan.source.path.name}", now=now)
+
+
+_WRITERS: dict[str, Callable[[duckdb.DuckDBPyConnection, _Plan, IngestReport, int, datetime], None]] = {
+    "orders": _write_orders,
+    "customers": _upsert,
+    "products": _upsert,
+    "stores": _upsert,
+}

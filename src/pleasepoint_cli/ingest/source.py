@@ -1,0 +1,194 @@
+"""Reading an export file as a DuckDB relation: format and encoding detection, CSV dialects, transcoding."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Literal
+
+from pleasepoint_cli.errors import InputDataError
+
+if TYPE_CHECKING:
+    import duckdb
+
+FileFormat = Literal["csv", "parquet", "json"]
+
+_SUFFIXES: dict[str, FileFormat] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".tab": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+}
+_SNIFF_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a text export; None means detect it."""
+
+    delimiter: str | None = None
+    encoding: str | None = None
+    decimal: str = "."
+    date_format: str | None = None
+    header: bool = True
+    names: tuple[str, ...] = ()
+
+    @property
+    def whitespace(self) -> bool:
+        """Columns separated by runs of spaces or tabs (fixed-width-looking exports such as CDNOW's)."""
+        return self.delimiter in ("whitespace", "space", " ")
+
+
+@dataclass
+class Source:
+    """An export opened for reading: the FROM clause that reads it and its columns with their types."""
+
+    path: Path
+    format: FileFormat
+    from_sql: str
+    params: list[object]
+    columns: dict[str, str]
+    encoding: str = "utf-8"
+    row_word: str = "line"
+    first_row: int = 2
+    notes: list[str] = field(default_factory=list)
+
+    def where(self, row_number: int) -> str:
+        """`file:N` for a text file's line N (the header is line 1), `file, row N` for Parquet and JSON."""
+        return f"{self.path}:{row_number}" if self.row_word == "line" else f"{self.path}, {self.row_word} {row_number}"
+
+
+def detect_format(path: Path) -> FileFormat:
+    """The format of a file from its name (`.csv.gz` counts as CSV)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    if suffixes and (fmt := _SUFFIXES.get(suffixes[-1])):
+        return fmt
+    raise InputDataError(
+        f"{path}: cannot tell the format from the name. Use .csv, .tsv, .parquet, .json or .jsonl "
+        "(optionally .gz for CSV)."
+    )
+
+
+def _open_bytes(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")
+
+
+def detect_encoding(path: Path) -> str:
+    """utf-8 when the file's start decodes as UTF-8, else cp1252 (or latin-1 where cp1252 has holes)."""
+    with _open_bytes(path) as f:
+        head = f.read(_SNIFF_BYTES)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        head.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _normalise_encoding(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError as e:
+        raise InputDataError(
+            f"unknown encoding {name!r}. Use utf-8, latin-1 or cp1252 (or another Python codec name)."
+        ) from e
+
+
+def _transcode(path: Path, encoding: str, into: Path) -> Path:
+    """Copy a text file to UTF-8 in the temporary folder, streaming, so DuckDB can read it."""
+    target = into / (path.name.removesuffix(".gz") + ".utf8.csv")
+    with _open_bytes(path) as raw, target.open("w", encoding="utf-8", newline="") as out:
+        text = codecs.getreader(encoding)(raw, errors="strict")
+        try:
+            shutil.copyfileobj(text, out, 1 << 20)
+        except UnicodeDecodeError as e:
+            raise InputDataError(
+                f"{path}: not valid {encoding} text ({e.reason} at byte {e.start}). "
+                "Pass the file's real encoding with --encoding."
+            ) from e
+    return target
+
+
+def _describe(con: duckdb.DuckDBPyConnection, from_sql: str, params: list[object], path: Path) -> dict[str, str]:
+    import duckdb
+
+    try:
+        rows = con.execute(f"DESCRIBE SELECT * FROM {from_sql}", params).fetchall()
+    except duckdb.Error as e:
+        message = str(e).split("\n\n")[0]
+        raise InputDataError(f"{path}: cannot read the file: {message}") from e
+    return {str(row[0]): str(row[1]) for row in rows}
+
+
+def _split_whitespace(path: Path, encoding: str, into: Path) -> Path:
+    """Rewrite a whitespace-separated text file as CSV, so DuckDB can read it."""
+    target = into / (path.name.removesuffix(".gz") + ".csv")
+    with _open_bytes(path) as raw, target.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        for line in codecs.getreader(encoding)(raw):
+            if line.strip():
+                writer.writerow(line.split())
+    return target
+
+
+def _csv_from(options: ReadOptions) -> tuple[str, list[object]]:
+    args = [f"header = {'true' if options.header else 'false'}", "all_varchar = true", "null_padding = true",
+            "sample_size = 20480"]
+    params: list[object] = []
+    if options.whitespace:
+        args.append("delim = ','")
+    elif options.delimiter is not None:
+        args.append("delim = ?")
+        params.append("\t" if options.delimiter in ("\\t", "tab") else options.delimiter)
+    if options.names:
+        args.append("names = ?")
+        params.append(list(options.names))
+    return "read_csv(?, " + ", ".join(args) + ")", params
+
+
+@contextmanager
+def open_source(con: duckdb.DuckDBPyConnection, path: Path, options: ReadOptions) -> Iterator[Source]:
+    """Open an export for reading; a temporary UTF-8 copy of a non-UTF-8 CSV is removed on exit."""
+    if not path.exists():
+        raise InputDataError(f"{path}: no such file.")
+    if path.is_dir():
+        raise InputDataError(f"{path}: is a folder; give a file.")
+    fmt = detect_format(path)
+    if fmt == "parquet":
+        from_sql = "read_parquet(?)"
+        yield Source(path, fmt, from_sql, [str(path)], _describe(con, from_sql, [str(path)], path), "binary",
+                     "row", 1)
+        return
+    if fmt == "json":
+        from_sql = "read_json(?, format = 'auto')"
+        yield Source(path, fmt, from_sql, [str(path)], _describe(con, from_sql, [str(path)], path), "utf-8",
+                     "record", 1)
+        return
+    encoding = _normalise_encoding(options.encoding) if options.encoding else detect_encoding(path)
+    with tempfile.TemporaryDirectory(prefix="pleasepoint-") as tmp:
+        if options.whitespace:
+            readable = _split_whitespace(path, encoding, Path(tmp))
+        else:
+            readable = path if encoding == "utf-8" else _transcode(path, encoding, Path(tmp))
+        tail, extra = _csv_from(options)
+        params: list[object] = [str(readable), *extra]
+        columns = _describe(con, tail, params, path)
+        yield Source(path, fmt, tail, params, columns, encoding, first_row=2 if options.header else 1)

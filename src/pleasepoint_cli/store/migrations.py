@@ -1,0 +1,231 @@
+"""The schema as ordered, named migrations, recorded in `schema_migrations` and applied when the store opens.
+
+Never edit a migration that has shipped: add a new one at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pleasepoint_cli.errors import StoreError
+
+if TYPE_CHECKING:
+    from pleasepoint_cli.store.connection import Store
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: a unique name and the SQL statements that make it."""
+
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "0001_shop",
+        """
+        CREATE TABLE customers (
+            customer_id   VARCHAR PRIMARY KEY,
+            email         VARCHAR,
+            first_name    VARCHAR,
+            last_name     VARCHAR,
+            gender        VARCHAR,
+            birth_date    DATE,
+            phone         VARCHAR,
+            postal_code   VARCHAR,
+            city          VARCHAR,
+            country       VARCHAR,
+            lat           DOUBLE,
+            lon           DOUBLE,
+            email_consent BOOLEAN,
+            consent_at    TIMESTAMP,
+            created_at    TIMESTAMP,
+            language      VARCHAR,
+            erased_at     TIMESTAMP,
+            updated_at    TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE TABLE products (
+            product_id  VARCHAR PRIMARY KEY,
+            name        VARCHAR,
+            category    VARCHAR,
+            price       DOUBLE,
+            url         VARCHAR,
+            image_url   VARCHAR,
+            offer_price DOUBLE,
+            offer_from  DATE,
+            offer_to    DATE,
+            updated_at  TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        -- Descriptive product columns beyond the canonical ones (brand, family...): analysis attributes.
+        CREATE TABLE product_attributes (
+            product_id VARCHAR NOT NULL,
+            key        VARCHAR NOT NULL,
+            value      VARCHAR,
+            PRIMARY KEY (product_id, key)
+        );
+        CREATE TABLE stores (
+            store_id    VARCHAR PRIMARY KEY,
+            name        VARCHAR,
+            address     VARCHAR,
+            city        VARCHAR,
+            postal_code VARCHAR,
+            lat         DOUBLE,
+            lon         DOUBLE
+        );
+        -- Order lines carry no key of their own: an order is replaced whole, by order_id, on re-ingest.
+        CREATE TABLE order_lines (
+            order_id    VARCHAR NOT NULL,
+            customer_id VARCHAR NOT NULL,
+            ordered_at  TIMESTAMP NOT NULL,
+            product_id  VARCHAR NOT NULL,
+            quantity    DOUBLE NOT NULL,
+            unit_price  DOUBLE NOT NULL,
+            amount      DOUBLE NOT NULL,
+            store_id    VARCHAR,
+            status      VARCHAR,
+            ingest_id   BIGINT
+        );
+        CREATE SEQUENCE ingest_id_seq START 1;
+        CREATE TABLE ingests (
+            ingest_id   BIGINT PRIMARY KEY,
+            entity      VARCHAR NOT NULL,
+            file        VARCHAR NOT NULL,
+            file_sha256 VARCHAR,
+            started_at  TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP NOT NULL,
+            rows_read   BIGINT NOT NULL,
+            inserted    BIGINT NOT NULL,
+            updated     BIGINT NOT NULL,
+            rejected    BIGINT NOT NULL,
+            warnings    JSON
+        );
+        """,
+    ),
+    Migration(
+        "0002_customer_attributes",
+        """
+        -- A customer's current attributes: key -> value, with where each came from and when.
+        CREATE TABLE customer_attributes (
+            customer_id VARCHAR NOT NULL,
+            key         VARCHAR NOT NULL,
+            value       VARCHAR,
+            source      VARCHAR NOT NULL,
+            set_at      TIMESTAMP NOT NULL,
+            change_id   BIGINT,
+            PRIMARY KEY (customer_id, key)
+        );
+        -- One row per batch of attribute changes (an ingest, an enrichment, a CLV write, a manual edit).
+        CREATE SEQUENCE change_id_seq START 1;
+        CREATE TABLE attribute_changes (
+            change_id   BIGINT PRIMARY KEY,
+            kind        VARCHAR NOT NULL,
+            source      VARCHAR NOT NULL,
+            description VARCHAR,
+            spec        JSON,
+            made_at     TIMESTAMP NOT NULL,
+            undone_at   TIMESTAMP,
+            undone_by   BIGINT
+        );
+        -- Every value a key has had: old -> new per customer, so any change can be listed and undone.
+        CREATE TABLE attribute_history (
+            change_id   BIGINT NOT NULL,
+            customer_id VARCHAR NOT NULL,
+            key         VARCHAR NOT NULL,
+            old_value   VARCHAR,
+            old_source  VARCHAR,
+            new_value   VARCHAR,
+            changed_at  TIMESTAMP NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        "0003_persona_runs",
+        """
+        CREATE TABLE persona_runs (
+            run_id     INTEGER PRIMARY KEY,
+            name       VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            k          INTEGER NOT NULL,
+            customers  BIGINT NOT NULL,
+            manifest   JSON NOT NULL
+        );
+        CREATE TABLE persona_clusters (
+            run_id              INTEGER NOT NULL,
+            cluster             INTEGER NOT NULL,
+            label               VARCHAR NOT NULL,
+            customers           BIGINT NOT NULL,
+            share_customers     DOUBLE NOT NULL,
+            share_revenue       DOUBLE NOT NULL,
+            orders_per_customer DOUBLE NOT NULL,
+            avg_ticket          DOUBLE NOT NULL,
+            mean_recency_days   DOUBLE NOT NULL,
+            centroid            DOUBLE[] NOT NULL,
+            PRIMARY KEY (run_id, cluster)
+        );
+        CREATE TABLE persona_profile (
+            run_id           INTEGER NOT NULL,
+            cluster          INTEGER NOT NULL,
+            variable         VARCHAR NOT NULL,
+            position         INTEGER NOT NULL,
+            cluster_value    DOUBLE NOT NULL,
+            population_value DOUBLE NOT NULL,
+            propensity       DOUBLE,
+            level            VARCHAR NOT NULL,
+            PRIMARY KEY (run_id, cluster, variable)
+        );
+        CREATE TABLE persona_assignments (
+            run_id      INTEGER NOT NULL,
+            customer_id VARCHAR NOT NULL,
+            cluster     INTEGER NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        "0004_suppressions",
+        """
+        -- Addresses never to mail: unsubscribed, bounced, complained, manual, or erased (hash only).
+        CREATE TABLE suppressions (
+            email_sha256 VARCHAR PRIMARY KEY,
+            email        VARCHAR,
+            reason       VARCHAR NOT NULL,
+            source       VARCHAR,
+            created_at   TIMESTAMP NOT NULL
+        );
+        """,
+    ),
+)
+
+
+def apply_migrations(store: Store) -> list[str]:
+    """Apply, in order and each in its own transaction, every migration the file has not seen yet."""
+    import duckdb
+
+    con = store.con
+    try:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(name VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+        )
+        done = {row[0] for row in con.execute("SELECT name FROM schema_migrations").fetchall()}
+    except duckdb.Error as e:
+        raise StoreError(f"{store.path}: cannot read the schema version: {e}") from e
+    known = {m.name for m in MIGRATIONS}
+    if unknown := sorted(done - known):
+        raise StoreError(
+            f"{store.path}: the database was written by a newer pleasepoint (migrations {', '.join(unknown)}). "
+            "Upgrade pleasepoint to open it."
+        )
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.name in done:
+            continue
+        try:
+            with store.transaction():
+                con.execute(migration.sql)
+                con.execute("INSERT INTO schema_migrations (name) VALUES (?)", [migration.name])
+        except duckdb.Error as e:
+            raise StoreError(f"{store.path}: migration {migration.name} failed: {e}") from e
+        applied.append(migration.name)
+    return applied
