@@ -1,0 +1,87 @@
+"""Shared bench plumbing: the cached million-customer shop, timing a subprocess with its peak memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE = Path(os.environ.get("PLEASEPOINT_BENCH_CACHE", Path(__file__).parent / ".cache"))
+CUSTOMERS = int(os.environ.get("PLEASEPOINT_BENCH_CUSTOMERS", "1000000"))
+SEED = 7
+PLEASEPOINT = [sys.executable, "-m", "pleasepoint_cli"]
+
+
+@dataclass
+class Figure:
+    """One measured step beside its comparator from the same run."""
+
+    step: str
+    seconds: float
+    peak_mb: float
+    comparator: str = ""
+    comparator_seconds: float | None = None
+    target: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.comparator_seconds:
+            return None
+        return self.seconds / self.comparator_seconds
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Run a command; return wall seconds, its peak resident memory in MB, and its stdout."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stdout = process.stdout.read() if process.stdout else ""
+    stderr = process.stderr.read() if process.stderr else ""
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{stderr[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024, stdout
+
+
+def python_snippet(code: str) -> list[str]:
+    """A command that runs a Python snippet in a fresh interpreter (for comparators)."""
+    return [sys.executable, "-c", code]
+
+
+def shop_dir() -> Path:
+    return CACHE / f"shop-{CUSTOMERS}-{SEED}"
+
+
+def ensure_shop() -> Path:
+    """Generate the benchmark shop once (cached outside git); return its folder."""
+    from pleasepoint_cli.demo.generator import generate_shop
+
+    directory = shop_dir()
+    marker = directory / ".complete"
+    if not marker.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        print(f"generating the {CUSTOMERS:,}-customer shop in {directory} (once)...", file=sys.stderr)
+        started = time.perf_counter()
+        generate_shop(directory, customers=CUSTOMERS, seed=SEED, orders_format="parquet")
+        print(f"  done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        marker.touch()
+    return directory
+
+
+def loaded_db() -> Path:
+    """A database with the benchmark shop loaded (made once, reused by the analysis benches)."""
+    directory = ensure_shop()
+    db = CACHE / f"bench-{CUSTOMERS}-{SEED}.duckdb"
+    marker = CACHE / f"bench-{CUSTOMERS}-{SEED}.loaded"
+    if not marker.exists():
+        db.unlink(missing_ok=True)
+        for entity, name in (("stores", "stores.csv"), ("products", "products.csv"),
+                             ("customers", "customers.csv"), ("orders", "orders.parquet")):
+            timed([*PLEASEPOINT, "--db", str(db), "-q", "ingest", entity, str(directory / name)])
+        marker.touch()
+    return db
