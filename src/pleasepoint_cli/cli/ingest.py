@@ -19,6 +19,10 @@ app = typer.Typer(
 )
 
 
+class OrderIdFrom(str, Enum):
+    customer_day = "customer-day"
+
+
 class OnError(str, Enum):
     abort = "abort"
     skip = "skip"
@@ -38,6 +42,7 @@ def _load(
     columns: str | None,
     on_error: OnError,
     rejects: Path | None,
+    order_id_from: OrderIdFrom | None,
     fmt: OutputFormat,
 ) -> None:
     from pleasepoint_cli.cli._progress import stage_progress
@@ -48,6 +53,10 @@ def _load(
 
     mapping = load_mapping(mapping_file) if mapping_file else MappingFile()
     section = getattr(mapping, entity) or EntitySection()
+    if order_id_from is not None:
+        if entity != "orders":
+            raise ConfigError("--order-id-from applies to `ingest orders` only.")
+        section = section.model_copy(update={"order_id_from": order_id_from.value.replace("-", "_")})
     if mapping_file and getattr(mapping, entity) is None:
         raise ConfigError(f"{mapping_file}: has no `{entity}:` section. Add one with its columns.")
     if decimal not in (None, ".", ","):
@@ -114,10 +123,13 @@ def _command(entity: str, example: str) -> None:
                                          "skip: load the good rows."),
         rejects: Path | None = typer.Option(None, "--rejects", help="Write skipped rows with their reasons "
                                             "here (implies --on-error skip)."),
+        order_id_from: OrderIdFrom | None = typer.Option(
+            None, "--order-id-from", help="Orders only, for files without an order id: customer-day makes "
+            "one order per customer and day."),
         fmt: OutputFormat = FormatOption,
     ) -> None:
         _load(ctx, entity, files, mapping_file, maps, delimiter, encoding, decimal, date_format, no_header,
-              columns, on_error, rejects, fmt)
+              columns, on_error, rejects, order_id_from, fmt)
 
     command.__doc__ = (
         f"Load {entity} from CSV/TSV, Parquet or JSON. Extra columns are kept as attributes.\n\n"

@@ -146,29 +146,37 @@ class _Plan:
         self.source = source
         self.columns = resolve_columns(entity, list(source.columns), explicit, source.path)
         self.defaults = dict(section.defaults)
+        self.derived = section.order_id_from if entity.name == "orders" and "order_id" not in self.columns else None
         self._check_required()
         used = set(self.columns.values())
         canonical = {f.name for f in entity.fields}
         self.extra = [c for c in source.columns if c not in used and c.lower() not in canonical]
         if not section.keep_extra_columns:
             self.extra = []
-        inner, outer, problems = [], [], []
+        expressions: dict[str, tuple[str, str]] = {}
         for f in entity.fields:
             src = self.columns.get(f.name)
             if src is not None:
                 ident = quote_ident(src)
-                inner.append(f"{_text_of(ident)} AS raw_{f.name}")
                 typed = _typed(f, ident, source.columns[src], options)
                 if f.name in self.defaults:
                     typed = f"COALESCE({typed}, {self._default_literal(f, options)})"
-                inner.append(f"{typed} AS {quote_ident(f.name)}")
+                expressions[f.name] = (_text_of(ident), typed)
             elif f.name in self.defaults:
-                inner.append(f"{self._default_literal(f, options)} AS raw_{f.name}")
-                inner.append(f"{self._default_literal(f, options)} AS {quote_ident(f.name)}")
+                expressions[f.name] = (self._default_literal(f, options),) * 2
             else:
-                inner.append(f"NULL AS raw_{f.name}")
-                inner.append(f"CAST(NULL AS {self._sql_type(f)}) AS {quote_ident(f.name)}")
-            if (problem := _problem_sql(f, entity, src is not None)) is not None:
+                expressions[f.name] = ("NULL", f"CAST(NULL AS {self._sql_type(f)})")
+        if self.derived == "customer_day":
+            # One order per customer and calendar day, as the CLV literature counts purchases.
+            customer, ordered_at = expressions["customer_id"][1], expressions["ordered_at"][1]
+            order_id = f"({customer}) || '@' || strftime({ordered_at}, '%Y-%m-%d')"
+            expressions["order_id"] = (order_id, order_id)
+        inner, outer, problems = [], [], []
+        for f in entity.fields:
+            raw, typed = expressions[f.name]
+            inner.append(f"{raw} AS raw_{f.name}")
+            inner.append(f"{typed} AS {quote_ident(f.name)}")
+            if (problem := _problem_sql(f, entity, f.name in self.columns)) is not None:
                 problems.append(problem)
             outer.append(quote_ident(f.name))
         for i, column in enumerate(self.extra):
@@ -179,9 +187,9 @@ class _Plan:
         self.problem = "NULLIF(concat_ws(';', " + ", ".join(problems) + "), '')" if problems else "NULL"
 
     def _check_required(self) -> None:
-        missing = [f.name for f in self.entity.fields
-                   if f.required and f.name not in self.columns and f.name not in self.defaults]
-        if self.entity.name == "orders" and not ({"unit_price", "amount"} & (set(self.columns) | set(self.defaults))):
+        provided = set(self.columns) | set(self.defaults) | ({"order_id"} if self.derived else set())
+        missing = [f.name for f in self.entity.fields if f.required and f.name not in provided]
+        if self.entity.name == "orders" and not ({"unit_price", "amount"} & provided):
             missing.append("unit_price (or amount)")
         if missing:
             raise InputDataError(

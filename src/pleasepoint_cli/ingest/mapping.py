@@ -27,6 +27,7 @@ class EntitySection(Strict):
     columns: dict[str, str] = {}
     defaults: dict[str, str] = {}
     keep_extra_columns: bool = True
+    order_id_from: Literal["customer_day"] | None = None
 
 
 class MappingFile(Strict):
