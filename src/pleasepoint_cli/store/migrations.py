@@ -195,6 +195,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "0005_secrets",
+        """
+        -- Per-database secrets (the key that signs unsubscribe links when $PLEASEPOINT_SECRET is unset).
+        -- Never exported, printed or logged.
+        CREATE TABLE secrets (
+            name       VARCHAR PRIMARY KEY,
+            value      VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL
+        );
+        """,
+    ),
 )
 
 
