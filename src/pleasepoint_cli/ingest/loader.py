@@ -37,6 +37,7 @@ _TRUE = ("true", "t", "1", "yes", "y", "si", "sí", "s", "x")
 _FALSE = ("false", "f", "0", "no", "n")
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                   "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
+_PROBLEM_SEPARATOR = chr(31)  # between a row's problems; messages themselves may hold ';'
 _RANGES = {"lat": (-90.0, 90.0), "lon": (-180.0, 180.0)}
 
 
@@ -184,7 +185,7 @@ class _Plan:
             outer.append(f"_extra_{i}")
         self.inner = ", ".join(inner)
         self.outer = outer
-        self.problem = "NULLIF(concat_ws(';', " + ", ".join(problems) + "), '')" if problems else "NULL"
+        self.problem = "NULLIF(concat_ws(chr(31), " + ", ".join(problems) + "), '')" if problems else "NULL"
 
     def _check_required(self) -> None:
         provided = set(self.columns) | set(self.defaults) | ({"order_id"} if self.derived else set())
@@ -247,7 +248,7 @@ def _find_problems(con: duckdb.DuckDBPyConnection, plan: _Plan, limit: int | Non
     problems = []
     for row in rows:
         line = int(row[0]) + plan.source.first_row - 1
-        for item in str(row[1]).split(";"):
+        for item in str(row[1]).split(_PROBLEM_SEPARATOR):
             name, _, reason = item.partition("|")
             value = row[2 + names.index(name)]
             problems.append(RowProblem(plan.source.where(line), plan.columns.get(name, name), value, reason))
@@ -264,7 +265,7 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, plan: _Plan, target: Path) ->
               "ELSE _problem END")
     cursor = con.execute(
         f"""
-        SELECT _row + {plan.source.first_row - 1} AS line, replace(replace({reason}, '|', ' '), ';', '; ') AS reason,
+        SELECT _row + {plan.source.first_row - 1} AS line, replace(replace({reason}, '|', ' '), chr(31), '; ') AS reason,
                {renamed}
         FROM (SELECT {plan.problem} AS _problem, * FROM (
                 SELECT {plan.inner}, {aliased}, row_number() OVER () AS _row FROM {plan.source.from_sql}))
@@ -363,47 +364,57 @@ def ingest_file(
 
 def _write_orders(con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestReport, ingest_id: int,
                   _now: datetime) -> None:
-    """Replace every order of the file whole: delete its order_ids, then insert its lines."""
+    """Replace every order of the file whole: insert its lines, then delete older lines of the same orders."""
+    had_lines = con.execute("SELECT count(*) FROM (SELECT 1 FROM order_lines LIMIT 1)").fetchone() != (0,)
+    # Lines have no order of their own: letting DuckDB write them in any order makes the insert parallel.
+    con.execute("SET preserve_insertion_order = false")
     con.execute(
         """
-        CREATE OR REPLACE TEMP TABLE _good AS
+        INSERT INTO order_lines
         SELECT order_id, customer_id, ordered_at, product_id, quantity,
-               COALESCE(unit_price, CASE WHEN quantity <> 0 THEN round(amount / quantity, 4) ELSE 0 END) AS unit_price,
-               COALESCE(amount, round(quantity * unit_price, 4)) AS amount,
+               COALESCE(unit_price, CASE WHEN quantity <> 0 THEN round(amount / quantity, 4) ELSE 0 END),
+               COALESCE(amount, round(quantity * unit_price, 4)),
                store_id,
-               COALESCE(status, CASE WHEN quantity < 0 THEN 'returned' ELSE 'completed' END) AS status
+               COALESCE(status, CASE WHEN quantity < 0 THEN 'returned' ELSE 'completed' END),
+               ?
         FROM _stage WHERE _problem IS NULL AND customer_id IS NOT NULL
-        """
+        """,
+        [ingest_id],
     )
-    con.execute("DROP TABLE _stage")
-    good = int(con.execute("SELECT count(*) FROM _good").fetchone()[0])  # type: ignore[index]
-    existing = int(con.execute("SELECT count(*) FROM order_lines").fetchone()[0])  # type: ignore[index]
-    replaced = 0
-    if existing:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _replaced AS SELECT DISTINCT order_id FROM order_lines "
-            "WHERE order_id IN (SELECT order_id FROM _good)"
-        )
-        replaced = int(con.execute(
-            "SELECT count(*) FROM _good WHERE order_id IN (SELECT order_id FROM _replaced)").fetchone()[0])  # type: ignore[index]
-        deleted = con.execute(
-            "DELETE FROM order_lines WHERE order_id IN (SELECT order_id FROM _replaced)").fetchone()
-        con.execute("DROP TABLE _replaced")
-        del deleted
-    con.execute("INSERT INTO order_lines SELECT *, ? FROM _good", [ingest_id])
+    con.execute("RESET preserve_insertion_order")
+    good = report.rows_read - report.rejected
     landed = int(con.execute(
         "SELECT count(*) FROM order_lines WHERE ingest_id = ?", [ingest_id]).fetchone()[0])  # type: ignore[index]
     if landed != good:
         raise StoreError(f"{report.file}: {good:,} lines were read but {landed:,} landed; the load was rolled back.")
+    replaced = 0
+    if had_lines:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _replaced AS
+            SELECT DISTINCT order_id FROM order_lines
+            WHERE ingest_id <> ? AND order_id IN (SELECT order_id FROM order_lines WHERE ingest_id = ?)
+            """,
+            [ingest_id, ingest_id],
+        )
+        replaced = int(con.execute(
+            "SELECT count(*) FROM order_lines WHERE ingest_id = ? AND order_id IN (SELECT order_id FROM _replaced)",
+            [ingest_id]).fetchone()[0])  # type: ignore[index]
+        con.execute(
+            "DELETE FROM order_lines WHERE ingest_id <> ? AND order_id IN (SELECT order_id FROM _replaced)",
+            [ingest_id],
+        )
+        con.execute("DROP TABLE _replaced")
     report.inserted, report.updated = good - replaced, replaced
     unknown = con.execute(
         """
-        SELECT count(*) FILTER (WHERE c.customer_id IS NULL),
-               count(*) FILTER (WHERE p.product_id IS NULL),
-               count(*) FILTER (WHERE p.product_id IS NOT NULL AND p.category IS NULL)
-        FROM _good g
-        LEFT JOIN customers c USING (customer_id)
-        LEFT JOIN products p USING (product_id)
+        WITH c AS (SELECT customer_id, count(*) AS lines FROM _stage
+                   WHERE _problem IS NULL AND customer_id IS NOT NULL GROUP BY customer_id),
+             p AS (SELECT product_id, count(*) AS lines FROM _stage
+                   WHERE _problem IS NULL AND customer_id IS NOT NULL GROUP BY product_id)
+        SELECT (SELECT COALESCE(sum(lines), 0) FROM c ANTI JOIN customers USING (customer_id)),
+               (SELECT COALESCE(sum(lines), 0) FROM p ANTI JOIN products USING (product_id)),
+               (SELECT COALESCE(sum(lines), 0) FROM p JOIN products USING (product_id) WHERE category IS NULL)
         """
     ).fetchone()
     assert unknown is not None
@@ -413,7 +424,6 @@ def _write_orders(con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestRep
                            strict=True):
         if count:
             report.warnings.append(f"{int(count):,} lines are {what}")
-    con.execute("DROP TABLE _good")
     if plan.extra:
         report.warnings.append(
             f"columns {', '.join(plan.extra)} are not order fields and were not kept; load them with "
