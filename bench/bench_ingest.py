@@ -1,0 +1,51 @@
+"""Ingest of the ~10M-line order history (Parquet and CSV) beside DuckDB's own CREATE TABLE AS of the same file;
+and `pleasepoint --help` beside a bare interpreter start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.common import CACHE, PLEASEPOINT, Figure, ensure_shop, python_snippet, timed
+
+
+def _orders_csv(shop: Path) -> Path:
+    """The same order history as CSV (written once from the Parquet file)."""
+    target = shop / "orders.csv"
+    if not target.exists():
+        timed(python_snippet(
+            f"import duckdb; duckdb.execute(\"COPY (SELECT * FROM read_parquet('{shop / 'orders.parquet'}')) "
+            f"TO '{target}' (HEADER)\")"
+        ))
+    return target
+
+
+def _fresh(name: str) -> Path:
+    db = CACHE / name
+    db.unlink(missing_ok=True)
+    Path(f"{db}.wal").unlink(missing_ok=True)
+    return db
+
+
+def _ingest_figure(label: str, source: Path, reader: str) -> Figure:
+    db = _fresh("ingest-bench.duckdb")
+    seconds, peak, _ = timed([*PLEASEPOINT, "--db", str(db), "-q", "ingest", "orders", str(source)])
+    comparator_db = _fresh("ingest-comparator.duckdb")
+    comparator, _, _ = timed(python_snippet(
+        f"import duckdb; con = duckdb.connect('{comparator_db}'); "
+        f"con.execute(\"CREATE TABLE t AS SELECT * FROM {reader}('{source}')\"); con.close()"
+    ))
+    return Figure(f"ingest orders ({label})", seconds, peak, f"CREATE TABLE AS SELECT * FROM {reader}",
+                  comparator, "<= 1.5x")
+
+
+def run() -> list[Figure]:
+    shop = ensure_shop()
+    figures = [
+        _ingest_figure("Parquet", shop / "orders.parquet", "read_parquet"),
+        _ingest_figure("CSV", _orders_csv(shop), "read_csv"),
+    ]
+    help_seconds = min(timed([*PLEASEPOINT, "--help"])[0] for _ in range(5))
+    bare = min(timed(python_snippet("pass"))[0] for _ in range(5))
+    figures.append(Figure("pleasepoint --help (best of 5)", help_seconds, timed([*PLEASEPOINT, "--help"])[1],
+                          "python -c pass", bare, "< 0.3 s"))
+    return figures

@@ -1,0 +1,84 @@
+"""The root command: init, the --db precedence, output formats, exit codes, and a fast --help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pleasepoint_cli.cli import app
+from pleasepoint_cli.config import Settings, load_settings, resolve_db
+from pleasepoint_cli.errors import ConfigError
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+def test_init_writes_the_settings_and_folders(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["init", "tienda", "--name", "Ecomercado Logroño"])
+    assert result.exit_code == 0, result.output
+    settings = load_settings(tmp_path / "tienda" / "pleasepoint.yaml")
+    assert settings.shop.name == "Ecomercado Logroño" and settings.states.active_below == 182
+    assert all((tmp_path / "tienda" / d).is_dir() for d in ("campaigns", "automations", "templates", "outbox"))
+    again = runner.invoke(app, ["init", "tienda"])
+    assert again.exit_code == 1 and "--force" in again.output
+
+
+def test_settings_reject_unknown_keys_with_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "pleasepoint.yaml"
+    path.write_text("db: x.duckdb\nstates:\n  active_below: 182\n  hibernting_below: 700\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"pleasepoint\.yaml:4: states\.hibernting_below: unknown key"):
+        load_settings(path)
+    path.write_text("states:\n  active_below: 400\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="thresholds must increase"):
+        load_settings(path)
+
+
+def test_db_precedence_flag_then_environment_then_config_then_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(db="from-config.duckdb")
+    config = tmp_path / "conf" / "pleasepoint.yaml"
+    monkeypatch.setenv("PLEASEPOINT_DB", "from-env.duckdb")
+    assert resolve_db(Path("flag.duckdb"), settings, config) == Path("flag.duckdb")
+    assert resolve_db(None, settings, config) == Path("from-env.duckdb")
+    monkeypatch.delenv("PLEASEPOINT_DB")
+    assert resolve_db(None, settings, config) == tmp_path / "conf" / "from-config.duckdb"
+    assert resolve_db(None, Settings(), None) == Path("pleasepoint.duckdb")
+
+
+def test_ingest_json_output_is_alone_on_stdout_and_the_db_flag_wins(runner: CliRunner, tmp_path: Path) -> None:
+    db = tmp_path / "elsewhere.duckdb"
+    result = runner.invoke(app, ["--db", str(db), "ingest", "stores", str(DATA / "stores_es.csv"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report[0]["inserted"] == 2 and report[0]["entity"] == "stores"
+    assert db.exists() and not (tmp_path / "test.duckdb").exists()
+    csv_out = runner.invoke(app, ["--db", str(db), "ingest", "stores", str(DATA / "stores_es.csv"), "-f", "csv"])
+    assert csv_out.stdout.splitlines()[0] == "file,read,inserted,updated,rejected,seconds"
+
+
+def test_errors_go_to_stderr_with_exit_1_and_usage_errors_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["ingest", "orders", str(tmp_path / "nada.csv")])
+    assert missing.exit_code == 1 and "no such file" in missing.stderr and missing.stdout == ""
+    usage = runner.invoke(app, ["ingest", "orders"])
+    assert usage.exit_code == 2
+    bad_option = runner.invoke(app, ["ingest", "orders", "x.csv", "--on-error", "ignore"])
+    assert bad_option.exit_code == 2
+
+
+def test_help_imports_no_heavy_library() -> None:
+    """`pleasepoint --help` must answer in under 0.3 s: the heavy libraries load inside commands only.
+    (The time itself is measured by `make bench`, not asserted here.)"""
+    code = (
+        "import sys; from pleasepoint_cli.cli import app; "
+        "heavy = [m for m in ('duckdb', 'numpy', 'sklearn', 'scipy', 'pyarrow', 'jinja2', 'mjml', 'pandas') "
+        "if m in sys.modules]; print(','.join(heavy))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+    help_text = subprocess.run([sys.executable, "-m", "pleasepoint_cli", "--help"], capture_output=True, text=True)
+    assert help_text.returncode == 0 and "ingest" in help_text.stdout
