@@ -1,0 +1,1198 @@
+"""Seeded generator of the example shop: an eco-supermarket with planted personas.
+
+Everything is vectorised NumPy on integer codes; strings are made at the end with pyarrow compute, so a
+million customers and ten million order lines take well under a minute. The same (customers, seed, as_of,
+orders_format) always gives byte-identical files, and the orders are the same whichever format holds them.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+IntArray = npt.NDArray[np.integer[Any]]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+ProgressFn = Callable[[str], None]
+
+LARGE_SHOP_CUSTOMERS = 100_000
+"""From this many customers on, the shop has 20 categories, 5,200 products and 7 personas."""
+
+HISTORY_DAYS = 3 * 365
+SECONDS_PER_DAY = 86_400
+CHUNK_ROWS = 1_000_000
+SHOP_URL = "https://tienda.example"
+MIN_ORDERS = 3
+EXTRA_ORDERS = 1.7
+"""Orders per customer: MIN_ORDERS plus a Poisson number with this mean, enough for the persona to show."""
+EXTRA_LINES_PER_CATEGORY = 0.1
+"""Mean products beyond the first that an order holds of each category it touches."""
+QUANTITY_SHARES = (0.62, 0.24, 0.09, 0.03, 0.01, 0.01)
+"""How often a line holds 1, 2, ... 6 units."""
+RETURNED_LINES = 0.01
+"""Share of purchased lines that come back as returns."""
+EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
+
+ORDER_COLUMNS = (
+    "order_id",
+    "customer_id",
+    "ordered_at",
+    "product_id",
+    "quantity",
+    "unit_price",
+    "store_id",
+    "status",
+)
+CUSTOMER_COLUMNS = (
+    "customer_id",
+    "email",
+    "first_name",
+    "last_name",
+    "gender",
+    "birth_date",
+    "phone",
+    "postal_code",
+    "city",
+    "country",
+    "lat",
+    "lon",
+    "email_consent",
+    "consent_at",
+    "created_at",
+    "language",
+    "loyalty_card",
+)
+PRODUCT_COLUMNS = (
+    "product_id",
+    "name",
+    "category",
+    "brand",
+    "price",
+    "url",
+    "image_url",
+    "offer_price",
+    "offer_from",
+    "offer_to",
+)
+STORE_COLUMNS = ("store_id", "name", "address", "city", "postal_code", "lat", "lon")
+TRUTH_COLUMNS = ("customer_id", "persona", "persona_name")
+
+
+@dataclass(frozen=True)
+class ShopFiles:
+    """Where the generated shop lives and how big it is."""
+
+    directory: Path
+    customers: Path
+    products: Path
+    stores: Path
+    orders: Path
+    truth: Path
+    n_customers: int
+    n_products: int
+    n_order_lines: int
+    n_orders: int
+    personas: tuple[str, ...]
+
+
+# --- The shop's fixed content --------------------------------------------------------------------
+
+# city, store address and postal code, store lat/lon, city-centre lat/lon, weight of the city in customers
+_STORES: tuple[tuple[str, str, str, float, float, float, float, float], ...] = (
+    ("Madrid", "Calle de Alcalá, 120", "28009", 40.4233, -3.6756, 40.4168, -3.7038, 3.3),
+    ("Barcelona", "Carrer de Mallorca, 214", "08008", 41.3917, 2.1603, 41.3874, 2.1686, 1.6),
+    ("Valencia", "Carrer de Russafa, 35", "46004", 39.4655, -0.3752, 39.4699, -0.3763, 0.8),
+    ("Sevilla", "Calle Asunción, 18", "41011", 37.3781, -5.9967, 37.3891, -5.9845, 0.7),
+    ("Zaragoza", "Paseo de Sagasta, 40", "50006", 41.6405, -0.8843, 41.6488, -0.8891, 0.67),
+    ("Málaga", "Calle Larios, 6", "29005", 36.7196, -4.4226, 36.7213, -4.4214, 0.58),
+    ("Bilbao", "Gran Vía de Don Diego López de Haro, 52", "48011", 43.2614, -2.9400, 43.2630, -2.9350, 0.35),
+    ("Alicante", "Avenida de Maisonnave, 27", "03003", 38.3434, -0.4940, 38.3452, -0.4810, 0.34),
+    ("Córdoba", "Avenida del Gran Capitán, 11", "14008", 37.8895, -4.7830, 37.8882, -4.7794, 0.32),
+    ("Valladolid", "Calle de Santiago, 22", "47001", 41.6497, -4.7286, 41.6523, -4.7245, 0.30),
+    ("Vigo", "Rúa do Príncipe, 30", "36202", 42.2370, -8.7230, 42.2406, -8.7207, 0.29),
+    ("Gijón", "Calle Corrida, 15", "33206", 43.5420, -5.6620, 43.5322, -5.6611, 0.27),
+)
+
+
+@dataclass(frozen=True)
+class _Category:
+    """A product category: the product kinds, formats and brands its names are made of, and a price range."""
+
+    name: str
+    kinds: tuple[str, ...]
+    formats: tuple[str, ...]
+    brands: tuple[str, ...]
+    min_price: float
+    max_price: float
+
+
+_FOOD_FORMATS = ("250 g", "500 g", "1 kg", "pack de 3", "formato familiar", "sin gluten")
+_SIZE_FORMATS = ("pequeño", "mediano", "grande", "pack de 2", "pack ahorro", "edición limitada")
+
+_BASE_CATEGORIES: tuple[_Category, ...] = (
+    _Category(
+        "Supermercado ECO",
+        (
+            "Aceite de oliva virgen extra",
+            "Arroz integral",
+            "Pasta de espelta",
+            "Garbanzos cocidos",
+            "Tomate triturado",
+            "Café molido",
+            "Galletas de avena",
+            "Miel de romero",
+            "Leche de avena",
+            "Chocolate negro",
+            "Lentejas pardinas",
+            "Muesli crujiente",
+        ),
+        _FOOD_FORMATS,
+        ("Terra Viva", "Bio Sol", "El Granero", "La Molienda", "Naturalia"),
+        1.2,
+        14.0,
+    ),
+    _Category(
+        "Huerto ECO",
+        (
+            "Semillas de tomate cherry",
+            "Semillas de lechuga",
+            "Plantel de pimiento",
+            "Plantel de calabacín",
+            "Sustrato para huerto",
+            "Compost orgánico",
+            "Humus de lombriz",
+            "Mesa de cultivo",
+            "Kit de riego por goteo",
+            "Azada de jardín",
+            "Tutores de bambú",
+            "Jabón potásico",
+        ),
+        ("básico", "premium", "pack de 2", "pack de 5", "formato grande", "huerto urbano"),
+        ("Huerta Viva", "Terra Viva", "Verde Jardín", "El Bancal", "Semillas del Sur"),
+        2.0,
+        35.0,
+    ),
+    _Category(
+        "Bebé y niño",
+        (
+            "Pañales ecológicos",
+            "Toallitas de algodón",
+            "Papilla de cereales",
+            "Potito de verduras",
+            "Body de algodón orgánico",
+            "Crema del pañal",
+            "Champú infantil",
+            "Juguete de madera",
+            "Biberón de vidrio",
+            "Mordedor natural",
+            "Puzle de madera",
+            "Bolsita de fruta",
+        ),
+        ("0-6 meses", "6-12 meses", "12-24 meses", "pack de 2", "pack ahorro", "edición viaje"),
+        ("EcoNido", "Pequeño Brote", "Bio Sol", "Mamá Tierra", "Cigüeña Verde"),
+        3.0,
+        40.0,
+    ),
+    _Category(
+        "Hogar",
+        (
+            "Detergente ecológico",
+            "Lavavajillas concentrado",
+            "Bayetas de celulosa",
+            "Velas de soja",
+            "Ambientador natural",
+            "Cesta de mimbre",
+            "Servilletas de lino",
+            "Bolsas compostables",
+            "Jabón de Marsella",
+            "Cepillo de bambú",
+            "Limpiador multiusos",
+            "Paños de cocina",
+        ),
+        ("1 L", "3 L", "pack de 3", "pack de 6", "recambio", "aroma lavanda"),
+        ("Casa Clara", "Hogar Verde", "Terra Viva", "La Colmena", "Limpio y Natural"),
+        2.0,
+        30.0,
+    ),
+    _Category(
+        "Jardín y exterior",
+        (
+            "Manguera extensible",
+            "Tijeras de podar",
+            "Maceta de barro",
+            "Jardinera de madera",
+            "Cortacésped manual",
+            "Farolillo solar",
+            "Banco de jardín",
+            "Comedero para pájaros",
+            "Semillas de césped",
+            "Guantes de jardinería",
+            "Regadera metálica",
+            "Hamaca de algodón",
+        ),
+        _SIZE_FORMATS,
+        ("Verde Jardín", "El Rincón", "Solana", "Hogar Verde", "Huerta Viva"),
+        5.0,
+        150.0,
+    ),
+    _Category(
+        "Plantas",
+        (
+            "Olivo",
+            "Lavanda",
+            "Romero",
+            "Monstera",
+            "Potus",
+            "Ficus",
+            "Orquídea",
+            "Cactus",
+            "Geranio",
+            "Buganvilla",
+            "Aloe vera",
+            "Helecho",
+        ),
+        ("maceta 12 cm", "maceta 14 cm", "maceta 17 cm", "maceta 21 cm", "en cesta", "pack de 3"),
+        ("Vivero del Sur", "Verde Jardín", "Flor de Campo", "Raíces", "Jardines de Córdoba"),
+        3.0,
+        60.0,
+    ),
+)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    """The items of a ';'-separated list, for long lists of names."""
+    return tuple(text.split(";"))
+
+
+def _extra(name: str, kinds: str, formats: Sequence[str], brands: str, low: float, high: float) -> _Category:
+    """Build one of the large shop's extra categories from ';'-separated kinds and brands."""
+    return _Category(name, _split(kinds), tuple(formats), _split(brands), low, high)
+
+
+_EXTRA_CATEGORIES: tuple[_Category, ...] = (
+    _extra(
+        "Cosmética natural",
+        "Crema facial hidratante;Champú sólido;Desodorante natural;Aceite de rosa mosqueta;Jabón de aloe;"
+        "Bálsamo labial;Gel de ducha;Protector solar mineral;Pasta de dientes;Sérum de vitamina C",
+        ("50 ml", "100 ml", "250 ml", "pack de 2", "piel sensible", "sin perfume"),
+        "Mamá Tierra;Flor de Campo;Alma Pura;Bio Sol;Aromas del Sur",
+        3.0,
+        35.0,
+    ),
+    _extra(
+        "Mascotas",
+        "Pienso para perro;Pienso para gato;Snacks naturales;Arena vegetal;Champú para mascotas;"
+        "Juguete de cuerda;Cama de algodón;Comedero de bambú;Collar de cáñamo;Premios de pollo",
+        ("pequeño", "mediano", "grande", "1 kg", "3 kg", "pack ahorro"),
+        "Huellas;Campo Abierto;Terra Viva;Peludos;Bigotes",
+        2.0,
+        45.0,
+    ),
+    _extra(
+        "Bebidas",
+        "Zumo de naranja;Kombucha;Vino tinto ecológico;Cerveza artesana;Agua con gas;Té verde;"
+        "Infusión de manzanilla;Bebida de almendra;Sidra natural;Refresco de limón",
+        ("33 cl", "75 cl", "1 L", "pack de 6", "sin azúcar", "de temporada"),
+        "Bio Sol;Viñas del Sol;La Fuente;El Lagar;Naturalia",
+        1.0,
+        20.0,
+    ),
+    _extra(
+        "Panadería",
+        "Pan de masa madre;Pan de centeno;Pan de espelta;Magdalenas;Cruasán de mantequilla;"
+        "Bizcocho de limón;Pan de molde integral;Tostadas de trigo;Rosquillas;Picos de pan",
+        ("250 g", "500 g", "pack de 4", "pack de 6", "sin gluten", "integral"),
+        "El Horno de Leña;La Molienda;Trigo Limpio;El Granero;Espiga de Oro",
+        1.0,
+        8.0,
+    ),
+    _extra(
+        "Frutas y verduras",
+        "Manzana golden;Plátano de Canarias;Naranja de mesa;Tomate de rama;Patata;Cebolla;Zanahoria;"
+        "Aguacate;Calabacín;Fresas;Pimiento rojo;Lechuga romana",
+        ("500 g", "1 kg", "2 kg", "malla", "bandeja", "a granel"),
+        "Huerta Viva;Campo Abierto;Frutas Núñez;El Bancal;Vega Baja",
+        1.0,
+        8.0,
+    ),
+    _extra(
+        "Lácteos y huevos",
+        "Yogur natural;Huevos camperos;Queso curado de oveja;Kéfir;Mantequilla;Leche entera;Requesón;"
+        "Queso fresco de cabra;Nata para cocinar;Cuajada",
+        ("pack de 2", "pack de 4", "pack de 6", "250 g", "500 g", "1 L"),
+        "Bio Sol;La Granja;Pastos del Norte;Campo Abierto;Lácteos Peña",
+        1.0,
+        15.0,
+    ),
+    _extra(
+        "Carne y pescado",
+        "Pechuga de pollo;Hamburguesa de ternera;Lomo de cerdo;Salmón ahumado;Merluza;Chorizo;"
+        "Jamón cocido;Albóndigas;Atún en aceite;Sardinas en conserva",
+        ("250 g", "500 g", "1 kg", "pack de 2", "bandeja familiar", "loncheado"),
+        "La Granja;Pastos del Norte;Mar Cantábrico;Dehesa Real;Lonja Gallega",
+        2.0,
+        30.0,
+    ),
+    _extra(
+        "Limpieza ecológica",
+        "Jabón lavavajillas;Suavizante;Limpiacristales;Quitagrasas;Blanqueador ecológico;"
+        "Limpiador de baño;Estropajo vegetal;Bicarbonato;Vinagre de limpieza;Percarbonato",
+        ("500 ml", "1 L", "3 L", "pack de 3", "recambio", "aroma cítrico"),
+        "Casa Clara;Hogar Verde;Limpio y Natural;La Colmena;Brillo Verde",
+        1.0,
+        15.0,
+    ),
+    _extra(
+        "Despensa",
+        "Harina de trigo;Azúcar de caña;Sal marina;Especias variadas;Copos de avena;Quinoa;Frutos secos;"
+        "Salsa de tomate;Vinagre de manzana;Caldo de verduras;Mermelada de fresa;Tahín",
+        _FOOD_FORMATS,
+        "Terra Viva;El Granero;La Molienda;Naturalia;Sabores de Antaño",
+        1.0,
+        12.0,
+    ),
+    _extra(
+        "Congelados",
+        "Guisantes congelados;Pizza de verduras;Espinacas congeladas;Helado de vainilla;Croquetas caseras;"
+        "Menestra de verduras;Gambas peladas;Lasaña vegetal;Empanadillas;Frutos rojos",
+        ("300 g", "400 g", "1 kg", "pack de 2", "formato familiar", "sin gluten"),
+        "Frío Natural;Mar Cantábrico;Bio Sol;La Granja;Polo Norte",
+        2.0,
+        15.0,
+    ),
+    _extra(
+        "Herbolario",
+        "Infusión relajante;Jalea real;Propóleo;Levadura de cerveza;Cúrcuma en cápsulas;Espirulina;"
+        "Aceite esencial de lavanda;Valeriana;Equinácea;Magnesio",
+        ("30 cápsulas", "60 cápsulas", "100 ml", "250 g", "pack de 2", "formato ahorro"),
+        "Alma Pura;Raíces;Flor de Campo;Herbes del Molí;Botica Natural",
+        4.0,
+        30.0,
+    ),
+    _extra(
+        "Textil orgánico",
+        "Camiseta de algodón orgánico;Calcetines de bambú;Toalla de lino;Sábanas de algodón;"
+        "Pijama infantil;Bolsa de tela;Delantal de cocina;Manta de lana;Gorro de punto;Pañuelo de seda",
+        ("talla S", "talla M", "talla L", "talla XL", "pack de 2", "color crudo"),
+        "EcoNido;Hilo Verde;Alma Pura;Lana y Lino;Algodón Claro",
+        6.0,
+        80.0,
+    ),
+    _extra(
+        "Libros y papelería",
+        "Libro de cocina vegana;Guía del huerto urbano;Cuaderno reciclado;Lápices de colores;"
+        "Agenda ecológica;Cuento infantil;Calendario lunar de siembra;Papel de regalo kraft;"
+        "Bolígrafo de bambú;Manual de jardinería",
+        ("tapa blanda", "tapa dura", "edición de bolsillo", "pack de 3", "edición ilustrada", "A5"),
+        "Editorial Raíz;Papel Vivo;Hilo Verde;Pequeño Brote;Tinta Verde",
+        2.0,
+        30.0,
+    ),
+    _extra(
+        "Deporte y bienestar",
+        "Esterilla de yoga;Botella de acero;Barrita energética;Proteína vegetal;Bloque de corcho;"
+        "Rodillo de masaje;Cinta elástica;Bebida isotónica;Comba de saltar;Mochila reciclada",
+        _SIZE_FORMATS,
+        "Alma Pura;Campo Abierto;Movimiento;Solana;Cumbre",
+        2.0,
+        60.0,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class _Persona:
+    """A planted persona: its share of customers, basket size and category weights.
+
+    Categories not named get only a small background weight. Persona numbers follow the order of
+    `_PERSONAS`, largest first, so that cluster ids ordered by size line up with them.
+    """
+
+    name: str
+    small_share: float  # share of customers in the 6-category shop (0: absent)
+    large_share: float  # share in the 20-category shop
+    min_categories: int  # distinct categories every order touches
+    extra_categories: float  # mean distinct categories per order beyond min_categories
+    weights: dict[str, float]
+
+
+_PERSONAS: tuple[_Persona, ...] = (
+    _Persona(
+        "Sólo supermercado",
+        0.30,
+        0.24,
+        1,
+        0.1,
+        {
+            "Supermercado ECO": 10.0,
+            "Despensa": 1.6,
+            "Lácteos y huevos": 1.4,
+            "Panadería": 1.2,
+            "Carne y pescado": 1.0,
+        },
+    ),
+    _Persona(
+        "Supermercado + Huerto + Bebé",
+        0.25,
+        0.19,
+        2,
+        0.5,
+        {
+            "Supermercado ECO": 3.4,
+            "Huerto ECO": 3.0,
+            "Bebé y niño": 3.0,
+            "Frutas y verduras": 1.0,
+            "Bebidas": 0.8,
+        },
+    ),
+    _Persona(
+        "Huerto + Plantas + Supermercado",
+        0.20,
+        0.16,
+        2,
+        0.5,
+        {"Huerto ECO": 4.0, "Plantas": 3.4, "Supermercado ECO": 2.4, "Herbolario": 1.0},
+    ),
+    _Persona("Sólo huerto", 0.15, 0.13, 1, 0.1, {"Huerto ECO": 10.0, "Frutas y verduras": 1.2}),
+    _Persona(
+        "Global",
+        0.10,
+        0.11,
+        2,
+        1.5,
+        {
+            "Supermercado ECO": 2.0,
+            "Huerto ECO": 1.8,
+            "Bebé y niño": 1.6,
+            "Hogar": 1.6,
+            "Jardín y exterior": 1.5,
+            "Plantas": 1.5,
+            "Cosmética natural": 0.8,
+            "Mascotas": 0.8,
+            "Deporte y bienestar": 0.8,
+            "Libros y papelería": 0.8,
+            "Congelados": 0.8,
+        },
+    ),
+    _Persona(
+        "Hogar y jardín",
+        0.0,
+        0.09,
+        2,
+        0.4,
+        {"Hogar": 4.0, "Jardín y exterior": 3.6, "Limpieza ecológica": 1.6, "Mascotas": 1.0, "Plantas": 0.8},
+    ),
+    _Persona(
+        "Bebé y niño",
+        0.0,
+        0.08,
+        1,
+        0.5,
+        {"Bebé y niño": 6.0, "Textil orgánico": 1.4, "Cosmética natural": 1.2, "Supermercado ECO": 0.8},
+    ),
+)
+_SMALL_PERSONAS = 5
+_BACKGROUND_WEIGHT = 0.15
+"""Total weight spread evenly over every category, so each persona sometimes buys anything."""
+
+_FEMALE_NAMES = _split(
+    "María;Lucía;Carmen;Ana;Laura;Marta;Begoña;Nuria;Sofía;Paula;Elena;Cristina;Raquel;Inés;Pilar;Rocío;"
+    "Ainhoa;Montserrat;Irene;Noelia;Verónica;Alba;Julia;Ángela;Mónica;Beatriz;Silvia;Teresa;Itziar;Núria"
+)
+_MALE_NAMES = _split(
+    "José;Antonio;Manuel;Francisco;Javier;David;Daniel;Carlos;Jesús;Alejandro;Miguel;Rafael;Pablo;Sergio;"
+    "Álvaro;Adrián;Íñigo;Jorge;Andrés;Rubén;Óscar;Ramón;Joaquín;Víctor;Hugo;Jordi;Iker;Martín;Tomás;Gonzalo"
+)
+_SURNAMES = _split(
+    "García;Fernández;González;Rodríguez;López;Martínez;Sánchez;Pérez;Gómez;Martín;Jiménez;Ruiz;Hernández;"
+    "Díaz;Moreno;Muñoz;Álvarez;Romero;Alonso;Gutiérrez;Navarro;Torres;Domínguez;Vázquez;Ramos;Gil;Ramírez;"
+    "Serrano;Blanco;Molina;Morales;Suárez;Ortega;Delgado;Castro;Ortiz;Rubio;Marín;Sanz;Núñez;Iglesias;"
+    "Medina;Garrido;Cortés;Castillo;Santos;Lozano;Guerrero;Cano;Prieto;Méndez;Peña;Calvo;Cruz;Gallego;"
+    "Vidal;León;Márquez;Herrera;Ibáñez;Aguirre;Echeverría"
+)
+_INVALID_EMAILS = ("sin-email", "no tiene", "pendiente@", "@example.com")
+_LOYALTY_TIERS = ("Sin tarjeta", "Básica", "Plata", "Oro")
+_CATALAN_SPEAKERS = {"Barcelona": 0.35, "Valencia": 0.08, "Alicante": 0.08}
+"""Share of customers who read their email in Catalan ("ca"), per city; 1% elsewhere."""
+
+
+# --- Small helpers ---------------------------------------------------------------------------------------
+
+
+def _ascii_slug(text: str) -> str:
+    """Lower-case ASCII form of a name for an email address: 'Íñigo' -> 'inigo'."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower().replace(" ", "")
+
+
+def _zipf_weights(n: int, exponent: float = 0.8) -> FloatArray:
+    """Normalised popularity weights for n ranked items, the first the most popular."""
+    weights: FloatArray = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** exponent
+    normalised: FloatArray = weights / weights.sum()
+    return normalised
+
+
+def _sample_rows(rng: np.random.Generator, cdf_rows: FloatArray, rows: IntArray) -> IntArray:
+    """Draw one column per entry of `rows` from the row-wise cumulative distributions `cdf_rows`.
+
+    The rows are laid end to end (row r shifted by r), so a single searchsorted serves every row.
+    """
+    n_rows, n_cols = cdf_rows.shape
+    flat = (cdf_rows + np.arange(n_rows, dtype=np.float64)[:, None]).ravel()
+    flat[n_cols - 1 :: n_cols] = np.arange(1, n_rows + 1, dtype=np.float64)  # each row ends exactly at r + 1
+    draws = rows + rng.random(rows.size)
+    picked: IntArray = np.searchsorted(flat, draws, side="right") - rows * n_cols
+    column: IntArray = np.minimum(picked, n_cols - 1).astype(np.int64)
+    return column
+
+
+def _basket_categories(
+    rng: np.random.Generator, persona_probs: FloatArray, order_persona: IntArray, per_order: IntArray
+) -> IntArray:
+    """Each order's distinct categories, drawn without replacement from its persona's distribution.
+
+    Exponential clocks (the same law as Gumbel top-k): an order of m categories takes the m smallest
+    Exp(1) / p. Orders of one category take a single plain draw. The result is grouped by order.
+    """
+    n_categories = persona_probs.shape[1]
+    first_slot = np.cumsum(per_order) - per_order
+    picked = np.empty(int(per_order.sum()), dtype=np.int64)
+    single = np.flatnonzero(per_order == 1)
+    picked[first_slot[single]] = _sample_rows(rng, np.cumsum(persona_probs, axis=1), order_persona[single])
+    several = np.flatnonzero(per_order > 1)
+    probs = persona_probs.astype(np.float32)
+    for start in range(0, several.size, CHUNK_ROWS // 4):
+        rows = several[start : start + CHUNK_ROWS // 4]
+        clocks = (
+            rng.standard_exponential((rows.size, n_categories), dtype=np.float32) / probs[order_persona[rows]]
+        )
+        ranked = np.argsort(clocks, axis=1)
+        wanted = np.arange(n_categories) < per_order[rows, None]
+        slots = np.repeat(first_slot[rows], per_order[rows])
+        slots += np.arange(slots.size) - np.repeat(
+            np.cumsum(per_order[rows]) - per_order[rows], per_order[rows]
+        )
+        picked[slots] = ranked[wanted]
+    return picked
+
+
+def _text(values: IntArray, width: int = 0) -> Any:
+    """Integers as an Arrow string array, left-padded with zeros to `width`."""
+    strings = pa.array(values, type=pa.int64()).cast(pa.string())
+    return pc.utf8_lpad(strings, width, "0") if width else strings
+
+
+def _ids(prefix: str, numbers: IntArray, width: int) -> Any:
+    """Identifiers such as C0000042 from integer numbers."""
+    return pc.binary_join_element_wise(prefix, _text(numbers, width), "")
+
+
+def _fixed(scaled: IntArray, decimals: int) -> Any:
+    """Fixed-point text ('-3.703800', '12.49') from integers scaled by 10**decimals."""
+    factor = 10**decimals
+    magnitude = np.abs(scaled)
+    sign = pa.array(["", "-"]).take(pa.array((scaled < 0).astype(np.int8)))
+    return pc.binary_join_element_wise(
+        sign, _text(magnitude // factor), ".", _text(magnitude % factor, decimals), ""
+    )
+
+
+def _timestamps(seconds: IntArray) -> Any:
+    """Epoch seconds as an Arrow timestamp[s] array."""
+    return pa.array(seconds, type=pa.timestamp("s"))
+
+
+def _dates(days: IntArray) -> Any:
+    """Epoch days as an Arrow date32 array."""
+    return pa.array(days.astype(np.int32), type=pa.date32())
+
+
+def _masked(array: Any, missing: BoolArray) -> Any:
+    """The Arrow array with nulls where `missing` is true (written as empty CSV fields)."""
+    return pc.if_else(pa.array(missing), pa.scalar(None, array.type), array)
+
+
+def _csv_field(column: Any) -> Any:
+    """A column as CSV text: quoted only where needed (comma, quote, line break), quotes doubled."""
+    text = column if pa.types.is_string(column.type) else column.cast(pa.string())
+    needs_quotes = pc.match_substring_regex(text, r'[",\r\n]')
+    if not pc.any(needs_quotes).as_py():
+        return text
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+    return pc.if_else(needs_quotes, quoted, text)
+
+
+def _string_bytes(lines: Any) -> memoryview:
+    """The concatenated UTF-8 bytes of an Arrow string array without nulls (no per-row copy)."""
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    return memoryview(lines.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
+
+
+def _write_csv(path: Path, header: Sequence[str], columns: Sequence[Any]) -> None:
+    """Write columns as UTF-8 CSV: a header, commas, minimal quoting, empty fields for nulls."""
+    n_rows = len(columns[0])
+    with path.open("wb") as out:
+        out.write((",".join(header) + "\n").encode("utf-8"))
+        for start in range(0, n_rows, CHUNK_ROWS):
+            fields = [_csv_field(column.slice(start, CHUNK_ROWS)) for column in columns]
+            lines = pc.binary_join_element_wise(*fields, ",", null_handling="replace", null_replacement="")
+            lines = pc.binary_join_element_wise(lines, "", "\n")
+            out.write(_string_bytes(lines))
+
+
+# --- The parts of the shop -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Products:
+    """The catalogue as integer codes, plus its Arrow id strings."""
+
+    ids: Any
+    category: IntArray
+    price_cents: IntArray
+    offer_cents: IntArray  # equal to price_cents when not on offer
+    on_offer: BoolArray
+    offer_from: IntArray  # epoch days
+    offer_to: IntArray
+    category_cdf: FloatArray  # categories x products-within-category popularity
+    category_start: IntArray
+
+
+@dataclass(frozen=True)
+class _Customers:
+    """What the orders need to know of each customer."""
+
+    ids: Any
+    persona: IntArray
+    home_store: IntArray  # the store of the customer's city, where they usually shop
+    n_orders: IntArray
+    recency_days: IntArray
+    span_days: IntArray
+
+
+def _make_stores(path: Path) -> Any:
+    """Write stores.csv and return the store ids."""
+    store_ids = _ids("T", np.arange(1, len(_STORES) + 1, dtype=np.int64), 2)
+    columns = [
+        store_ids,
+        pa.array([f"Mercado Verde {s[0]}" for s in _STORES]),
+        pa.array([s[1] for s in _STORES]),
+        pa.array([s[0] for s in _STORES]),
+        pa.array([s[2] for s in _STORES]),
+        _fixed(np.array([round(s[3] * 1e6) for s in _STORES], dtype=np.int64), 6),
+        _fixed(np.array([round(s[4] * 1e6) for s in _STORES], dtype=np.int64), 6),
+    ]
+    _write_csv(path, STORE_COLUMNS, columns)
+    return store_ids
+
+
+def _make_products(
+    path: Path, rng: np.random.Generator, categories: Sequence[_Category], per_category: int, as_of_day: int
+) -> _Products:
+    """Write products.csv: per category, distinct kind x brand x format names, prices and ~15% offers."""
+    names: list[str] = []
+    brands: list[str] = []
+    category_of: list[int] = []
+    low_high: list[tuple[float, float]] = []
+    for code, category in enumerate(categories):
+        combos = len(category.kinds) * len(category.brands) * len(category.formats)
+        if combos < per_category:
+            raise ValueError(f"category {category.name!r} can name only {combos} products")
+        for combo in rng.permutation(combos)[:per_category]:
+            kind, rest = divmod(int(combo), len(category.brands) * len(category.formats))
+            brand, fmt = divmod(rest, len(category.formats))
+            names.append(f"{category.kinds[kind]} {category.brands[brand]} {category.formats[fmt]}")
+            brands.append(category.brands[brand])
+            category_of.append(code)
+            low_high.append((category.min_price, category.max_price))
+    n_products = len(names)
+    bounds = np.log(np.array(low_high, dtype=np.float64))
+    price = np.exp(bounds[:, 0] + rng.random(n_products) * (bounds[:, 1] - bounds[:, 0]))
+    price_cents = (np.floor(price * 10).astype(np.int64) * 10 + 9).astype(np.int64)  # 3.49, 12.99...
+
+    product_category = np.array(category_of, dtype=np.int64)
+    on_offer = np.zeros(n_products, dtype=np.bool_)
+    n_offers = max(1, round(0.15 * per_category))
+    for code in range(len(categories)):
+        on_offer[code * per_category + rng.permutation(per_category)[:n_offers]] = True
+    discount = 0.10 + 0.30 * rng.random(n_products)
+    offer_cents = np.where(
+        on_offer, np.minimum(np.round(price_cents * (1 - discount)), price_cents - 1), price_cents
+    )
+    offer_cents = offer_cents.astype(np.int64)
+    current = rng.random(n_products) < 0.85
+    offer_from = np.where(
+        current, as_of_day - rng.integers(0, 21, n_products), as_of_day - rng.integers(40, 120, n_products)
+    )
+    offer_to = np.where(
+        current, as_of_day + rng.integers(1, 31, n_products), offer_from + rng.integers(7, 31, n_products)
+    )
+
+    numbers = np.arange(1, n_products + 1, dtype=np.int64)
+    ids = _ids("PR", numbers, 5)
+    no_offer = ~on_offer
+    columns = [
+        ids,
+        pa.array(names),
+        pa.array([categories[c].name for c in category_of]),
+        pa.array(brands),
+        _fixed(price_cents, 2),
+        pc.binary_join_element_wise(f"{SHOP_URL}/p/", ids, ""),
+        pc.binary_join_element_wise(f"{SHOP_URL}/img/", ids, ".jpg", ""),
+        _masked(_fixed(offer_cents, 2), no_offer),
+        _masked(_dates(offer_from), no_offer),
+        _masked(_dates(offer_to), no_offer),
+    ]
+    _write_csv(path, PRODUCT_COLUMNS, columns)
+
+    popularity = np.tile(np.cumsum(_zipf_weights(per_category)), (len(categories), 1))
+    return _Products(
+        ids=ids,
+        category=product_category,
+        price_cents=price_cents,
+        offer_cents=offer_cents,
+        on_offer=on_offer,
+        offer_from=offer_from.astype(np.int64),
+        offer_to=offer_to.astype(np.int64),
+        category_cdf=popularity,
+        category_start=np.arange(len(categories), dtype=np.int64) * per_category,
+    )
+
+
+def _persona_matrix(categories: Sequence[_Category], k: int) -> FloatArray:
+    """Each persona's category distribution, which its orders' baskets are drawn from (k x categories)."""
+    index = {category.name: i for i, category in enumerate(categories)}
+    matrix: FloatArray = np.full((k, len(categories)), _BACKGROUND_WEIGHT / len(categories))
+    for row, persona in enumerate(_PERSONAS[:k]):
+        for name, weight in persona.weights.items():
+            if name in index:
+                matrix[row, index[name]] += weight
+    probabilities: FloatArray = matrix / matrix.sum(axis=1, keepdims=True)
+    return probabilities
+
+
+def _persona_sizes(n_customers: int, shares: Sequence[float]) -> IntArray:
+    """Exact, unequal persona sizes from shares; the remainder goes to the largest persona."""
+    share = np.array(shares, dtype=np.float64) / sum(shares)
+    sizes = np.floor(share * n_customers).astype(np.int64)
+    sizes[0] += n_customers - sizes.sum()
+    return sizes
+
+
+def _make_customers(
+    customers_path: Path,
+    truth_path: Path,
+    rng: np.random.Generator,
+    n_customers: int,
+    k: int,
+    large: bool,
+    as_of_day: int,
+) -> _Customers:
+    """Write customers.csv and truth.csv; return what the orders are drawn from."""
+    n = n_customers
+    numbers = np.arange(1, n + 1, dtype=np.int64)
+    ids = _ids("C", numbers, max(7, len(str(n))))
+
+    shares = [p.large_share if large else p.small_share for p in _PERSONAS[:k]]
+    persona = rng.permutation(np.repeat(np.arange(k, dtype=np.int64), _persona_sizes(n, shares)))
+    persona_names = pa.array([p.name for p in _PERSONAS[:k]])
+    _write_csv(
+        truth_path,
+        TRUTH_COLUMNS,
+        [ids, _text(persona + 1), persona_names.take(pa.array(persona))],
+    )
+
+    # Where they live: a store's city, 0-15 km from its centre.
+    city_weight = np.array([s[7] for s in _STORES])
+    store = rng.choice(len(_STORES), size=n, p=city_weight / city_weight.sum()).astype(np.int64)
+    centre_lat = np.array([s[5] for s in _STORES])[store]
+    centre_lon = np.array([s[6] for s in _STORES])[store]
+    distance_km = 15.0 * rng.random(n)
+    bearing = 2 * np.pi * rng.random(n)
+    lat = centre_lat + distance_km * np.cos(bearing) / 111.32
+    lon = centre_lon + distance_km * np.sin(bearing) / (111.32 * np.cos(np.radians(centre_lat)))
+    postal_prefix = np.array([int(s[2][:2]) for s in _STORES], dtype=np.int64)[store]
+    postal_code = _text(postal_prefix * 1000 + rng.integers(1, 60, n), 5)
+    cities = pa.array([s[0] for s in _STORES]).take(pa.array(store))
+
+    # Who they are: gender-consistent first names, two surnames, emails from the ASCII forms.
+    female = rng.random(n) < 0.52
+    first_code = np.where(
+        female,
+        rng.choice(len(_FEMALE_NAMES), n, p=_zipf_weights(len(_FEMALE_NAMES), 0.6)),
+        len(_FEMALE_NAMES) + rng.choice(len(_MALE_NAMES), n, p=_zipf_weights(len(_MALE_NAMES), 0.6)),
+    ).astype(np.int64)
+    surname_weights = _zipf_weights(len(_SURNAMES), 0.7)
+    surname1 = rng.choice(len(_SURNAMES), n, p=surname_weights).astype(np.int64)
+    surname2 = rng.choice(len(_SURNAMES), n, p=surname_weights).astype(np.int64)
+    first_names = pa.array((*_FEMALE_NAMES, *_MALE_NAMES))
+    surnames = pa.array(_SURNAMES)
+    first_ascii = pa.array([_ascii_slug(name) for name in (*_FEMALE_NAMES, *_MALE_NAMES)])
+    surname_ascii = pa.array([_ascii_slug(name) for name in _SURNAMES])
+    domain = pa.array(EMAIL_DOMAINS).take(pa.array(rng.choice(3, n, p=[0.7, 0.15, 0.15])))
+    local_part = pc.binary_join_element_wise(
+        first_ascii.take(pa.array(first_code)),
+        ".",
+        surname_ascii.take(pa.array(surname1)),
+        _text(numbers),
+        "",
+    )
+    email = pc.binary_join_element_wise(local_part, "@", domain, "")
+    email_fault = rng.random(n)
+    email = pc.if_else(
+        pa.array(email_fault < 0.03),
+        pa.array(("", *_INVALID_EMAILS)).take(pa.array(rng.integers(0, 1 + len(_INVALID_EMAILS), n))),
+        email,
+    )
+    email = _masked(email, email_fault < 0.015)
+    last_name = pc.binary_join_element_wise(
+        surnames.take(pa.array(surname1)), surnames.take(pa.array(surname2)), " "
+    )
+
+    # Birthdays 1945-2005, with some on the as-of day so birthday automations have someone to greet.
+    as_of = np.datetime64("1970-01-01") + np.timedelta64(as_of_day, "D")
+    first_birth = (np.datetime64("1945-01-01") - np.datetime64("1970-01-01")).astype(np.int64)
+    last_birth = (np.datetime64("2005-12-31") - np.datetime64("1970-01-01")).astype(np.int64)
+    birth_day = rng.integers(first_birth, last_birth + 1, n)
+    month_day = as_of - as_of.astype("datetime64[Y]")
+    birth_year = rng.integers(1945, 2006, n)
+    if str(as_of)[5:] == "02-29":
+        birth_year = rng.choice(np.arange(1948, 2005, 4), n)  # leap years only
+    on_birthday = (birth_year - 1970).astype("datetime64[Y]").astype("datetime64[D]") + month_day
+    birth_day = np.where(rng.random(n) < 0.015, on_birthday.astype(np.int64), birth_day)
+
+    phone_digits = rng.integers(600_000_000, 750_000_000, n)
+    phone_text = _text(phone_digits)
+    phone = pc.binary_join_element_wise(
+        "+34",
+        pc.utf8_slice_codeunits(phone_text, 0, 3),
+        pc.utf8_slice_codeunits(phone_text, 3, 6),
+        pc.utf8_slice_codeunits(phone_text, 6, 9),
+        " ",
+    )
+    phone = _masked(phone, rng.random(n) < 0.06)
+
+    # Purchase history shape: enough orders for the persona to show, and every recency state well populated.
+    n_orders = MIN_ORDERS + rng.poisson(EXTRA_ORDERS, n).astype(np.int64)
+    state = rng.choice(4, n, p=[0.40, 0.22, 0.20, 0.18])
+    state_low = np.array([1, 190, 373, 738])[state]
+    state_high = np.array([172, 355, 720, 1050])[state]
+    recency_days = rng.integers(state_low, state_high + 1).astype(np.int64)
+    span_days = np.floor((HISTORY_DAYS - recency_days) * np.sqrt(rng.random(n))).astype(np.int64)
+    first_order_day = as_of_day - recency_days - span_days
+
+    created_at = (first_order_day - rng.integers(1, 240, n)) * SECONDS_PER_DAY + rng.integers(
+        7 * 3600, 23 * 3600, n
+    )
+    consent = rng.random(n) < 0.80
+    consent_at = np.minimum(
+        created_at + rng.integers(0, 45 * SECONDS_PER_DAY, n), as_of_day * SECONDS_PER_DAY - 3600
+    )
+    catalan_share = np.array([_CATALAN_SPEAKERS.get(s[0], 0.01) for s in _STORES])[store]
+    language = pa.array(["es", "ca"]).take(pa.array((rng.random(n) < catalan_share).astype(np.int8)))
+    loyalty_score = n_orders + rng.normal(0.0, 2.0, n)
+    loyalty = np.searchsorted(np.quantile(loyalty_score, [0.40, 0.75, 0.93]), loyalty_score).astype(np.int64)
+
+    columns = [
+        ids,
+        email,
+        first_names.take(pa.array(first_code)),
+        last_name,
+        pa.array(["M", "F"]).take(pa.array(female.astype(np.int8))),
+        _dates(birth_day),
+        phone,
+        postal_code,
+        cities,
+        pa.array(["ES"]).take(pa.array(np.zeros(n, dtype=np.int8))),
+        _fixed(np.round(lat * 1e6).astype(np.int64), 6),
+        _fixed(np.round(lon * 1e6).astype(np.int64), 6),
+        pa.array(consent),
+        _masked(_timestamps(consent_at), ~consent),
+        _timestamps(created_at),
+        language,
+        pa.array(_LOYALTY_TIERS).take(pa.array(loyalty)),
+    ]
+    _write_csv(customers_path, CUSTOMER_COLUMNS, columns)
+    return _Customers(ids, persona, store, n_orders, recency_days, span_days)
+
+
+@dataclass(frozen=True)
+class _Orders:
+    """Orders (purchases and returns, numbered by time) and their lines, as integer codes."""
+
+    customer: IntArray  # per order
+    ordered_at: IntArray  # per order, epoch seconds
+    store: IntArray  # per order, -1 for online orders
+    returned: BoolArray  # per order
+    line_order: IntArray  # per line: the 0-based number of its order
+    product: IntArray
+    quantity: IntArray  # negative for returns
+    price_cents: IntArray
+
+
+def _make_orders(
+    rng: np.random.Generator,
+    customers: _Customers,
+    products: _Products,
+    persona_probs: FloatArray,
+    as_of_day: int,
+) -> _Orders:
+    """Draw every order and line: times per customer, baskets from the persona, ~1% of lines returned."""
+    n_customers = customers.persona.size
+    n_orders = int(customers.n_orders.sum())
+    order_customer = np.repeat(np.arange(n_customers, dtype=np.int32), customers.n_orders)
+    first_of_customer = np.cumsum(customers.n_orders) - customers.n_orders
+    position = np.arange(n_orders, dtype=np.int64) - np.repeat(first_of_customer, customers.n_orders)
+
+    # The customer's last order is `recency_days` ago and the first `span_days` before it.
+    where_in_span = rng.random(n_orders)
+    where_in_span[position == 0] = 0.0
+    where_in_span[position == 1] = 1.0
+    del position
+    days_ago = customers.recency_days[order_customer] + np.round(
+        customers.span_days[order_customer] * where_in_span
+    ).astype(np.int64)
+    ordered_at = (as_of_day - days_ago) * SECONDS_PER_DAY + rng.integers(8 * 3600, 22 * 3600, n_orders)
+    del where_in_span, days_ago
+
+    # Number the purchases by time; everything below is drawn in that order.
+    chronological = np.argsort(ordered_at, kind="stable")
+    ordered_at = ordered_at[chronological]
+    order_customer = order_customer[chronological]
+    del chronological
+
+    in_store = rng.random(n_orders) < 0.70
+    usual_store = rng.random(n_orders) < 0.85
+    other_store = rng.integers(0, len(_STORES), n_orders)
+    order_store = np.where(
+        in_store, np.where(usual_store, customers.home_store[order_customer], other_store), -1
+    ).astype(np.int16)
+    del in_store, usual_store, other_store
+
+    # Baskets: an order touches a few distinct categories, drawn from the persona's distribution without
+    # replacement, and holds one or more products of each, picked by popularity.
+    order_persona = customers.persona[order_customer]
+    min_categories = np.array([p.min_categories for p in _PERSONAS])[order_persona]
+    extra_categories = np.array([p.extra_categories for p in _PERSONAS])[order_persona]
+    per_order = np.minimum(min_categories + rng.poisson(extra_categories), persona_probs.shape[1])
+    del min_categories, extra_categories
+    slot_category = _basket_categories(rng, persona_probs, order_persona, per_order)
+    del order_persona
+    lines_per_slot = 1 + rng.poisson(EXTRA_LINES_PER_CATEGORY, slot_category.size)
+    category = np.repeat(slot_category, lines_per_slot)
+    line_order = np.repeat(np.repeat(np.arange(n_orders, dtype=np.int32), per_order), lines_per_slot)
+    del slot_category, lines_per_slot
+    n_lines = line_order.size
+    product = (products.category_start[category] + _sample_rows(rng, products.category_cdf, category)).astype(
+        np.int32
+    )
+    del category
+    units = np.searchsorted(np.cumsum(QUANTITY_SHARES), rng.random(n_lines), side="right")
+    quantity = (1 + np.minimum(units, len(QUANTITY_SHARES) - 1)).astype(np.int16)
+    del units
+    line_day = ordered_at[line_order] // SECONDS_PER_DAY
+    offered = (
+        products.on_offer[product]
+        & (products.offer_from[product] <= line_day)
+        & (line_day <= products.offer_to[product])
+    )
+    price_cents = np.where(offered, products.offer_cents[product], products.price_cents[product]).astype(
+        np.int32
+    )
+    del line_day, offered
+
+    # Returns: some lines come back a few days later, each in an order of its own, numbered in time order
+    # among the purchases.
+    returned_line = np.flatnonzero(rng.random(n_lines) < RETURNED_LINES)
+    returned_order = line_order[returned_line]
+    n_returns = returned_line.size
+    return_at = np.minimum(
+        ordered_at[returned_order]
+        + rng.integers(1, 8, n_returns) * SECONDS_PER_DAY
+        + rng.integers(0, 3600, n_returns),
+        as_of_day * SECONDS_PER_DAY - 60,
+    )
+    by_time = np.argsort(return_at, kind="stable")
+    returned_line, returned_order, return_at = (
+        returned_line[by_time],
+        returned_order[by_time],
+        return_at[by_time],
+    )
+    purchases_before = np.searchsorted(ordered_at, return_at, side="right")
+    return_number = purchases_before + np.arange(n_returns)
+    purchase_number = np.arange(n_orders) + np.searchsorted(
+        purchases_before, np.arange(n_orders), side="right"
+    )
+
+    total_orders = n_orders + n_returns
+    customer = np.empty(total_orders, dtype=np.int32)
+    customer[purchase_number] = order_customer
+    customer[return_number] = order_customer[returned_order]
+    final_at = np.empty(total_orders, dtype=np.int64)
+    final_at[purchase_number] = ordered_at
+    final_at[return_number] = return_at
+    store = np.empty(total_orders, dtype=np.int16)
+    store[purchase_number] = order_store
+    store[return_number] = order_store[returned_order]
+    returned = np.zeros(total_orders, dtype=np.bool_)
+    returned[return_number] = True
+
+    # Each return's line goes before the first line of the first purchase made after it.
+    first_line = np.searchsorted(line_order, np.arange(n_orders + 1, dtype=np.int32))
+    insert_at = first_line[purchases_before]
+    return _Orders(
+        customer=customer,
+        ordered_at=final_at,
+        store=store,
+        returned=returned,
+        line_order=np.insert(purchase_number[line_order].astype(np.int32), insert_at, return_number),
+        product=np.insert(product, insert_at, product[returned_line]),
+        quantity=np.insert(quantity, insert_at, -quantity[returned_line]),
+        price_cents=np.insert(price_cents, insert_at, price_cents[returned_line]),
+    )
+
+
+_ORDERS_SCHEMA = pa.schema(
+    [
+        ("order_id", pa.string()),
+        ("customer_id", pa.string()),
+        ("ordered_at", pa.timestamp("s")),
+        ("product_id", pa.string()),
+        ("quantity", pa.int32()),
+        ("unit_price", pa.float64()),
+        ("store_id", pa.string()),
+        ("status", pa.string()),
+    ]
+)
+
+
+def _price_text(cents: IntArray) -> Any:
+    """Prices as text with two decimals; formats each distinct price once."""
+    distinct, inverse = np.unique(cents, return_inverse=True)
+    return _fixed(distinct, 2).take(pa.array(inverse.astype(np.int32)))
+
+
+def _write_orders(
+    path: Path,
+    orders: _Orders,
+    customers: _Customers,
+    products: _Products,
+    store_ids: Any,
+    orders_format: str,
+    progress: ProgressFn,
+) -> None:
+    """Write the order lines as CSV or Parquet, a million lines (one row group) at a time."""
+    width = max(7, len(str(orders.customer.size)))
+    statuses = pa.array(["completed", "returned"])
+    writer = (
+        pq.ParquetWriter(path, _ORDERS_SCHEMA, compression="zstd") if orders_format == "parquet" else None
+    )
+    out = path.open("wb") if writer is None else None
+    try:
+        if out is not None:
+            out.write((",".join(ORDER_COLUMNS) + "\n").encode("utf-8"))
+        total = orders.line_order.size
+        for start in range(0, total, CHUNK_ROWS):
+            part = slice(start, start + CHUNK_ROWS)
+            order = orders.line_order[part]
+            store = orders.store[order]
+            columns = [
+                _ids("P", order.astype(np.int64) + 1, width),
+                customers.ids.take(pa.array(orders.customer[order])),
+                _timestamps(orders.ordered_at[order]),
+                products.ids.take(pa.array(orders.product[part])),
+                pa.array(orders.quantity[part].astype(np.int32)),
+                None,
+                store_ids.take(pa.array(np.maximum(store, 0), mask=store < 0)),
+                statuses.take(pa.array(orders.returned[order].astype(np.int8))),
+            ]
+            if writer is not None:
+                columns[5] = pa.array(orders.price_cents[part] / 100.0)
+                writer.write_table(
+                    pa.Table.from_arrays(columns, schema=_ORDERS_SCHEMA), row_group_size=CHUNK_ROWS
+                )
+            elif out is not None:
+                columns[5] = _price_text(orders.price_cents[part])
+                fields = [_csv_field(column) for column in columns]
+                lines = pc.binary_join_element_wise(
+                    *fields, ",", null_handling="replace", null_replacement=""
+                )
+                out.write(_string_bytes(pc.binary_join_element_wise(lines, "", "\n")))
+            progress(f"orders: {min(start + CHUNK_ROWS, total):,} of {total:,} lines written")
+    finally:
+        if writer is not None:
+            writer.close()
+        if out is not None:
+            out.close()
+
+
+def generate_shop(
+    directory: Path,
+    customers: int = 2000,
+    seed: int = 42,
+    orders_format: str = "csv",
+    as_of: date = date(2026, 6, 30),
+    progress: ProgressFn | None = None,
+) -> ShopFiles:
+    """Make the example shop in `directory`: customers, products, stores, orders and the planted truth.
+
+    Deterministic for a given (customers, seed, as_of, orders_format). Orders span the three years before
+    `as_of`; at 100,000 customers or more the shop has 20 categories and 7 personas instead of 6 and 5.
+    """
+    if customers < 1:
+        raise ValueError("customers must be at least 1")
+    if orders_format not in ("csv", "parquet"):
+        raise ValueError(f"orders_format must be 'csv' or 'parquet', not {orders_format!r}")
+    report: ProgressFn = progress if progress is not None else (lambda _message: None)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    large = customers >= LARGE_SHOP_CUSTOMERS
+    categories = _BASE_CATEGORIES + _EXTRA_CATEGORIES if large else _BASE_CATEGORIES
+    per_category = 260 if large else 30
+    k = len(_PERSONAS) if large else _SMALL_PERSONAS
+    as_of_day = (as_of - date(1970, 1, 1)).days
+    product_rng, customer_rng, order_rng = (
+        np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(3)
+    )
+
+    paths = {
+        name: directory / f"{name}.csv" for name in ("customers", "products", "stores", "truth", "orders")
+    }
+    paths["orders"] = directory / f"orders.{orders_format}"
+
+    report("stores")
+    store_ids = _make_stores(paths["stores"])
+    report("products")
+    products = _make_products(paths["products"], product_rng, categories, per_category, as_of_day)
+    report("customers")
+    shop_customers = _make_customers(
+        paths["customers"], paths["truth"], customer_rng, customers, k, large, as_of_day
+    )
+    report("orders: drawing")
+    orders = _make_orders(order_rng, shop_customers, products, _persona_matrix(categories, k), as_of_day)
+    _write_orders(paths["orders"], orders, shop_customers, products, store_ids, orders_format, report)
+
+    return ShopFiles(
+        directory=directory,
+        customers=paths["customers"],
+        products=paths["products"],
+        stores=paths["stores"],
+        orders=paths["orders"],
+        truth=paths["truth"],
+        n_customers=customers,
+        n_products=len(products.ids),
+        n_order_lines=int(orders.line_order.size),
+        n_orders=int(orders.customer.size),
+        personas=tuple(p.name for p in _PERSONAS[:k]),
+    )
