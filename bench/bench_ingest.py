@@ -12,10 +12,12 @@ def _orders_csv(shop: Path) -> Path:
     """The same order history as CSV (written once from the Parquet file)."""
     target = shop / "orders.csv"
     if not target.exists():
-        timed(python_snippet(
-            f"import duckdb; duckdb.execute(\"COPY (SELECT * FROM read_parquet('{shop / 'orders.parquet'}')) "
-            f"TO '{target}' (HEADER)\")"
-        ))
+        timed(
+            python_snippet(
+                f"import duckdb; duckdb.execute(\"COPY (SELECT * FROM read_parquet('{shop / 'orders.parquet'}')) "
+                f"TO '{target}' (HEADER)\")"
+            )
+        )
     return target
 
 
@@ -30,12 +32,20 @@ def _ingest_figure(label: str, source: Path, reader: str) -> Figure:
     db = _fresh("ingest-bench.duckdb")
     seconds, peak, _ = timed([*PLEASEPOINT, "--db", str(db), "-q", "ingest", "orders", str(source)])
     comparator_db = _fresh("ingest-comparator.duckdb")
-    comparator, _, _ = timed(python_snippet(
-        f"import duckdb; con = duckdb.connect('{comparator_db}'); "
-        f"con.execute(\"CREATE TABLE t AS SELECT * FROM {reader}('{source}')\"); con.close()"
-    ))
-    return Figure(f"ingest orders ({label})", seconds, peak, f"CREATE TABLE AS SELECT * FROM {reader}",
-                  comparator, "<= 1.5x")
+    comparator, _, _ = timed(
+        python_snippet(
+            f"import duckdb; con = duckdb.connect('{comparator_db}'); "
+            f"con.execute(\"CREATE TABLE t AS SELECT * FROM {reader}('{source}')\"); con.close()"
+        )
+    )
+    return Figure(
+        f"ingest orders ({label})",
+        seconds,
+        peak,
+        f"CREATE TABLE AS SELECT * FROM {reader}",
+        comparator,
+        "<= 1.5x",
+    )
 
 
 def run() -> list[Figure]:
@@ -46,6 +56,14 @@ def run() -> list[Figure]:
     ]
     help_seconds = min(timed([*PLEASEPOINT, "--help"])[0] for _ in range(5))
     bare = min(timed(python_snippet("pass"))[0] for _ in range(5))
-    figures.append(Figure("pleasepoint --help (best of 5)", help_seconds, timed([*PLEASEPOINT, "--help"])[1],
-                          "python -c pass", bare, "< 0.3 s"))
+    figures.append(
+        Figure(
+            "pleasepoint --help (best of 5)",
+            help_seconds,
+            timed([*PLEASEPOINT, "--help"])[1],
+            "python -c pass",
+            bare,
+            "< 0.3 s",
+        )
+    )
     return figures

@@ -36,8 +36,9 @@ class Figure:
 def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Run a command; return wall seconds, its peak resident memory in MB, and its stdout."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, **(env or {})})
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -80,8 +81,12 @@ def loaded_db() -> Path:
     marker = CACHE / f"bench-{CUSTOMERS}-{SEED}.loaded"
     if not marker.exists():
         db.unlink(missing_ok=True)
-        for entity, name in (("stores", "stores.csv"), ("products", "products.csv"),
-                             ("customers", "customers.csv"), ("orders", "orders.parquet")):
+        for entity, name in (
+            ("stores", "stores.csv"),
+            ("products", "products.csv"),
+            ("customers", "customers.csv"),
+            ("orders", "orders.parquet"),
+        ):
             timed([*PLEASEPOINT, "--db", str(db), "-q", "ingest", entity, str(directory / name)])
         marker.touch()
     return db

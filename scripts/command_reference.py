@@ -17,7 +17,9 @@ def _help(path: list[str]) -> str:
 
     from pleasepoint_cli.cli import app
 
-    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1"})
+    result = CliRunner().invoke(
+        app, [*path, "--help"], env={"COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1"}
+    )
     if result.exit_code != 0:
         raise SystemExit(f"pleasepoint {' '.join(path)} --help failed:\n{result.output}")
     return result.stdout.rstrip()
@@ -44,7 +46,12 @@ def _command_paths() -> list[list[str]]:
 
 def reference() -> str:
     """The markdown reference: every command's --help, in a fixed width."""
-    parts = ["## Command reference", "", "Generated from `--help` by `make docs`; CI checks it is current.", ""]
+    parts = [
+        "## Command reference",
+        "",
+        "Generated from `--help` by `make docs`; CI checks it is current.",
+        "",
+    ]
     for path in [[], *_command_paths()]:
         title = " ".join(["pleasepoint", *path])
         parts += [f"### `{title}`", "", "```text", _help(path), "```", ""]

@@ -56,8 +56,12 @@ def shop_db(tmp_path_factory: pytest.TempPathFactory, shop_files) -> Path:  # ty
 
     path = tmp_path_factory.mktemp("shopdb") / "shop.duckdb"
     with open_store(path) as s:
-        for entity, file in (("stores", shop_files.stores), ("products", shop_files.products),
-                             ("customers", shop_files.customers), ("orders", shop_files.orders)):
+        for entity, file in (
+            ("stores", shop_files.stores),
+            ("products", shop_files.products),
+            ("customers", shop_files.customers),
+            ("orders", shop_files.orders),
+        ):
             ingest_file(s, entity, file)
     return path
 

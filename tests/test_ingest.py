@@ -29,8 +29,16 @@ ORDERS_HEADER = "order_id,customer_id,ordered_at,product_id,quantity,unit_price\
 
 def counts(store: Store) -> dict[str, int]:
     """Row counts of every table that ingest writes."""
-    tables = ("order_lines", "customers", "products", "stores", "product_attributes", "customer_attributes",
-              "attribute_history", "ingests")
+    tables = (
+        "order_lines",
+        "customers",
+        "products",
+        "stores",
+        "product_attributes",
+        "customer_attributes",
+        "attribute_history",
+        "ingests",
+    )
     return {t: int(store.scalar(f"SELECT count(*) FROM {t}")) for t in tables}
 
 
@@ -59,7 +67,9 @@ def test_uci_online_retail_loads_through_the_example_mapping(store: Store) -> No
     ingest_file(store, "customers", UCI, section=mapping.customers)
     assert (again.inserted, again.updated) == (0, 406_829)
     after = counts(store)
-    assert {k: v for k, v in after.items() if k != "ingests"} == {k: v for k, v in before.items() if k != "ingests"}
+    assert {k: v for k, v in after.items() if k != "ingests"} == {
+        k: v for k, v in before.items() if k != "ingests"
+    }
 
 
 def test_a_spanish_export_loads_with_the_right_flags_and_keeps_accents(store: Store, tmp_path: Path) -> None:
@@ -78,52 +88,95 @@ def test_a_spanish_export_loads_with_the_right_flags_and_keeps_accents(store: St
     )
     options = ReadOptions(delimiter=";", encoding="latin-1", decimal=",", date_format="%d/%m/%Y")
     report = ingest_file(
-        store, "customers", customers, options=options,
-        explicit={"customer_id": "id_cliente", "first_name": "nombre", "last_name": "apellidos",
-                  "created_at": "alta", "city": "ciudad", "email_consent": "consentimiento"},
+        store,
+        "customers",
+        customers,
+        options=options,
+        explicit={
+            "customer_id": "id_cliente",
+            "first_name": "nombre",
+            "last_name": "apellidos",
+            "created_at": "alta",
+            "city": "ciudad",
+            "email_consent": "consentimiento",
+        },
     )
     assert report.inserted == 2 and report.attributes == ["tarjeta"]
-    ingest_file(store, "orders", orders, options=options,
-                explicit={"order_id": "pedido", "customer_id": "cliente", "ordered_at": "fecha",
-                          "product_id": "producto", "quantity": "cantidad", "unit_price": "precio"})
-    rows = store.rows("SELECT first_name, last_name, city, email_consent, created_at FROM customers ORDER BY 1")
+    ingest_file(
+        store,
+        "orders",
+        orders,
+        options=options,
+        explicit={
+            "order_id": "pedido",
+            "customer_id": "cliente",
+            "ordered_at": "fecha",
+            "product_id": "producto",
+            "quantity": "cantidad",
+            "unit_price": "precio",
+        },
+    )
+    rows = store.rows(
+        "SELECT first_name, last_name, city, email_consent, created_at FROM customers ORDER BY 1"
+    )
     assert [(r["first_name"], r["last_name"], r["city"], r["email_consent"]) for r in rows] == [
-        ("José", "Núñez Peña", "Logroño", True), ("María", "Ibáñez", "Málaga", False)]
+        ("José", "Núñez Peña", "Logroño", True),
+        ("María", "Ibáñez", "Málaga", False),
+    ]
     assert str(rows[0]["created_at"]) == "2024-01-03 00:00:00"
-    assert store.scalar("SELECT value FROM customer_attributes WHERE customer_id = 'C1' AND key = 'tarjeta'") == "Oro"
-    lines = store.rows("SELECT order_id, amount, ordered_at, status FROM order_lines ORDER BY order_id, amount")
+    assert (
+        store.scalar("SELECT value FROM customer_attributes WHERE customer_id = 'C1' AND key = 'tarjeta'")
+        == "Oro"
+    )
+    lines = store.rows(
+        "SELECT order_id, amount, ordered_at, status FROM order_lines ORDER BY order_id, amount"
+    )
     assert [round(r["amount"], 2) for r in lines] == [7.0, 1234.95, -3.5]
     assert str(lines[0]["ordered_at"]) == "2024-12-31 00:00:00" and lines[2]["status"] == "returned"
 
 
 def test_encoding_delimiter_bom_and_dates_are_detected(store: Store, tmp_path: Path) -> None:
-    cp1252 = write(tmp_path / "tiendas.csv", "store_id;name;city\nS1;Ecomercado “Centro” – Cádiz;Cádiz\n",
-                   encoding="cp1252")
+    cp1252 = write(
+        tmp_path / "tiendas.csv",
+        "store_id;name;city\nS1;Ecomercado “Centro” – Cádiz;Cádiz\n",
+        encoding="cp1252",
+    )
     ingest_file(store, "stores", cp1252)
     assert store.scalar("SELECT name FROM stores") == "Ecomercado “Centro” – Cádiz"
     bom = tmp_path / "orders.tsv"
-    bom.write_bytes(b"\xef\xbb\xbf" + "order_id\tcustomer_id\tordered_at\tproduct_id\tquantity\tunit_price\n"
-                    "A\tC1\t05/03/2024 10:30\tP1\t1\t2.5\n".encode())
+    bom.write_bytes(
+        b"\xef\xbb\xbf"
+        + b"order_id\tcustomer_id\tordered_at\tproduct_id\tquantity\tunit_price\n"
+        b"A\tC1\t05/03/2024 10:30\tP1\t1\t2.5\n"
+    )
     ingest_file(store, "orders", bom)
     assert str(store.scalar("SELECT ordered_at FROM order_lines")) == "2024-03-05 10:30:00"
 
 
 def test_json_and_jsonl_load(store: Store, tmp_path: Path) -> None:
-    products = [{"product_id": "P1", "name": "Tomate rosa", "category": "Huerto ECO", "price": 2.5, "marca": "Sol"},
-                {"product_id": "P2", "name": "Pañales", "category": "Bebé y niño", "price": 9.9}]
+    products = [
+        {"product_id": "P1", "name": "Tomate rosa", "category": "Huerto ECO", "price": 2.5, "marca": "Sol"},
+        {"product_id": "P2", "name": "Pañales", "category": "Bebé y niño", "price": 9.9},
+    ]
     (tmp_path / "p.json").write_text(json.dumps(products, ensure_ascii=False), encoding="utf-8")
     ingest_file(store, "products", tmp_path / "p.json")
     (tmp_path / "c.jsonl").write_text('{"customer_id": 7, "first_name": "Íñigo"}\n', encoding="utf-8")
     ingest_file(store, "customers", tmp_path / "c.jsonl")
     assert store.scalar("SELECT category FROM products WHERE product_id = 'P2'") == "Bebé y niño"
-    assert store.scalar("SELECT value FROM product_attributes WHERE product_id = 'P1' AND key = 'marca'") == "Sol"
+    assert (
+        store.scalar("SELECT value FROM product_attributes WHERE product_id = 'P1' AND key = 'marca'")
+        == "Sol"
+    )
     assert store.scalar("SELECT first_name FROM customers WHERE customer_id = '7'") == "Íñigo"
 
 
 def test_a_missing_required_column_aborts_and_changes_nothing(store: Store, tmp_path: Path) -> None:
     ingest_file(store, "orders", write(tmp_path / "ok.csv", ORDERS_HEADER + "A,C1,2024-01-01,P1,1,2\n"))
     before = counts(store)
-    bad = write(tmp_path / "sin_cantidad.csv", "order_id,customer_id,ordered_at,product_id,unit_price\nB,C1,2024-01-01,P1,2\n")
+    bad = write(
+        tmp_path / "sin_cantidad.csv",
+        "order_id,customer_id,ordered_at,product_id,unit_price\nB,C1,2024-01-01,P1,2\n",
+    )
     with pytest.raises(InputDataError) as caught:
         ingest_file(store, "orders", bad)
     message = str(caught.value)
@@ -137,7 +190,9 @@ def big_orders(path: Path, lines: int, bad_line: int | None = None) -> Path:
         f.write(ORDERS_HEADER)
         for i in range(2, lines + 2):
             quantity = "dos" if i == bad_line else str(1 + i % 3)
-            f.write(f"O{i // 3},C{i % 997},2024-0{1 + i % 9}-1{i % 10} 10:00:00,P{i % 50},{quantity},{i % 7}.25\n")
+            f.write(
+                f"O{i // 3},C{i % 997},2024-0{1 + i % 9}-1{i % 10} 10:00:00,P{i % 50},{quantity},{i % 7}.25\n"
+            )
     return path
 
 
@@ -154,8 +209,11 @@ def test_a_bad_value_on_line_5000_names_file_line_column_and_value(store: Store,
 
 
 def test_skip_loads_the_good_rows_and_writes_the_rejects(store: Store, tmp_path: Path) -> None:
-    source = write(tmp_path / "o.csv", ORDERS_HEADER + "A,C1,2024-01-01,P1,1,2\nB,,2024-01-01,P1,1,2\n"
-                   "C,C2,ayer,P1,1,2\nD,C3,2024-01-02,P2,1,dos euros\n")
+    source = write(
+        tmp_path / "o.csv",
+        ORDERS_HEADER + "A,C1,2024-01-01,P1,1,2\nB,,2024-01-01,P1,1,2\n"
+        "C,C2,ayer,P1,1,2\nD,C3,2024-01-02,P2,1,dos euros\n",
+    )
     rejects = tmp_path / "rejects.csv"
     report = ingest_file(store, "orders", source, on_error="skip", rejects=rejects)
     assert (report.rows_read, report.inserted, report.rejected) == (4, 1, 3)
@@ -168,14 +226,19 @@ def test_skip_loads_the_good_rows_and_writes_the_rejects(store: Store, tmp_path:
 
 
 def test_orders_are_replaced_per_order_id_and_customers_upserted(store: Store, tmp_path: Path) -> None:
-    first = write(tmp_path / "a.csv", ORDERS_HEADER + "A,C1,2024-01-01,P1,1,2\nA,C1,2024-01-01,P2,1,3\n"
-                  "B,C2,2024-01-02,P1,2,2\n")
+    first = write(
+        tmp_path / "a.csv",
+        ORDERS_HEADER + "A,C1,2024-01-01,P1,1,2\nA,C1,2024-01-01,P2,1,3\nB,C2,2024-01-02,P1,2,2\n",
+    )
     overlap = write(tmp_path / "b.csv", ORDERS_HEADER + "B,C2,2024-01-02,P1,3,2\nC,C3,2024-01-03,P1,1,2\n")
     ingest_file(store, "orders", first)
     report = ingest_file(store, "orders", overlap)
     assert (report.inserted, report.updated) == (1, 1)
     assert store.rows("SELECT order_id, sum(quantity) AS q FROM order_lines GROUP BY 1 ORDER BY 1") == [
-        {"order_id": "A", "q": 2.0}, {"order_id": "B", "q": 3.0}, {"order_id": "C", "q": 1.0}]
+        {"order_id": "A", "q": 2.0},
+        {"order_id": "B", "q": 3.0},
+        {"order_id": "C", "q": 1.0},
+    ]
     people = write(tmp_path / "c.csv", "customer_id,first_name,city\nC1,Ana,Soria\nC2,Luis,Teruel\n")
     assert ingest_file(store, "customers", people).inserted == 2
     changed = write(tmp_path / "d.csv", "customer_id,city\nC1,Soria\nC2,Huesca\nC3,Jaén\n")
@@ -184,7 +247,8 @@ def test_orders_are_replaced_per_order_id_and_customers_upserted(store: Store, t
     assert store.rows("SELECT customer_id, first_name, city FROM customers ORDER BY 1") == [
         {"customer_id": "C1", "first_name": "Ana", "city": "Soria"},
         {"customer_id": "C2", "first_name": "Luis", "city": "Huesca"},
-        {"customer_id": "C3", "first_name": None, "city": "Jaén"}]
+        {"customer_id": "C3", "first_name": None, "city": "Jaén"},
+    ]
     assert ingest_file(store, "customers", changed).updated == 0
 
 
@@ -227,8 +291,11 @@ def test_sigkill_in_the_middle_of_a_large_ingest_leaves_the_database_as_it_was(t
         f"TIMESTAMP '2024-01-01' + to_seconds(i) AS ordered_at, 'P' || (i % 500) AS product_id, "
         f"1 + i % 3 AS quantity, 2.5 AS unit_price FROM range(2500000) t(i)) TO '{big}'"
     )
-    process = subprocess.Popen([sys.executable, "-m", "pleasepoint_cli", "--db", str(db), "-q", "ingest", "orders",
-                                str(big)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pleasepoint_cli", "--db", str(db), "-q", "ingest", "orders", str(big)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     # Wait until the load is under way (the process has read a good part of the file), then kill it.
     while time.monotonic() < deadline and process.poll() is None and bytes_read(process.pid) < 40_000_000:

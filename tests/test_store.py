@@ -18,27 +18,108 @@ DATA = Path(__file__).parent / "data"
 
 # The schema an empty database migrates to: table -> columns, in order. A change here is a new migration.
 EXPECTED_TABLES = {
-    "customers": ["customer_id", "email", "first_name", "last_name", "gender", "birth_date", "phone",
-                  "postal_code", "city", "country", "lat", "lon", "email_consent", "consent_at", "created_at",
-                  "language", "erased_at", "updated_at"],
-    "products": ["product_id", "name", "category", "price", "url", "image_url", "offer_price", "offer_from",
-                 "offer_to", "updated_at"],
+    "customers": [
+        "customer_id",
+        "email",
+        "first_name",
+        "last_name",
+        "gender",
+        "birth_date",
+        "phone",
+        "postal_code",
+        "city",
+        "country",
+        "lat",
+        "lon",
+        "email_consent",
+        "consent_at",
+        "created_at",
+        "language",
+        "erased_at",
+        "updated_at",
+    ],
+    "products": [
+        "product_id",
+        "name",
+        "category",
+        "price",
+        "url",
+        "image_url",
+        "offer_price",
+        "offer_from",
+        "offer_to",
+        "updated_at",
+    ],
     "product_attributes": ["product_id", "key", "value"],
     "stores": ["store_id", "name", "address", "city", "postal_code", "lat", "lon"],
-    "order_lines": ["order_id", "customer_id", "ordered_at", "product_id", "quantity", "unit_price", "amount",
-                    "store_id", "status", "ingest_id"],
-    "ingests": ["ingest_id", "entity", "file", "file_sha256", "started_at", "finished_at", "rows_read",
-                "inserted", "updated", "rejected", "warnings"],
+    "order_lines": [
+        "order_id",
+        "customer_id",
+        "ordered_at",
+        "product_id",
+        "quantity",
+        "unit_price",
+        "amount",
+        "store_id",
+        "status",
+        "ingest_id",
+    ],
+    "ingests": [
+        "ingest_id",
+        "entity",
+        "file",
+        "file_sha256",
+        "started_at",
+        "finished_at",
+        "rows_read",
+        "inserted",
+        "updated",
+        "rejected",
+        "warnings",
+    ],
     "customer_attributes": ["customer_id", "key", "value", "source", "set_at", "change_id"],
-    "attribute_changes": ["change_id", "kind", "source", "description", "spec", "made_at", "undone_at",
-                          "undone_by"],
-    "attribute_history": ["change_id", "customer_id", "key", "old_value", "old_source", "new_value",
-                          "changed_at"],
+    "attribute_changes": [
+        "change_id",
+        "kind",
+        "source",
+        "description",
+        "spec",
+        "made_at",
+        "undone_at",
+        "undone_by",
+    ],
+    "attribute_history": [
+        "change_id",
+        "customer_id",
+        "key",
+        "old_value",
+        "old_source",
+        "new_value",
+        "changed_at",
+    ],
     "persona_runs": ["run_id", "name", "created_at", "k", "customers", "manifest"],
-    "persona_clusters": ["run_id", "cluster", "label", "customers", "share_customers", "share_revenue",
-                         "orders_per_customer", "avg_ticket", "mean_recency_days", "centroid"],
-    "persona_profile": ["run_id", "cluster", "variable", "position", "cluster_value", "population_value",
-                        "propensity", "level"],
+    "persona_clusters": [
+        "run_id",
+        "cluster",
+        "label",
+        "customers",
+        "share_customers",
+        "share_revenue",
+        "orders_per_customer",
+        "avg_ticket",
+        "mean_recency_days",
+        "centroid",
+    ],
+    "persona_profile": [
+        "run_id",
+        "cluster",
+        "variable",
+        "position",
+        "cluster_value",
+        "population_value",
+        "propensity",
+        "level",
+    ],
     "persona_assignments": ["run_id", "customer_id", "cluster"],
     "suppressions": ["email_sha256", "email", "reason", "source", "created_at"],
 }
@@ -85,7 +166,9 @@ def _hold(db: Path, seconds: float) -> subprocess.Popen[str]:
         "import sys, time, duckdb; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
         "time.sleep(float(sys.argv[2]))"
     )
-    holder = subprocess.Popen([sys.executable, "-c", code, str(db), str(seconds)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(db), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     return holder
 
@@ -110,9 +193,21 @@ def test_the_cli_exits_75_when_the_database_stays_busy(db_path: Path) -> None:
     holder = _hold(db_path, 30)
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "pleasepoint_cli", "--db", str(db_path), "--lock-timeout", "0.5",
-             "ingest", "stores", str(DATA / "stores_es.csv")],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "pleasepoint_cli",
+                "--db",
+                str(db_path),
+                "--lock-timeout",
+                "0.5",
+                "ingest",
+                "stores",
+                str(DATA / "stores_es.csv"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     finally:
         holder.kill()
@@ -136,11 +231,17 @@ def test_duckdb_transaction_regression_staging_from_parquet(db_path: Path) -> No
     """DuckDB 2.0.0 answered 0 here inside a transaction (see pitfalls); 1.5.6 is right. Keep this test."""
     con = duckdb.connect(str(db_path))
     parquet = str(DATA / "online_retail.parquet")
-    con.execute(f"CREATE TABLE ol AS SELECT * FROM read_parquet('{parquet}') WHERE CustomerID IS NOT NULL LIMIT 0")
+    con.execute(
+        f"CREATE TABLE ol AS SELECT * FROM read_parquet('{parquet}') WHERE CustomerID IS NOT NULL LIMIT 0"
+    )
     con.execute("BEGIN TRANSACTION")
-    con.execute(f"CREATE TEMP TABLE new AS SELECT * FROM read_parquet('{parquet}') WHERE CustomerID IS NOT NULL")
+    con.execute(
+        f"CREATE TEMP TABLE new AS SELECT * FROM read_parquet('{parquet}') WHERE CustomerID IS NOT NULL"
+    )
     assert con.execute("SELECT count(*) FROM new").fetchone() == (406_829,)
-    assert con.execute("SELECT count(*) FROM (SELECT * FROM ol UNION ALL SELECT * FROM new)").fetchone() == (406_829,)
+    assert con.execute("SELECT count(*) FROM (SELECT * FROM ol UNION ALL SELECT * FROM new)").fetchone() == (
+        406_829,
+    )
     anti = con.execute(
         "SELECT count(*) FROM new n WHERE NOT EXISTS (SELECT 1 FROM ol o WHERE o.InvoiceNo = n.InvoiceNo)"
     ).fetchone()

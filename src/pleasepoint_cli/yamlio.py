@@ -59,9 +59,7 @@ def line_of(index: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | No
     return None
 
 
-def validation_problems(
-    error: ValidationError, path: Path, index: dict[tuple[Any, ...], int]
-) -> list[str]:
+def validation_problems(error: ValidationError, path: Path, index: dict[tuple[Any, ...], int]) -> list[str]:
     """Turn a pydantic error into `file:line: field: message` lines."""
     problems = []
     for item in error.errors():

@@ -22,7 +22,9 @@ def test_init_writes_the_settings_and_folders(runner: CliRunner, tmp_path: Path)
     assert result.exit_code == 0, result.output
     settings = load_settings(tmp_path / "tienda" / "pleasepoint.yaml")
     assert settings.shop.name == "Ecomercado Logroño" and settings.states.active_below == 182
-    assert all((tmp_path / "tienda" / d).is_dir() for d in ("campaigns", "automations", "templates", "outbox"))
+    assert all(
+        (tmp_path / "tienda" / d).is_dir() for d in ("campaigns", "automations", "templates", "outbox")
+    )
     again = runner.invoke(app, ["init", "tienda"])
     assert again.exit_code == 1 and "--force" in again.output
 
@@ -50,14 +52,20 @@ def test_db_precedence_flag_then_environment_then_config_then_default(
     assert resolve_db(None, Settings(), None) == Path("pleasepoint.duckdb")
 
 
-def test_ingest_json_output_is_alone_on_stdout_and_the_db_flag_wins(runner: CliRunner, tmp_path: Path) -> None:
+def test_ingest_json_output_is_alone_on_stdout_and_the_db_flag_wins(
+    runner: CliRunner, tmp_path: Path
+) -> None:
     db = tmp_path / "elsewhere.duckdb"
-    result = runner.invoke(app, ["--db", str(db), "ingest", "stores", str(DATA / "stores_es.csv"), "--format", "json"])
+    result = runner.invoke(
+        app, ["--db", str(db), "ingest", "stores", str(DATA / "stores_es.csv"), "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report[0]["inserted"] == 2 and report[0]["entity"] == "stores"
     assert db.exists() and not (tmp_path / "test.duckdb").exists()
-    csv_out = runner.invoke(app, ["--db", str(db), "ingest", "stores", str(DATA / "stores_es.csv"), "-f", "csv"])
+    csv_out = runner.invoke(
+        app, ["--db", str(db), "ingest", "stores", str(DATA / "stores_es.csv"), "-f", "csv"]
+    )
     assert csv_out.stdout.splitlines()[0] == "file,read,inserted,updated,rejected,seconds"
 
 
@@ -80,5 +88,7 @@ def test_help_imports_no_heavy_library() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
-    help_text = subprocess.run([sys.executable, "-m", "pleasepoint_cli", "--help"], capture_output=True, text=True)
+    help_text = subprocess.run(
+        [sys.executable, "-m", "pleasepoint_cli", "--help"], capture_output=True, text=True
+    )
     assert help_text.returncode == 0 and "ingest" in help_text.stdout

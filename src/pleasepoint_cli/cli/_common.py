@@ -124,7 +124,9 @@ def emit_rows(
     """Print rows as a Rich table, a JSON document (json_data if given, else the rows) or CSV."""
     columns = list(columns or (rows[0].keys() if rows else []))
     if fmt is OutputFormat.json:
-        emit_json(json_data if json_data is not None else [{c: _plain(r.get(c)) for c in columns} for r in rows])
+        emit_json(
+            json_data if json_data is not None else [{c: _plain(r.get(c)) for c in columns} for r in rows]
+        )
         return
     if fmt is OutputFormat.csv:
         buffer = io.StringIO()

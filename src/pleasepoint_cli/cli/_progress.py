@@ -13,9 +13,7 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def stage_progress(
-    con: duckdb.DuckDBPyConnection | None, enabled: bool
-) -> Iterator[Callable[[str], None]]:
+def stage_progress(con: duckdb.DuckDBPyConnection | None, enabled: bool) -> Iterator[Callable[[str], None]]:
     """Yield a `stage(name)` callback; when enabled and stderr is a terminal, show a bar that follows
     the running query's progress, polled from a thread while DuckDB works."""
     if not enabled or not sys.stderr.isatty():
@@ -25,9 +23,15 @@ def stage_progress(
 
     from pleasepoint_cli.cli._common import stderr_console
 
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                        TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
-                        console=stderr_console(), transient=True)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=stderr_console(),
+        transient=True,
+    )
     task = progress.add_task("starting", total=100)
     done = threading.Event()
 

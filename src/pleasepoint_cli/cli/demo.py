@@ -19,8 +19,12 @@ def _heading(text: str) -> None:
 def demo(
     ctx: typer.Context,
     customers: int = typer.Option(5000, "--customers", min=10, help="How many customers the shop has."),
-    seed: int = typer.Option(42, "--seed", help="Seed of the generator (same seed, same shop, same results)."),
-    directory: Path = typer.Option(Path("demo-shop"), "--dir", help="Folder for the shop's files and database."),
+    seed: int = typer.Option(
+        42, "--seed", help="Seed of the generator (same seed, same shop, same results)."
+    ),
+    directory: Path = typer.Option(
+        Path("demo-shop"), "--dir", help="Folder for the shop's files and database."
+    ),
 ) -> None:
     """Make the example eco-supermarket (seeded, planted personas), load it and run the whole workflow.
 
@@ -49,11 +53,22 @@ def demo(
     _heading("1. Load the shop")
     rows = []
     with app_state.store() as store, store.transaction():
-        for entity, file in (("stores", shop.stores), ("products", shop.products),
-                             ("customers", shop.customers), ("orders", shop.orders)):
+        for entity, file in (
+            ("stores", shop.stores),
+            ("products", shop.products),
+            ("customers", shop.customers),
+            ("orders", shop.orders),
+        ):
             report = ingest_file(store, entity, file)
-            rows.append({"entity": entity, "file": file.name, "read": report.rows_read,
-                         "inserted": report.inserted, "rejected": report.rejected})
+            rows.append(
+                {
+                    "entity": entity,
+                    "file": file.name,
+                    "read": report.rows_read,
+                    "inserted": report.inserted,
+                    "rejected": report.rejected,
+                }
+            )
     from pleasepoint_cli.cli._common import OutputFormat
 
     emit_rows(rows, OutputFormat.table, title=f"loaded into {app_state.db_path}")

@@ -77,20 +77,53 @@ def _load(
     explicit = parse_map_flags(maps)
     app_state = state(ctx)
     reports: list[IngestReport] = []
-    with app_state.store() as store, stage_progress(store.con, not app_state.quiet) as stage, store.transaction():
+    with (
+        app_state.store() as store,
+        stage_progress(store.con, not app_state.quiet) as stage,
+        store.transaction(),
+    ):
         for file in files:
-            reports.append(ingest_file(store, entity, file, section=section, explicit=explicit, options=options,
-                                       on_error=on_error.value, rejects=rejects, progress=stage))
+            reports.append(
+                ingest_file(
+                    store,
+                    entity,
+                    file,
+                    section=section,
+                    explicit=explicit,
+                    options=options,
+                    on_error=on_error.value,
+                    rejects=rejects,
+                    progress=stage,
+                )
+            )
     rows = [
-        {"file": Path(r.file).name, "read": r.rows_read, "inserted": r.inserted, "updated": r.updated,
-         "rejected": r.rejected, "seconds": round(r.seconds, 2)}
+        {
+            "file": Path(r.file).name,
+            "read": r.rows_read,
+            "inserted": r.inserted,
+            "updated": r.updated,
+            "rejected": r.rejected,
+            "seconds": round(r.seconds, 2),
+        }
         for r in reports
     ]
     json_data = [
-        {"entity": r.entity, "file": r.file, "format": r.format, "encoding": r.encoding, "read": r.rows_read,
-         "inserted": r.inserted, "updated": r.updated, "rejected": r.rejected,
-         "rejected_reasons": r.rejected_reasons, "problems": r.problems, "warnings": r.warnings,
-         "attributes": r.attributes, "rejects_file": r.rejects_file, "seconds": round(r.seconds, 3)}
+        {
+            "entity": r.entity,
+            "file": r.file,
+            "format": r.format,
+            "encoding": r.encoding,
+            "read": r.rows_read,
+            "inserted": r.inserted,
+            "updated": r.updated,
+            "rejected": r.rejected,
+            "rejected_reasons": r.rejected_reasons,
+            "problems": r.problems,
+            "warnings": r.warnings,
+            "attributes": r.attributes,
+            "rejects_file": r.rejects_file,
+            "seconds": round(r.seconds, 3),
+        }
         for r in reports
     ]
     emit_rows(rows, fmt, title=f"ingest {entity}", json_data=json_data)
@@ -107,29 +140,66 @@ def _load(
 def _command(entity: str, example: str) -> None:
     def command(
         ctx: typer.Context,
-        files: list[Path] = typer.Argument(..., help="One or more export files, loaded together, all or nothing."),
-        mapping_file: Path | None = typer.Option(None, "--mapping", "-m", help="Mapping YAML (columns, format)."),
-        maps: list[str] = typer.Option([], "--map", help="canonical=SOURCE_COLUMN; repeatable; overrides --mapping."),
-        delimiter: str | None = typer.Option(None, "--delimiter", help="Field separator (default: sniffed); "
-                                             "'tab', or 'whitespace' for space-aligned files."),
-        encoding: str | None = typer.Option(None, "--encoding", help="utf-8, latin-1, cp1252... (default: detected)."),
-        decimal: str | None = typer.Option(None, "--decimal", help="Decimal separator of numbers: '.' or ','."),
-        date_format: str | None = typer.Option(None, "--date-format", help="strptime format, e.g. %d/%m/%Y "
-                                               "(default: ISO or dd/mm/yyyy)."),
-        no_header: bool = typer.Option(False, "--no-header", help="The CSV has no header row (see --columns)."),
-        columns: str | None = typer.Option(None, "--columns", help="Comma-separated column names for a file "
-                                           "without a header."),
-        on_error: OnError = typer.Option(OnError.abort, "--on-error", help="abort: any bad row loads nothing; "
-                                         "skip: load the good rows."),
-        rejects: Path | None = typer.Option(None, "--rejects", help="Write skipped rows with their reasons "
-                                            "here (implies --on-error skip)."),
+        files: list[Path] = typer.Argument(
+            ..., help="One or more export files, loaded together, all or nothing."
+        ),
+        mapping_file: Path | None = typer.Option(
+            None, "--mapping", "-m", help="Mapping YAML (columns, format)."
+        ),
+        maps: list[str] = typer.Option(
+            [], "--map", help="canonical=SOURCE_COLUMN; repeatable; overrides --mapping."
+        ),
+        delimiter: str | None = typer.Option(
+            None,
+            "--delimiter",
+            help="Field separator (default: sniffed); 'tab', or 'whitespace' for space-aligned files.",
+        ),
+        encoding: str | None = typer.Option(
+            None, "--encoding", help="utf-8, latin-1, cp1252... (default: detected)."
+        ),
+        decimal: str | None = typer.Option(
+            None, "--decimal", help="Decimal separator of numbers: '.' or ','."
+        ),
+        date_format: str | None = typer.Option(
+            None, "--date-format", help="strptime format, e.g. %d/%m/%Y (default: ISO or dd/mm/yyyy)."
+        ),
+        no_header: bool = typer.Option(
+            False, "--no-header", help="The CSV has no header row (see --columns)."
+        ),
+        columns: str | None = typer.Option(
+            None, "--columns", help="Comma-separated column names for a file without a header."
+        ),
+        on_error: OnError = typer.Option(
+            OnError.abort, "--on-error", help="abort: any bad row loads nothing; skip: load the good rows."
+        ),
+        rejects: Path | None = typer.Option(
+            None, "--rejects", help="Write skipped rows with their reasons here (implies --on-error skip)."
+        ),
         order_id_from: OrderIdFrom | None = typer.Option(
-            None, "--order-id-from", help="Orders only, for files without an order id: customer-day makes "
-            "one order per customer and day."),
+            None,
+            "--order-id-from",
+            help="Orders only, for files without an order id: customer-day makes "
+            "one order per customer and day.",
+        ),
         fmt: OutputFormat = FormatOption,
     ) -> None:
-        _load(ctx, entity, files, mapping_file, maps, delimiter, encoding, decimal, date_format, no_header,
-              columns, on_error, rejects, order_id_from, fmt)
+        _load(
+            ctx,
+            entity,
+            files,
+            mapping_file,
+            maps,
+            delimiter,
+            encoding,
+            decimal,
+            date_format,
+            no_header,
+            columns,
+            on_error,
+            rejects,
+            order_id_from,
+            fmt,
+        )
 
     command.__doc__ = (
         f"Load {entity} from CSV/TSV, Parquet or JSON. Extra columns are kept as attributes.\n\n"

@@ -21,6 +21,7 @@ from pleasepoint_cli.errors import InputDataError, StoreError
 from pleasepoint_cli.ingest.entities import ENTITIES, Entity, Field
 from pleasepoint_cli.ingest.mapping import EntitySection, resolve_columns
 from pleasepoint_cli.ingest.source import ReadOptions, Source, open_source
+from pleasepoint_cli.store.connection import fetch_int
 from pleasepoint_cli.textutil import quote_ident, slugify
 
 if TYPE_CHECKING:
@@ -32,11 +33,30 @@ OnError = Literal["abort", "skip"]
 ProgressHook = Callable[[str], None]
 
 _SHOWN_PROBLEMS = 5
-_AUTO_DATE_FORMATS = ["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y", "%Y%m%d"]
+_AUTO_DATE_FORMATS = [
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%d-%m-%Y %H:%M:%S",
+    "%d-%m-%Y",
+    "%Y%m%d",
+]
 _TRUE = ("true", "t", "1", "yes", "y", "si", "sí", "s", "x")
 _FALSE = ("false", "f", "0", "no", "n")
-_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                  "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
+_NUMERIC_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+)
 _PROBLEM_SEPARATOR = chr(31)  # between a row's problems; messages themselves may hold ';'
 _RANGES = {"lat": (-90.0, 90.0), "lon": (-180.0, 180.0)}
 
@@ -90,8 +110,10 @@ def _typed(f: Field, ident: str, source_type: str, options: ReadOptions) -> str:
     text = _text_of(ident)
     if f.kind == "key":
         if base_type in ("FLOAT", "DOUBLE", "DECIMAL"):
-            return (f"CASE WHEN {ident} = trunc({ident}) THEN CAST(CAST({ident} AS BIGINT) AS VARCHAR) "
-                    f"ELSE CAST({ident} AS VARCHAR) END")
+            return (
+                f"CASE WHEN {ident} = trunc({ident}) THEN CAST(CAST({ident} AS BIGINT) AS VARCHAR) "
+                f"ELSE CAST({ident} AS VARCHAR) END"
+            )
         return text
     if f.kind == "text":
         return text
@@ -112,8 +134,10 @@ def _typed(f: Field, ident: str, source_type: str, options: ReadOptions) -> str:
         if base_type == "BOOLEAN":
             return ident
         lowered = f"lower({text})"
-        return (f"CASE WHEN {lowered} IN {tuple(_TRUE)} THEN true "
-                f"WHEN {lowered} IN {tuple(_FALSE)} THEN false END")
+        return (
+            f"CASE WHEN {lowered} IN {tuple(_TRUE)} THEN true "
+            f"WHEN {lowered} IN {tuple(_FALSE)} THEN false END"
+        )
     raise AssertionError(f"unknown kind {f.kind}")
 
 
@@ -124,15 +148,24 @@ def _problem_sql(f: Field, entity: Entity, has_column: bool) -> str | None:
     if f.required and f.name != entity.owner:
         checks.append(f"WHEN {raw} IS NULL THEN '{f.name}|is empty (every row needs it)'")
     if has_column and f.kind not in ("key", "text"):
-        expected = {"number": "a number", "timestamp": "a date/time", "date": "a date",
-                    "bool": "true/false (or sí/no, 1/0)"}[f.kind]
-        hint = {"number": " (for a decimal comma use --decimal ,)",
-                "timestamp": " (ISO or dd/mm/yyyy; else pass --date-format)",
-                "date": " (ISO or dd/mm/yyyy; else pass --date-format)", "bool": ""}[f.kind]
+        expected = {
+            "number": "a number",
+            "timestamp": "a date/time",
+            "date": "a date",
+            "bool": "true/false (or sí/no, 1/0)",
+        }[f.kind]
+        hint = {
+            "number": " (for a decimal comma use --decimal ,)",
+            "timestamp": " (ISO or dd/mm/yyyy; else pass --date-format)",
+            "date": " (ISO or dd/mm/yyyy; else pass --date-format)",
+            "bool": "",
+        }[f.kind]
         checks.append(f"WHEN {raw} IS NOT NULL AND {typed} IS NULL THEN '{f.name}|is not {expected}{hint}'")
     if f.name in _RANGES:
         low, high = _RANGES[f.name]
-        checks.append(f"WHEN {typed} NOT BETWEEN {low} AND {high} THEN '{f.name}|is out of range {low}..{high}'")
+        checks.append(
+            f"WHEN {typed} NOT BETWEEN {low} AND {high} THEN '{f.name}|is out of range {low}..{high}'"
+        )
     if not checks:
         return None
     return "CASE " + " ".join(checks) + " END"
@@ -141,13 +174,21 @@ def _problem_sql(f: Field, entity: Entity, has_column: bool) -> str | None:
 class _Plan:
     """The staging query for one file: typed canonical columns, extra columns, and a problem column."""
 
-    def __init__(self, entity: Entity, source: Source, section: EntitySection, explicit: dict[str, str],
-                 options: ReadOptions) -> None:
+    def __init__(
+        self,
+        entity: Entity,
+        source: Source,
+        section: EntitySection,
+        explicit: dict[str, str],
+        options: ReadOptions,
+    ) -> None:
         self.entity = entity
         self.source = source
         self.columns = resolve_columns(entity, list(source.columns), explicit, source.path)
         self.defaults = dict(section.defaults)
-        self.derived = section.order_id_from if entity.name == "orders" and "order_id" not in self.columns else None
+        self.derived = (
+            section.order_id_from if entity.name == "orders" and "order_id" not in self.columns else None
+        )
         self._check_required()
         used = set(self.columns.values())
         canonical = {f.name for f in entity.fields}
@@ -202,8 +243,14 @@ class _Plan:
 
     @staticmethod
     def _sql_type(f: Field) -> str:
-        return {"key": "VARCHAR", "text": "VARCHAR", "number": "DOUBLE", "timestamp": "TIMESTAMP",
-                "date": "DATE", "bool": "BOOLEAN"}[f.kind]
+        return {
+            "key": "VARCHAR",
+            "text": "VARCHAR",
+            "number": "DOUBLE",
+            "timestamp": "TIMESTAMP",
+            "date": "DATE",
+            "bool": "BOOLEAN",
+        }[f.kind]
 
     def _default_literal(self, f: Field, options: ReadOptions) -> str:
         value = "'" + self.defaults[f.name].replace("'", "''") + "'"
@@ -261,8 +308,10 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, plan: _Plan, target: Path) ->
     aliased = ", ".join(f"{quote_ident(c)} AS _orig_{i}" for i, c in enumerate(originals))
     renamed = ", ".join(f"_orig_{i} AS {quote_ident(c)}" for i, c in enumerate(originals))
     owner = quote_ident(plan.entity.owner)
-    reason = (f"CASE WHEN {owner} IS NULL THEN '{plan.entity.owner}|is empty: the row cannot be attributed' "
-              "ELSE _problem END")
+    reason = (
+        f"CASE WHEN {owner} IS NULL THEN '{plan.entity.owner}|is empty: the row cannot be attributed' "
+        "ELSE _problem END"
+    )
     cursor = con.execute(
         f"""
         SELECT _row + {plan.source.first_row - 1} AS line, replace(replace({reason}, '|', ' '), chr(31), '; ') AS reason,
@@ -340,30 +389,42 @@ def ingest_file(
             if unattributed:
                 report.rejected_reasons[f"no {entity.owner}"] = unattributed
                 report.warnings.append(
-                    f"{unattributed:,} rows without a {entity.owner} cannot be attributed and were not loaded")
+                    f"{unattributed:,} rows without a {entity.owner} cannot be attributed and were not loaded"
+                )
             report.rejected = bad + unattributed
             if rejects is not None and report.rejected:
                 step("writing rejects")
                 _write_rejects(con, plan, rejects)
                 report.rejects_file = str(rejects)
             step("writing")
-            ingest_id = int(con.execute("SELECT nextval('ingest_id_seq')").fetchone()[0])  # type: ignore[index]
+            ingest_id = fetch_int(con, "SELECT nextval('ingest_id_seq')")
             writer = _WRITERS[entity.name]
             writer(con, plan, report, ingest_id, started)
             con.execute("DROP TABLE IF EXISTS _stage")
             report.seconds = time.monotonic() - clock
             con.execute(
                 "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?)",
-                [ingest_id, entity.name, str(path.resolve()), _file_sha256(path), started, report.rows_read,
-                 report.inserted, report.updated, report.rejected, json.dumps(report.warnings, ensure_ascii=False)],
+                [
+                    ingest_id,
+                    entity.name,
+                    str(path.resolve()),
+                    _file_sha256(path),
+                    started,
+                    report.rows_read,
+                    report.inserted,
+                    report.updated,
+                    report.rejected,
+                    json.dumps(report.warnings, ensure_ascii=False),
+                ],
             )
     except duckdb.Error as e:
         raise StoreError(f"{path}: the load failed and was rolled back: {_duckdb_message(e)}") from e
     return report
 
 
-def _write_orders(con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestReport, ingest_id: int,
-                  _now: datetime) -> None:
+def _write_orders(
+    con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestReport, ingest_id: int, _now: datetime
+) -> None:
     """Replace every order of the file whole: insert its lines, then delete older lines of the same orders."""
     had_lines = con.execute("SELECT count(*) FROM (SELECT 1 FROM order_lines LIMIT 1)").fetchone() != (0,)
     # Lines have no order of their own: letting DuckDB write them in any order makes the insert parallel.
@@ -383,10 +444,11 @@ def _write_orders(con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestRep
     )
     con.execute("RESET preserve_insertion_order")
     good = report.rows_read - report.rejected
-    landed = int(con.execute(
-        "SELECT count(*) FROM order_lines WHERE ingest_id = ?", [ingest_id]).fetchone()[0])  # type: ignore[index]
+    landed = fetch_int(con, "SELECT count(*) FROM order_lines WHERE ingest_id = ?", [ingest_id])
     if landed != good:
-        raise StoreError(f"{report.file}: {good:,} lines were read but {landed:,} landed; the load was rolled back.")
+        raise StoreError(
+            f"{report.file}: {good:,} lines were read but {landed:,} landed; the load was rolled back."
+        )
     replaced = 0
     if had_lines:
         con.execute(
@@ -397,9 +459,11 @@ def _write_orders(con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestRep
             """,
             [ingest_id, ingest_id],
         )
-        replaced = int(con.execute(
+        replaced = fetch_int(
+            con,
             "SELECT count(*) FROM order_lines WHERE ingest_id = ? AND order_id IN (SELECT order_id FROM _replaced)",
-            [ingest_id]).fetchone()[0])  # type: ignore[index]
+            [ingest_id],
+        )
         con.execute(
             "DELETE FROM order_lines WHERE ingest_id <> ? AND order_id IN (SELECT order_id FROM _replaced)",
             [ingest_id],
@@ -418,20 +482,27 @@ def _write_orders(con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestRep
         """
     ).fetchone()
     assert unknown is not None
-    for count, what in zip(unknown, ("of customers not loaded yet (ingest customers to fill in their profile)",
-                                      "of products not loaded yet (ingest products for names and categories)",
-                                      "of products without a category (they count in no category analysis)"),
-                           strict=True):
+    for count, what in zip(
+        unknown,
+        (
+            "of customers not loaded yet (ingest customers to fill in their profile)",
+            "of products not loaded yet (ingest products for names and categories)",
+            "of products without a category (they count in no category analysis)",
+        ),
+        strict=True,
+    ):
         if count:
             report.warnings.append(f"{int(count):,} lines are {what}")
     if plan.extra:
         report.warnings.append(
             f"columns {', '.join(plan.extra)} are not order fields and were not kept; load them with "
-            "`ingest customers` or `ingest products` and the same mapping")
+            "`ingest customers` or `ingest products` and the same mapping"
+        )
 
 
-def _upsert(con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestReport, _ingest_id: int,
-            now: datetime) -> None:
+def _upsert(
+    con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestReport, _ingest_id: int, now: datetime
+) -> None:
     """Upsert by key: new keys insert, changed rows update the columns the file has, unchanged rows stay."""
     entity = plan.entity
     key = entity.key
@@ -441,19 +512,20 @@ def _upsert(con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestReport, _
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _latest AS
-        SELECT {cols}{', ' + extras if extras else ''} FROM (
+        SELECT {cols}{", " + extras if extras else ""} FROM (
             SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY _row DESC) AS _rank
             FROM (SELECT *, row_number() OVER () AS _row FROM _stage
                   WHERE _problem IS NULL AND {key} IS NOT NULL))
         WHERE _rank = 1
         """
     )
-    duplicates = report.rows_read - report.rejected - int(
-        con.execute("SELECT count(*) FROM _latest").fetchone()[0])  # type: ignore[index]
+    duplicates = report.rows_read - report.rejected - fetch_int(con, "SELECT count(*) FROM _latest")
     if duplicates:
         report.warnings.append(f"{duplicates:,} rows repeat a {key} already in the file; the last one wins")
     non_key = [c for c in present if c != key]
-    differs = " OR ".join(f"n.{quote_ident(c)} IS DISTINCT FROM t.{quote_ident(c)}" for c in non_key) or "false"
+    differs = (
+        " OR ".join(f"n.{quote_ident(c)} IS DISTINCT FROM t.{quote_ident(c)}" for c in non_key) or "false"
+    )
     counts = con.execute(
         f"""
         SELECT count(*) FILTER (WHERE t.{key} IS NULL), count(*) FILTER (WHERE t.{key} IS NOT NULL AND ({differs}))
@@ -478,12 +550,15 @@ def _upsert(con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestReport, _
     if plan.extra and entity.attribute_table:
         _write_extra_attributes(con, plan, report, now)
     elif plan.extra:
-        report.warnings.append(f"columns {', '.join(plan.extra)} are not {entity.name} fields and were not kept")
+        report.warnings.append(
+            f"columns {', '.join(plan.extra)} are not {entity.name} fields and were not kept"
+        )
     con.execute("DROP TABLE _latest")
 
 
-def _write_extra_attributes(con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestReport,
-                            now: datetime) -> None:
+def _write_extra_attributes(
+    con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestReport, now: datetime
+) -> None:
     """Keep the file's extra columns as attributes (key = the column name as a slug)."""
     from pleasepoint_cli.attributes import write_attributes
 
@@ -499,8 +574,15 @@ def _write_extra_attributes(con: duckdb.DuckDBPyConnection, plan: _Plan, report:
             f"INSERT INTO product_attributes {pairs} ON CONFLICT (product_id, key) DO UPDATE SET value = excluded.value"
         )
     else:
-        write_attributes(con, pairs, None, source="ingest", kind="ingest",
-                         description=f"extra columns of {plan.source.path.name}", now=now)
+        write_attributes(
+            con,
+            pairs,
+            None,
+            source="ingest",
+            kind="ingest",
+            description=f"extra columns of {plan.source.path.name}",
+            now=now,
+        )
 
 
 _WRITERS: dict[str, Callable[[duckdb.DuckDBPyConnection, _Plan, IngestReport, int, datetime], None]] = {

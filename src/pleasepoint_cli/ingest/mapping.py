@@ -7,7 +7,7 @@ from typing import Literal
 
 from pleasepoint_cli.config import Strict
 from pleasepoint_cli.errors import ConfigError, InputDataError
-from pleasepoint_cli.ingest.entities import ENTITIES, Entity
+from pleasepoint_cli.ingest.entities import Entity
 
 
 class FormatSection(Strict):
@@ -46,7 +46,9 @@ def parse_map_flags(flags: list[str]) -> dict[str, str]:
     for flag in flags:
         canonical, sep, source = flag.partition("=")
         if not sep or not canonical.strip() or not source.strip():
-            raise ConfigError(f"--map {flag!r}: expected canonical=SOURCE_COLUMN, e.g. --map order_id=InvoiceNo.")
+            raise ConfigError(
+                f"--map {flag!r}: expected canonical=SOURCE_COLUMN, e.g. --map order_id=InvoiceNo."
+            )
         mapping[canonical.strip()] = source.strip()
     return mapping
 

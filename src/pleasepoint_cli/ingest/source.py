@@ -67,7 +67,11 @@ class Source:
 
     def where(self, row_number: int) -> str:
         """`file:N` for a text file's line N (the header is line 1), `file, row N` for Parquet and JSON."""
-        return f"{self.path}:{row_number}" if self.row_word == "line" else f"{self.path}, {self.row_word} {row_number}"
+        return (
+            f"{self.path}:{row_number}"
+            if self.row_word == "line"
+            else f"{self.path}, {self.row_word} {row_number}"
+        )
 
 
 def detect_format(path: Path) -> FileFormat:
@@ -84,7 +88,9 @@ def detect_format(path: Path) -> FileFormat:
 
 
 def _open_bytes(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]  # GzipFile is a binary IO
+    return path.open("rb")
 
 
 def detect_encoding(path: Path) -> str:
@@ -116,7 +122,7 @@ def _transcode(path: Path, encoding: str, into: Path) -> Path:
     """Copy a text file to UTF-8 in the temporary folder, streaming, so DuckDB can read it."""
     target = into / (path.name.removesuffix(".gz") + ".utf8.csv")
     with _open_bytes(path) as raw, target.open("w", encoding="utf-8", newline="") as out:
-        text = codecs.getreader(encoding)(raw, errors="strict")
+        text = codecs.getreader(encoding)(raw)
         try:
             shutil.copyfileobj(text, out, 1 << 20)
         except UnicodeDecodeError as e:
@@ -127,7 +133,9 @@ def _transcode(path: Path, encoding: str, into: Path) -> Path:
     return target
 
 
-def _describe(con: duckdb.DuckDBPyConnection, from_sql: str, params: list[object], path: Path) -> dict[str, str]:
+def _describe(
+    con: duckdb.DuckDBPyConnection, from_sql: str, params: list[object], path: Path
+) -> dict[str, str]:
     import duckdb
 
     try:
@@ -150,8 +158,12 @@ def _split_whitespace(path: Path, encoding: str, into: Path) -> Path:
 
 
 def _csv_from(options: ReadOptions) -> tuple[str, list[object]]:
-    args = [f"header = {'true' if options.header else 'false'}", "all_varchar = true", "null_padding = true",
-            "sample_size = 20480"]
+    args = [
+        f"header = {'true' if options.header else 'false'}",
+        "all_varchar = true",
+        "null_padding = true",
+        "sample_size = 20480",
+    ]
     params: list[object] = []
     if options.whitespace:
         args.append("delim = ','")
@@ -174,13 +186,22 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, options: ReadOptions
     fmt = detect_format(path)
     if fmt == "parquet":
         from_sql = "read_parquet(?)"
-        yield Source(path, fmt, from_sql, [str(path)], _describe(con, from_sql, [str(path)], path), "binary",
-                     "row", 1)
+        yield Source(
+            path, fmt, from_sql, [str(path)], _describe(con, from_sql, [str(path)], path), "binary", "row", 1
+        )
         return
     if fmt == "json":
         from_sql = "read_json(?, format = 'auto')"
-        yield Source(path, fmt, from_sql, [str(path)], _describe(con, from_sql, [str(path)], path), "utf-8",
-                     "record", 1)
+        yield Source(
+            path,
+            fmt,
+            from_sql,
+            [str(path)],
+            _describe(con, from_sql, [str(path)], path),
+            "utf-8",
+            "record",
+            1,
+        )
         return
     encoding = _normalise_encoding(options.encoding) if options.encoding else detect_encoding(path)
     with tempfile.TemporaryDirectory(prefix="pleasepoint-") as tmp:

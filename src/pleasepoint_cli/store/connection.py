@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 
+def fetch_int(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> int:
+    """The first column of the first row of a query as an int (0 when the query returns no row or NULL)."""
+    row = con.execute(sql, params or []).fetchone()
+    return 0 if row is None or row[0] is None else int(row[0])
+
+
 class Store:
     """An open pleasepoint database: a DuckDB connection plus the path it came from."""
 
@@ -91,7 +97,9 @@ def connect(path: Path, lock_timeout: float = 30.0) -> duckdb.DuckDBPyConnection
             time.sleep(min(delay, max(deadline - time.monotonic(), 0.01)))
             delay = min(delay * 2, 0.5)
         except duckdb.Error as e:
-            raise StoreError(f"{path}: cannot open the database: {e}. Is it a pleasepoint (DuckDB) file?") from e
+            raise StoreError(
+                f"{path}: cannot open the database: {e}. Is it a pleasepoint (DuckDB) file?"
+            ) from e
 
 
 def open_store(path: Path, lock_timeout: float = 30.0, migrate: bool = True) -> Store:
