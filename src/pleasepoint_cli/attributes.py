@@ -31,19 +31,23 @@ def write_attributes(
     description: str,
     spec: dict[str, Any] | None = None,
     now: datetime | None = None,
+    row_source: bool = False,
 ) -> AttributeChange:
     """Set (or, where value is NULL, remove) attributes from a query of (customer_id, key, value) rows.
 
     Only values that actually change are written and recorded in `attribute_history`, under one new
     `attribute_changes` row; call inside the caller's transaction so the batch is all or nothing.
+    With `row_source`, the query yields a fourth column, each row's own source (e.g. the cluster that set
+    it, or the source an undo restores); `source` then names the batch.
     """
     when = now or datetime.now()
     change_id = int(con.execute("SELECT nextval('change_id_seq')").fetchone()[0])  # type: ignore[index]
+    columns, row_sources = ("value, source", "last(source)") if row_source else ("value", "NULL")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _attr_new AS
-        SELECT customer_id, key, last(value) AS value
-        FROM ({values_sql}) AS v(customer_id, key, value)
+        SELECT customer_id, key, CAST(last(value) AS VARCHAR) AS value, CAST({row_sources} AS VARCHAR) AS source
+        FROM ({values_sql}) AS v(customer_id, key, {columns})
         WHERE customer_id IS NOT NULL AND key IS NOT NULL
         GROUP BY customer_id, key
         """,
@@ -70,8 +74,9 @@ def write_attributes(
     con.execute(
         """
         INSERT INTO customer_attributes (customer_id, key, value, source, set_at, change_id)
-        SELECT customer_id, key, new_value, ?, ?, change_id
-        FROM attribute_history WHERE change_id = ? AND new_value IS NOT NULL
+        SELECT h.customer_id, h.key, h.new_value, COALESCE(n.source, ?), ?, h.change_id
+        FROM attribute_history h JOIN _attr_new n USING (customer_id, key)
+        WHERE h.change_id = ? AND h.new_value IS NOT NULL
         ON CONFLICT (customer_id, key) DO UPDATE SET
             value = excluded.value, source = excluded.source, set_at = excluded.set_at,
             change_id = excluded.change_id
@@ -81,9 +86,7 @@ def write_attributes(
     changed, customers = con.execute(
         "SELECT count(*), count(DISTINCT customer_id) FROM attribute_history WHERE change_id = ?", [change_id]
     ).fetchone()  # type: ignore[misc]
-    keys = tuple(
-        row[0] for row in con.execute("SELECT DISTINCT key FROM _attr_new ORDER BY key").fetchall()
-    )
+    keys = tuple(row[0] for row in con.execute("SELECT DISTINCT key FROM _attr_new ORDER BY key").fetchall())
     con.execute(
         "INSERT INTO attribute_changes (change_id, kind, source, description, spec, made_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
