@@ -83,6 +83,9 @@ def _register() -> None:
 
     setup.register(app)
     app.add_typer(ingest.app, name="ingest")
+    from pleasepoint_cli.cli import persona
+
+    app.add_typer(persona.app, name="persona")
     demo.register(app)
 
 
