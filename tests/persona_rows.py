@@ -34,6 +34,7 @@ PROFILE = [
 
 def plant_personas(con: duckdb.DuckDBPyConnection) -> None:
     """Insert the customers, both runs, their clusters, run 1's profile and the assignments."""
+    con.begin()
     con.executemany(
         "INSERT INTO customers (customer_id, email, first_name) VALUES (?, ?, ?)",
         [[c, f"{c.lower()}@example.es", f"Nombre {c}"] for c in CUSTOMERS],
@@ -59,3 +60,4 @@ def plant_personas(con: duckdb.DuckDBPyConnection) -> None:
         "INSERT INTO persona_profile VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
         [[cl, var, pos, cv, pv, cv / pv, level] for cl, var, pos, cv, pv, level in PROFILE],
     )
+    con.commit()

@@ -1,0 +1,255 @@
+"""`clv score`: the guide's CLV table, nine figures per segment, segments being recency states, RFM segments
+or the clusters of a persona run. Everything is DuckDB SQL over `order_lines`.
+
+A customer's figures at an as-of date count the order lines ordered on or before that date: tickets are the
+distinct orders with at least one purchased line (quantity > 0), spend is the sum of every line's amount
+(returns, negative, are netted), and recency is the days from the last purchase day to the as-of date.
+Customers without a purchase by then are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any, Literal
+
+from pleasepoint_cli.errors import AnalysisError, ConfigError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pleasepoint_cli.attributes import AttributeChange
+    from pleasepoint_cli.config import StateThresholds
+
+ScoreBy = Literal["state", "rfm", "cluster"]
+STATES = ("active", "inactive", "hibernating", "lost")
+FIGURES_TABLE = "clv_figures"
+
+_FIGURES_SQL = f"""
+CREATE OR REPLACE TEMP TABLE {FIGURES_TABLE} AS
+SELECT customer_id, tickets, spend, first_order, last_order,
+       date_diff('day', last_order, CAST($as_of AS DATE)) AS recency_days
+FROM (
+    SELECT customer_id,
+           count(DISTINCT order_id) FILTER (WHERE quantity > 0) AS tickets,
+           sum(amount) AS spend,
+           CAST(min(ordered_at) FILTER (WHERE quantity > 0) AS DATE) AS first_order,
+           CAST(max(ordered_at) FILTER (WHERE quantity > 0) AS DATE) AS last_order
+    FROM order_lines
+    WHERE ordered_at < CAST($as_of AS DATE) + INTERVAL 1 DAY
+    GROUP BY customer_id
+)
+WHERE tickets > 0
+"""
+
+STATE_SQL = """CASE
+    WHEN recency_days < $active_below THEN 'active'
+    WHEN recency_days < $inactive_below THEN 'inactive'
+    WHEN recency_days < $hibernating_below THEN 'hibernating'
+    ELSE 'lost' END"""
+"""The recency state of a row of `clv_figures`; the thresholds are the first day of the next state."""
+
+
+@dataclass(frozen=True)
+class SegmentFigures:
+    """The guide's nine figures for one segment (money rounded to the cent, ratios to two decimals)."""
+
+    segment: str
+    label: str | None
+    customers: int
+    tickets: int
+    avg_ticket: float | None
+    mean_recency_days: float | None
+    total_spend: float
+    tickets_per_customer: float | None
+    spend_per_customer: float | None
+    pct_customers: float | None
+    pct_revenue: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScoreTable:
+    """One row per segment, in the scheme's order, and the total over every scored customer."""
+
+    by: ScoreBy
+    as_of: date
+    run_id: int | None
+    rows: list[SegmentFigures]
+    total: SegmentFigures
+
+
+def state_params(thresholds: StateThresholds) -> dict[str, int]:
+    return {
+        "active_below": thresholds.active_below,
+        "inactive_below": thresholds.inactive_below,
+        "hibernating_below": thresholds.hibernating_below,
+    }
+
+
+def materialize_figures(con: duckdb.DuckDBPyConnection, as_of: date) -> int:
+    """Compute every customer's figures at `as_of` into the temp table `clv_figures`; return how many."""
+    con.execute(_FIGURES_SQL, {"as_of": as_of})
+    row = con.execute(f"SELECT count(*) FROM {FIGURES_TABLE}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def segments_sql(by: ScoreBy) -> str:
+    """A query of (customer_id, segment) over `clv_figures` (RFM and cluster via their own CTEs)."""
+    from pleasepoint_cli.clv.rfm import RFM_SQL
+
+    if by == "state":
+        return f"SELECT customer_id, {STATE_SQL} AS segment FROM {FIGURES_TABLE}"
+    if by == "rfm":
+        return f"{RFM_SQL} SELECT customer_id, segment FROM rfm"
+    return f"""
+        SELECT f.customer_id, coalesce(CAST(a.cluster AS VARCHAR), 'unassigned') AS segment
+        FROM {FIGURES_TABLE} f
+        LEFT JOIN persona_assignments a ON a.customer_id = f.customer_id AND a.run_id = $run_id"""
+
+
+def _segment_order(
+    con: duckdb.DuckDBPyConnection, by: ScoreBy, run_id: int | None
+) -> list[tuple[str, str | None]]:
+    from pleasepoint_cli.clv.rfm import RFM_SEGMENTS
+
+    if by == "state":
+        return [(s, None) for s in STATES]
+    if by == "rfm":
+        return [(s, None) for s in RFM_SEGMENTS]
+    from pleasepoint_cli.enrich.runs import run_clusters
+
+    return [(str(c), label) for c, label in run_clusters(con, int(run_id or 0)).items()]
+
+
+def _params(by: ScoreBy, thresholds: StateThresholds, run_id: int | None) -> dict[str, Any]:
+    if by == "state":
+        return state_params(thresholds)
+    if by == "cluster":
+        return {"run_id": run_id}
+    return {}
+
+
+_SCORE_SQL = """
+WITH segmented AS MATERIALIZED (
+    SELECT f.customer_id, f.tickets, f.spend, f.recency_days, s.segment
+    FROM {figures} f JOIN ({segments}) s USING (customer_id)
+),
+order_of AS (SELECT segment, label, position FROM clv_segment_order),
+per_segment AS (
+    SELECT segment, count(*) AS customers, sum(tickets) AS tickets, sum(spend) AS spend,
+           avg(recency_days) AS recency
+    FROM segmented GROUP BY segment
+),
+rows AS (
+    SELECT o.position, o.segment, o.label, coalesce(p.customers, 0) AS customers,
+           coalesce(p.tickets, 0) AS tickets, coalesce(p.spend, 0) AS spend, p.recency
+    FROM order_of o LEFT JOIN per_segment p USING (segment)
+    WHERE o.segment <> 'unassigned' OR p.customers > 0
+    UNION ALL
+    SELECT 1e9, 'Total', NULL, count(*), coalesce(sum(tickets), 0), coalesce(sum(spend), 0), avg(recency_days)
+    FROM segmented
+),
+totals AS (SELECT count(*) AS all_customers, sum(spend) AS all_spend FROM segmented)
+SELECT segment, label, customers, tickets,
+       round(spend / nullif(tickets, 0), 2) AS avg_ticket,
+       round(recency, 2) AS mean_recency_days,
+       round(spend, 2) AS total_spend,
+       round(tickets / nullif(customers, 0), 2) AS tickets_per_customer,
+       round(spend / nullif(customers, 0), 2) AS spend_per_customer,
+       round(100.0 * customers / nullif(all_customers, 0), 2) AS pct_customers,
+       round(100.0 * spend / nullif(all_spend, 0), 2) AS pct_revenue
+FROM rows, totals
+ORDER BY position
+"""
+
+
+def clv_score(
+    con: duckdb.DuckDBPyConnection,
+    by: ScoreBy,
+    as_of: date,
+    thresholds: StateThresholds,
+    run: str | int | None = None,
+) -> ScoreTable:
+    """The CLV score table at `as_of`, by recency state, RFM segment or persona cluster (`run` needed)."""
+    from pleasepoint_cli.clv.rfm import require_rfm_population
+
+    run_id: int | None = None
+    if by == "cluster":
+        from pleasepoint_cli.enrich.runs import resolve_run
+
+        run_id = resolve_run(con, run if run is not None else "latest")
+    elif run is not None:
+        raise ConfigError(f"a run ({run}) only goes with --by cluster.")
+    customers = materialize_figures(con, as_of)
+    if customers == 0:
+        raise AnalysisError(f"no customer has a purchase on or before {as_of}: load orders or move --as-of.")
+    if by == "rfm":
+        require_rfm_population(customers)
+    order = _segment_order(con, by, run_id)
+    if by == "cluster":
+        order.append(("unassigned", None))
+    # The segment order (and cluster labels, user text) go in through a small temp table.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE clv_segment_order (segment VARCHAR, label VARCHAR, position INTEGER)"
+    )
+    con.executemany(
+        "INSERT INTO clv_segment_order VALUES (?, ?, ?)",
+        [[segment, label, i] for i, (segment, label) in enumerate(order)],
+    )
+    sql = _SCORE_SQL.format(figures=FIGURES_TABLE, segments=segments_sql(by))
+    cursor = con.execute(sql, _params(by, thresholds, run_id))
+    rows = [SegmentFigures(*row) for row in cursor.fetchall()]
+    return ScoreTable(by, as_of, run_id, rows[:-1], rows[-1])
+
+
+DEFAULT_KEYS: dict[str, str] = {"state": "clv_state", "rfm": "rfm_segment"}
+
+_ENRICH_SQL = """
+    SELECT customer_id, ?, segment FROM clv_segments
+    UNION ALL
+    SELECT customer_id, key, NULL FROM customer_attributes
+    WHERE key = ? AND source LIKE 'clv %' AND customer_id NOT IN (SELECT customer_id FROM clv_segments)
+"""
+
+
+def clv_enrich(
+    con: duckdb.DuckDBPyConnection,
+    by: Literal["state", "rfm"],
+    as_of: date,
+    thresholds: StateThresholds,
+    key: str | None = None,
+) -> tuple[AttributeChange, list[tuple[str, int]]]:
+    """Write every scored customer's state or RFM segment as attribute `key` (one change batch), and take
+    the key off customers an earlier CLV write set it on who have no purchase by `as_of`.
+
+    Returns the change and the customers per segment. Call inside a transaction.
+    """
+    from pleasepoint_cli.attributes import write_attributes
+    from pleasepoint_cli.clv.rfm import RFM_SEGMENTS, require_rfm_population
+    from pleasepoint_cli.enrich.cluster import attribute_key
+
+    slug = attribute_key(key or DEFAULT_KEYS[by], where="--key ")
+    customers = materialize_figures(con, as_of)
+    if customers == 0:
+        raise AnalysisError(f"no customer has a purchase on or before {as_of}: load orders or move --as-of.")
+    if by == "rfm":
+        require_rfm_population(customers)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE clv_segments AS {segments_sql(by)}", _params(by, thresholds, None)
+    )
+    source = f"clv {by} as-of {as_of}"
+    change = write_attributes(
+        con,
+        _ENRICH_SQL,
+        [slug, slug],
+        source=source,
+        kind="clv",
+        description=f"{source} -> {slug}",
+        spec={"by": by, "key": slug, "as_of": as_of.isoformat(), **_params(by, thresholds, None)},
+    )
+    order = list(STATES if by == "state" else RFM_SEGMENTS)
+    counts = dict(con.execute("SELECT segment, count(*) FROM clv_segments GROUP BY segment").fetchall())
+    return change, [(segment, int(counts.get(segment, 0))) for segment in order]
