@@ -145,8 +145,7 @@ def test_encoding_delimiter_bom_and_dates_are_detected(store: Store, tmp_path: P
     assert store.scalar("SELECT name FROM stores") == "Ecomercado “Centro” – Cádiz"
     bom = tmp_path / "orders.tsv"
     bom.write_bytes(
-        b"\xef\xbb\xbf"
-        + b"order_id\tcustomer_id\tordered_at\tproduct_id\tquantity\tunit_price\n"
+        b"\xef\xbb\xbf" + b"order_id\tcustomer_id\tordered_at\tproduct_id\tquantity\tunit_price\n"
         b"A\tC1\t05/03/2024 10:30\tP1\t1\t2.5\n"
     )
     ingest_file(store, "orders", bom)
@@ -307,3 +306,16 @@ def test_sigkill_in_the_middle_of_a_large_ingest_leaves_the_database_as_it_was(t
     assert process.returncode == -signal.SIGKILL
     with open_store(db) as s:
         assert counts(s) == before
+
+
+def test_a_csv_whose_dates_change_format_late_still_loads_every_line(store: Store, tmp_path: Path) -> None:
+    """The typed fast path samples the first lines; a later line in another format falls back to the
+    text path, which accepts ISO and dd/mm/yyyy alike."""
+    path = big_orders(tmp_path / "mixed.csv", 25_000)
+    with path.open("a", encoding="utf-8") as f:
+        f.write("Z,C1,31/12/2024 23:59:00,P1,1,2.5\n")
+    report = ingest_file(store, "orders", path)
+    assert report.inserted == 25_001
+    assert (
+        str(store.scalar("SELECT ordered_at FROM order_lines WHERE order_id = 'Z'")) == "2024-12-31 23:59:00"
+    )

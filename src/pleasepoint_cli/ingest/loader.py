@@ -278,6 +278,90 @@ def _duckdb_message(e: Exception) -> str:
     return str(e).split("\n\n")[0].replace("\n", " ")
 
 
+def _stage(con: duckdb.DuckDBPyConnection, plan: _Plan) -> None:
+    """Read the whole file into the staging table `_stage`, every value parsed and every problem noted."""
+    import duckdb
+
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {plan.select()}", plan.source.params)
+    except duckdb.Error as e:
+        hint = ""
+        if "unicode" in str(e).lower() or "utf" in str(e).lower():
+            hint = " The file is not UTF-8 throughout: pass its encoding, e.g. --encoding latin-1."
+        raise InputDataError(f"{plan.source.path}: cannot read the file: {_duckdb_message(e)}.{hint}") from e
+
+
+def _timestamp_format(
+    con: duckdb.DuckDBPyConnection, source: Source, column: str, options: ReadOptions
+) -> str | None:
+    """The one strptime format every sampled value of a CSV column parses with ('' for ISO), else None."""
+    if options.date_format:
+        return options.date_format
+    formats = ["", *_AUTO_DATE_FORMATS]
+    checks = ", ".join(
+        "count(*) FILTER (WHERE TRY_CAST(v AS TIMESTAMP) IS NULL)"
+        if not fmt
+        else f"count(*) FILTER (WHERE try_strptime(v, '{fmt}') IS NULL)"
+        for fmt in formats
+    )
+    ident = quote_ident(column)
+    row = con.execute(
+        f"SELECT count(*), {checks} FROM (SELECT trim({ident}) AS v FROM {source.from_sql} "
+        f"WHERE NULLIF(trim({ident}), '') IS NOT NULL LIMIT 20000)",
+        source.params,
+    ).fetchone()
+    if row is None or row[0] == 0:
+        return None
+    return next((fmt for fmt, failures in zip(formats, row[1:], strict=True) if failures == 0), None)
+
+
+def _fast_plan(
+    con: duckdb.DuckDBPyConnection,
+    plan: _Plan,
+    section: EntitySection,
+    mapping: dict[str, str],
+    options: ReadOptions,
+) -> _Plan | None:
+    """For a big CSV, a plan where DuckDB's reader parses numbers and timestamps itself (much faster than
+    parsing text in SQL); None when nothing would gain or the columns' formats are not uniform."""
+    source = plan.source
+    if source.format != "csv" or plan.entity.name != "orders":
+        return None
+    types = dict.fromkeys(source.columns, "VARCHAR")
+    timestamp_format: str | None = None
+    for f in plan.entity.fields:
+        column = plan.columns.get(f.name)
+        if column is None or f.name in plan.defaults:
+            continue
+        if f.kind == "number" and options.decimal == ".":
+            types[column] = "DOUBLE"
+        elif f.kind == "timestamp":
+            detected = _timestamp_format(con, source, column, options)
+            if detected is None:
+                continue
+            types[column], timestamp_format = "TIMESTAMP", detected or None
+    if all(kind == "VARCHAR" for kind in types.values()):
+        return None
+    return _Plan(plan.entity, source.typed(types, timestamp_format), section, mapping, options)
+
+
+def _stage_fast(con: duckdb.DuckDBPyConnection, plan: _Plan) -> bool:
+    """Stage through the typed reader; False (and nothing staged) when any line failed to convert, so the
+    caller stages again through the text path, which names every problem with its line."""
+    import duckdb
+
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {plan.select()}", plan.source.params)
+        failed = fetch_int(con, "SELECT count(*) FROM _reject_errors")
+    except duckdb.Error:
+        failed = 1
+    for table in (
+        ("_stage", "_reject_errors", "_reject_scans") if failed else ("_reject_errors", "_reject_scans")
+    ):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    return failed == 0
+
+
 def _find_problems(con: duckdb.DuckDBPyConnection, plan: _Plan, limit: int | None) -> list[RowProblem]:
     """Second, slower pass (errors only): the rows with problems, with their line numbers and raw values."""
     raw_columns = ", ".join(f"raw_{f.name}" for f in plan.entity.fields)
@@ -361,13 +445,11 @@ def ingest_file(
             report = IngestReport(entity.name, str(path), source.format, source.encoding)
             plan = _Plan(entity, source, section, mapping, options)
             step(f"reading {path.name}")
-            try:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {plan.select()}", source.params)
-            except duckdb.Error as e:
-                hint = ""
-                if "unicode" in str(e).lower() or "utf" in str(e).lower():
-                    hint = " The file is not UTF-8 throughout: pass its encoding, e.g. --encoding latin-1."
-                raise InputDataError(f"{path}: cannot read the file: {_duckdb_message(e)}.{hint}") from e
+            fast = _fast_plan(con, plan, section, mapping, options)
+            if fast is None or not _stage_fast(con, fast):
+                _stage(con, plan)
+            else:
+                plan = fast
             step("checking rows")
             owner = quote_ident(entity.owner)
             counts = con.execute(

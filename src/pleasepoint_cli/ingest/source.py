@@ -64,6 +64,37 @@ class Source:
     row_word: str = "line"
     first_row: int = 2
     notes: list[str] = field(default_factory=list)
+    options: ReadOptions | None = None
+
+    def typed(self, types: dict[str, str], timestamp_format: str | None) -> Source:
+        """The same CSV read by DuckDB with these column types; rows that do not convert are skipped and
+        recorded in the temporary table `_reject_errors` (the fast path: no parsing in SQL)."""
+        assert self.format == "csv" and self.options is not None
+        literal = ", ".join(
+            f"'{name.replace(chr(39), chr(39) * 2)}': '{kind}'" for name, kind in types.items()
+        )
+        tail, params = _csv_from(self.options, typed=True)
+        tail = (
+            tail[:-1] + f", types = {{{literal}}}, store_rejects = true, rejects_table = '_reject_errors', "
+        )
+        tail += "rejects_scan = '_reject_scans'"
+        if timestamp_format:
+            tail += ", timestampformat = ?"
+            params.append(timestamp_format)
+        tail += ")"
+        columns = {name: types.get(name, kind) for name, kind in self.columns.items()}
+        return Source(
+            self.path,
+            self.format,
+            tail,
+            [self.params[0], *params],
+            columns,
+            self.encoding,
+            self.row_word,
+            self.first_row,
+            self.notes,
+            self.options,
+        )
 
     def where(self, row_number: int) -> str:
         """`file:N` for a text file's line N (the header is line 1), `file, row N` for Parquet and JSON."""
@@ -157,10 +188,10 @@ def _split_whitespace(path: Path, encoding: str, into: Path) -> Path:
     return target
 
 
-def _csv_from(options: ReadOptions) -> tuple[str, list[object]]:
+def _csv_from(options: ReadOptions, typed: bool = False) -> tuple[str, list[object]]:
     args = [
         f"header = {'true' if options.header else 'false'}",
-        "all_varchar = true",
+        "all_varchar = false" if typed else "all_varchar = true",
         "null_padding = true",
         "sample_size = 20480",
     ]
@@ -212,4 +243,6 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, options: ReadOptions
         tail, extra = _csv_from(options)
         params: list[object] = [str(readable), *extra]
         columns = _describe(con, tail, params, path)
-        yield Source(path, fmt, tail, params, columns, encoding, first_row=2 if options.header else 1)
+        yield Source(
+            path, fmt, tail, params, columns, encoding, first_row=2 if options.header else 1, options=options
+        )
