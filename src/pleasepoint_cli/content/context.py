@@ -1,0 +1,255 @@
+"""Each recipient's template context, built for a whole batch of customers with a few set-based queries.
+
+Three queries per batch, whatever its size: the profile (customer, cluster, CLV figures, preferred store),
+the attributes, and the recommended products. Every context has the same keys, so a template that renders
+for one customer renders for all (see docs/campaigns.md for the list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any
+
+from pleasepoint_cli.content.recommend import CandidateSpec, RecommendationRules, recommend
+from pleasepoint_cli.content.unsubscribe import unsubscribe_url
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pleasepoint_cli.config import Settings
+
+DEFAULT_SALUTATIONS: dict[str, dict[str, str]] = {
+    "es": {"male": "Sr.", "female": "Sra.", "other": ""},
+    "ca": {"male": "Sr.", "female": "Sra.", "other": ""},
+    "en": {"male": "Mr", "female": "Ms", "other": ""},
+}
+"""Salutation by language and gender; a campaign's `salutations:` overrides or adds languages."""
+
+DEFAULT_LANGUAGE = "es"
+"""The salutations used for a customer whose language is missing or has none."""
+
+_GENDERS = {
+    "m": "male",
+    "male": "male",
+    "man": "male",
+    "h": "male",
+    "hombre": "male",
+    "home": "male",
+    "v": "male",
+    "varon": "male",
+    "varón": "male",
+    "f": "female",
+    "female": "female",
+    "woman": "female",
+    "w": "female",
+    "mujer": "female",
+    "dona": "female",
+}
+"""Gender codes as shops export them (`M` is male, the English convention the example shop follows)."""
+
+
+def normal_gender(value: str | None) -> str | None:
+    """`M`/`Hombre`/`male` -> male, `F`/`Mujer`/`female` -> female, anything else -> None."""
+    return _GENDERS.get(value.strip().lower()) if value else None
+
+
+def salutation(
+    gender: str | None, language: str | None, table: Mapping[str, Mapping[str, str]] = DEFAULT_SALUTATIONS
+) -> str:
+    """The salutation for a normalised gender in the customer's language (`es-ES` counts as `es`)."""
+    code = (language or "").strip().lower()[:2]
+    forms = table.get(code) or table.get(DEFAULT_LANGUAGE) or DEFAULT_SALUTATIONS[DEFAULT_LANGUAGE]
+    return forms.get(gender or "other", forms.get("other", ""))
+
+
+def recency_state(days: int | None, settings: Settings) -> str | None:
+    """active / inactive / hibernating / lost by days since the last purchase (None without purchases)."""
+    if days is None:
+        return None
+    limits = settings.states
+    if days < limits.active_below:
+        return "active"
+    if days < limits.inactive_below:
+        return "inactive"
+    if days < limits.hibernating_below:
+        return "hibernating"
+    return "lost"
+
+
+_PROFILE_SQL = """
+WITH batch AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS customer_id),
+orders AS (
+    SELECT l.customer_id,
+           count(DISTINCT l.order_id) FILTER (WHERE l.quantity > 0) AS orders,
+           sum(l.amount) AS spend,
+           max(l.ordered_at) FILTER (WHERE l.quantity > 0)::DATE AS last_purchase_day
+    FROM order_lines l JOIN batch USING (customer_id)
+    WHERE l.ordered_at <= ?
+    GROUP BY l.customer_id
+),
+preferred AS (
+    SELECT p.customer_id, p.store_id FROM ({preferred}) p JOIN batch USING (customer_id)
+)
+SELECT c.customer_id, c.email, c.first_name, c.last_name, c.gender, c.language, c.city, c.postal_code,
+       c.country, c.birth_date,
+       a.cluster, pc.label,
+       coalesce(o.orders, 0) AS orders, coalesce(o.spend, 0.0) AS spend, o.last_purchase_day,
+       s.store_id, s.name AS store_name, s.address AS store_address, s.city AS store_city,
+       s.postal_code AS store_postal_code
+FROM customers c
+JOIN batch USING (customer_id)
+LEFT JOIN persona_assignments a ON a.customer_id = c.customer_id AND a.run_id = ?
+LEFT JOIN persona_clusters pc ON pc.run_id = a.run_id AND pc.cluster = a.cluster
+LEFT JOIN orders o ON o.customer_id = c.customer_id
+LEFT JOIN preferred p ON p.customer_id = c.customer_id
+LEFT JOIN stores s ON s.store_id = p.store_id
+"""
+
+
+@dataclass
+class ContextBuilder:
+    """Everything constant across a campaign's recipients; `build` makes a batch of per-customer contexts."""
+
+    settings: Settings
+    as_of: date
+    campaign: str
+    campaign_name: str
+    signature: str
+    secret: bytes
+    run_id: int | None = None
+    candidates: CandidateSpec = field(default_factory=CandidateSpec)
+    rules: RecommendationRules = field(default_factory=RecommendationRules)
+    salutations: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: DEFAULT_SALUTATIONS)
+    _attribute_keys: tuple[str, ...] | None = None
+
+    def attribute_keys(self, con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+        """Every attribute key held in the database: each context has them all (None where unset)."""
+        if self._attribute_keys is None:
+            rows = con.execute("SELECT DISTINCT key FROM customer_attributes ORDER BY key").fetchall()
+            self._attribute_keys = tuple(str(row[0]) for row in rows)
+        return self._attribute_keys
+
+    def build(self, con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The contexts of the given customers (unknown ids are left out), keyed by customer id."""
+        from pleasepoint_cli.audience.facts import preferred_store_sql
+
+        ids = list(dict.fromkeys(customer_ids))
+        until = datetime.combine(self.as_of, time.max)
+        cursor = con.execute(
+            _PROFILE_SQL.format(preferred=preferred_store_sql(until_param=True)),
+            [ids, until, until, self.run_id if self.run_id is not None else -1],
+        )
+        names = [d[0] for d in cursor.description or []]
+        profiles = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        known = [p["customer_id"] for p in profiles]
+        attributes = {customer: dict.fromkeys(self.attribute_keys(con)) for customer in known}
+        for customer, key, value in con.execute(
+            "SELECT customer_id, key, value FROM customer_attributes WHERE customer_id IN (SELECT unnest(?))",
+            [known],
+        ).fetchall():
+            attributes[customer][key] = value
+        products = recommend(
+            con, known, as_of=self.as_of, candidates=self.candidates, rules=self.rules, run_id=self.run_id
+        )
+        return {p["customer_id"]: self._context(p, attributes, products) for p in profiles}
+
+    def _context(
+        self,
+        row: dict[str, Any],
+        attributes: dict[str, dict[str, Any]],
+        products: Mapping[str, Sequence[Any]],
+    ) -> dict[str, Any]:
+        customer_id = row["customer_id"]
+        gender = normal_gender(row["gender"])
+        first = row["first_name"] or ""
+        last = row["last_name"] or ""
+        orders = int(row["orders"])
+        spend = float(row["spend"])
+        last_day = row["last_purchase_day"]
+        recency = (self.as_of - last_day).days if last_day is not None else None
+        shop = self.settings.shop
+        return {
+            "customer_id": customer_id,
+            "email": row["email"],
+            "first_name": first,
+            "last_name": last,
+            "full_name": " ".join(part for part in (first, last) if part),
+            "gender": gender,
+            "language": row["language"],
+            "salutation": salutation(gender, row["language"], self.salutations),
+            "city": row["city"],
+            "postal_code": row["postal_code"],
+            "country": row["country"],
+            "birth_date": row["birth_date"],
+            "attributes": attributes.get(customer_id, {}),
+            "cluster": {"run_id": self.run_id, "id": row["cluster"], "label": row["label"]},
+            "cluster_label": row["label"],
+            "clv": {
+                "orders": orders,
+                "spend": round(spend, 2),
+                "avg_ticket": round(spend / orders, 2) if orders else None,
+                "recency_days": recency,
+                "state": recency_state(recency, self.settings),
+                "last_purchase": last_day,
+            },
+            "store": {
+                "store_id": row["store_id"],
+                "name": row["store_name"],
+                "address": row["store_address"],
+                "city": row["store_city"],
+                "postal_code": row["store_postal_code"],
+            },
+            "products": [p.as_context() for p in products.get(customer_id, ())],
+            "signature": self.signature,
+            "unsubscribe_url": unsubscribe_url(
+                self.settings.email.unsubscribe_base_url, self.secret, customer_id, self.campaign
+            ),
+            "date": self.as_of,
+            "shop": {"name": shop.name, "url": shop.url},
+            "currency": shop.currency,
+            "campaign": {"name": self.campaign_name, "slug": self.campaign},
+        }
+
+    def sample(self, con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+        """A made-up customer's context with every key filled, to check templates on an empty audience."""
+        row: dict[str, Any] = {
+            "customer_id": "EJEMPLO",
+            "email": "ejemplo@example.com",
+            "first_name": "María José",
+            "last_name": "Núñez Peña",
+            "gender": "F",
+            "language": DEFAULT_LANGUAGE,
+            "city": "Madrid",
+            "postal_code": "28001",
+            "country": "ES",
+            "birth_date": date(1980, 5, 17),
+            "cluster": 1,
+            "label": "Ejemplo",
+            "orders": 4,
+            "spend": 123.45,
+            "last_purchase_day": self.as_of,
+            "store_id": "T00",
+            "store_name": "Tienda de ejemplo",
+            "store_address": "Calle Mayor, 1",
+            "store_city": "Madrid",
+            "store_postal_code": "28001",
+        }
+        keys = self.attribute_keys(con)
+        attributes = {"EJEMPLO": dict.fromkeys(keys, "ejemplo")}
+        sample_product = {
+            "product_id": "P0",
+            "name": "Producto de ejemplo",
+            "category": "Ejemplo",
+            "price": 10.0,
+            "offer_price": 8.0,
+            "discount_pct": 20,
+            "url": f"{self.settings.shop.url}/ejemplo",
+            "image_url": f"{self.settings.shop.url}/ejemplo.jpg",
+            "slot": 1,
+            "reason": "random",
+        }
+        context = self._context(row, attributes, {})
+        context["products"] = [{**sample_product, "slot": slot} for slot in range(1, self.rules.slots + 1)]
+        return context
