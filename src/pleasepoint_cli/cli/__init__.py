@@ -86,6 +86,11 @@ def _register() -> None:
     from pleasepoint_cli.cli import persona
 
     app.add_typer(persona.app, name="persona")
+    from pleasepoint_cli.cli import clv, customers, enrich
+
+    app.add_typer(enrich.app, name="enrich")
+    app.add_typer(clv.app, name="clv")
+    app.add_typer(customers.app, name="customers")
     demo.register(app)
 
 

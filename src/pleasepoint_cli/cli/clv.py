@@ -1,0 +1,370 @@
+"""`pleasepoint clv ...`: the CLV score table, value and loyalty segments as attributes, predictive CLV."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from pleasepoint_cli.cli._common import (
+    FormatOption,
+    OutputFormat,
+    emit_json,
+    emit_rows,
+    parse_as_of,
+    say,
+    state,
+)
+
+if TYPE_CHECKING:
+    from pleasepoint_cli.clv.predict import PredictResult
+    from pleasepoint_cli.clv.score import ScoreTable
+
+app = typer.Typer(
+    help="Customer value: the guide's CLV score table by recency state, RFM segment or cluster; segments as "
+    "attributes; predictive CLV (BG/NBD or Pareto/NBD with Gamma-Gamma).",
+    no_args_is_help=True,
+)
+
+
+class ScoreBy(str, Enum):
+    state = "state"
+    rfm = "rfm"
+    cluster = "cluster"
+
+
+class SegmentBy(str, Enum):
+    state = "state"
+    rfm = "rfm"
+
+
+class Model(str, Enum):
+    bgnbd = "bgnbd"
+    pareto = "pareto"
+
+
+class Unit(str, Enum):
+    weeks = "weeks"
+    days = "days"
+
+
+AsOfOption = typer.Option(
+    None, "--as-of", help="Reference date YYYY-MM-DD (default: today); orders on or before it count."
+)
+
+_SHORT = {
+    "avg_ticket": "avg ticket",
+    "mean_recency_days": "recency",
+    "total_spend": "spend",
+    "tickets_per_customer": "tick/cust",
+    "spend_per_customer": "spend/cust",
+    "pct_customers": "%cust",
+    "pct_revenue": "%rev",
+}
+
+
+def _as_of(value: str | None) -> date:
+    return parse_as_of(value) or date.today()
+
+
+@app.command("score")
+def clv_score_command(
+    ctx: typer.Context,
+    run: str | None = typer.Argument(
+        None, help="With --by cluster: the persona run (id, name or latest; default latest)."
+    ),
+    by: ScoreBy = typer.Option(ScoreBy.state, "--by", help="state (recency), rfm (11 segments) or cluster."),
+    as_of: str | None = AsOfOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """The guide's CLV table: per segment customers, tickets, average ticket, mean recency, spend, tickets and
+    spend per customer, % of customers and % of revenue, with a total row.
+
+    Example: pleasepoint clv score --by cluster latest --as-of 2026-11-30
+    """
+    from pleasepoint_cli.clv.score import clv_score
+
+    app_state = state(ctx)
+    day = _as_of(as_of)
+    with app_state.store() as store:
+        table = clv_score(store.con, by.value, day, app_state.settings.states, run)
+    json_data = {
+        "by": table.by,
+        "as_of": table.as_of,
+        "run": table.run_id,
+        "segments": [r.as_dict() for r in table.rows],
+        "total": table.total.as_dict(),
+    }
+    title = f"CLV score by {table.by}" + (f" (run {table.run_id})" if table.run_id else "") + f", as of {day}"
+    if fmt is OutputFormat.table:
+        _print_score(table, title)
+    else:
+        emit_rows([r.as_dict() for r in [*table.rows, table.total]], fmt, json_data=json_data)
+
+
+# (header, field, format) of the score table's terminal view; JSON and CSV keep every figure unrounded to cents.
+_SCORE_COLUMNS = (
+    ("cust.", "customers", "count"),
+    ("tickets", "tickets", "count"),
+    ("avg\nticket", "avg_ticket", "money"),
+    ("rec.\ndays", "mean_recency_days", "days"),
+    ("spend", "total_spend", "total"),
+    ("tick.\n/cust", "tickets_per_customer", "ratio"),
+    ("spend\n/cust", "spend_per_customer", "money"),
+    ("%\ncust", "pct_customers", "pct"),
+    ("%\nrev", "pct_revenue", "pct"),
+)
+
+
+def _compact(value: float | None, kind: str) -> str:
+    """A figure short enough for nine columns in 80: big counts and totals as K / M."""
+    if value is None:
+        return ""
+    if kind in ("count", "total") and abs(value) >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if kind in ("count", "total") and abs(value) >= 1e5:
+        return f"{value / 1e3:.0f}K"
+    if kind == "pct":
+        return f"{value:.1f}"
+    if kind in ("count", "days") or (kind in ("total", "money") and abs(value) >= 1e3):
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def _print_score(table: ScoreTable, title: str) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from pleasepoint_cli.cli._common import stdout_console
+
+    view = Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    view.add_column("segment", overflow="fold", min_width=8)
+    for header, _, _ in _SCORE_COLUMNS:
+        view.add_column(header, justify="right", no_wrap=True)
+    for i, row in enumerate([*table.rows, table.total]):
+        data = row.as_dict()
+        name = f"{row.segment} {row.label}" if row.label else row.segment
+        view.add_row(
+            name,
+            *(_compact(data[field], kind) for _, field, kind in _SCORE_COLUMNS),
+            end_section=i == len(table.rows) - 1,
+        )
+    stdout_console().print(view)
+
+
+@app.command("enrich")
+def clv_enrich_command(
+    ctx: typer.Context,
+    by: SegmentBy = typer.Option(SegmentBy.state, "--by", help="state or rfm."),
+    key: str | None = typer.Option(None, "--key", help="Attribute key (default clv_state or rfm_segment)."),
+    as_of: str | None = AsOfOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Write each customer's recency state or RFM segment as an attribute, so audience rules can use it.
+
+    Example: pleasepoint clv enrich --by state --key hibernation --as-of 2026-11-30
+    """
+    from pleasepoint_cli.clv.score import clv_enrich
+
+    app_state = state(ctx)
+    day = _as_of(as_of)
+    with app_state.store() as store, store.transaction() as con:
+        change, counts = clv_enrich(con, by.value, day, app_state.settings.states, key)
+    rows = [{"segment": segment, "customers": n} for segment, n in counts]
+    json_data = {
+        "change_id": change.change_id,
+        "key": change.keys[0] if change.keys else key,
+        "by": by.value,
+        "as_of": day,
+        "values_changed": change.changed,
+        "customers_changed": change.customers,
+        "segments": rows,
+    }
+    emit_rows(
+        rows, fmt, title=f"{by.value} written as attribute {', '.join(change.keys)}", json_data=json_data
+    )
+    say(
+        ctx,
+        f"change {change.change_id}: {change.changed:,} values changed on {change.customers:,} customers.",
+    )
+
+
+@app.command("predict")
+def clv_predict_command(
+    ctx: typer.Context,
+    model: Model = typer.Option(Model.bgnbd, "--model", help="Purchase model: bgnbd or pareto."),
+    horizon: int = typer.Option(365, "--horizon", min=1, help="Prediction horizon in days."),
+    holdout: str | None = typer.Option(
+        None,
+        "--holdout",
+        help="Compare predictions with the actual purchases from the calibration end to this date.",
+    ),
+    calibration_end: str | None = typer.Option(
+        None, "--calibration-end", help="Last day of the calibration period (default: --as-of)."
+    ),
+    unit: Unit = typer.Option(Unit.weeks, "--unit", help="Model time unit (the papers use weeks)."),
+    discount: float = typer.Option(0.01, "--discount", help="Annual discount rate for CLV (0.01 = 1%)."),
+    penalizer: float = typer.Option(
+        0.0,
+        "--penalizer",
+        min=0,
+        help="L2 penalty on the log-parameters; a small value (0.01) steadies fits on small or odd data.",
+    ),
+    write_tier: str | None = typer.Option(
+        None,
+        "--write-tier",
+        help="Store each customer's CLV quintile (very_high..very_low) as this attribute.",
+    ),
+    top: int = typer.Option(10, "--top", min=0, help="Table output: show the n customers of highest CLV."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write every customer's predictions to a .csv or .parquet file."
+    ),
+    as_of: str | None = AsOfOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Predictive CLV: fit BG/NBD (or Pareto/NBD) and Gamma-Gamma, then each customer's expected purchases,
+    P(alive), spend and discounted CLV over the horizon.
+
+    Example: pleasepoint clv predict --calibration-end 1997-09-30 --holdout 1998-06-30 --unit weeks
+    """
+    from pleasepoint_cli.clv.predict import (
+        PredictOptions,
+        predict_clv,
+        tier_summary,
+        top_customers,
+        write_clv_tiers,
+    )
+    from pleasepoint_cli.errors import ConfigError
+    from pleasepoint_cli.textutil import slugify
+
+    day = parse_as_of(as_of)
+    end = parse_as_of(calibration_end, "--calibration-end")
+    if day is not None and end is not None and day != end and holdout is None:
+        raise ConfigError(
+            "--as-of and --calibration-end differ: without --holdout they name the same day; "
+            "give one of them."
+        )
+    options = PredictOptions(
+        calibration_end=end or day or date.today(),
+        model=model.value,
+        horizon_days=horizon,
+        holdout_end=parse_as_of(holdout, "--holdout"),
+        unit=unit.value,
+        annual_discount=discount,
+        penalizer=penalizer,
+    )
+    app_state = state(ctx)
+    with app_state.store() as store:
+        result = predict_clv(store.con, options)
+        tiers = tier_summary(store.con)
+        leaders = top_customers(store.con, top) if top else []
+        exported = None
+        if out is not None:
+            from pleasepoint_cli.clv.predict import export_predictions
+
+            exported = export_predictions(store.con, out)
+        change = None
+        if write_tier is not None:
+            with store.transaction() as con:
+                change = write_clv_tiers(con, slugify(write_tier), result)
+    if fmt is not OutputFormat.table:
+        document = {
+            **result.as_json(),
+            "tiers": tiers,
+            "tier_change": None
+            if change is None
+            else {
+                "key": slugify(write_tier or ""),
+                "change_id": change.change_id,
+                "values_changed": change.changed,
+            },
+        }
+        if fmt is OutputFormat.json:
+            emit_json(document)
+        else:
+            emit_rows(_fit_rows(result), fmt)
+    else:
+        _print_prediction(result, tiers, leaders)
+    if exported is not None:
+        say(ctx, f"wrote {exported:,} customers' predictions to {out}")
+    if change is not None:
+        say(
+            ctx,
+            f"change {change.change_id}: CLV tier `{slugify(write_tier or '')}` set, {change.changed:,} "
+            "values changed.",
+        )
+
+
+def _fit_rows(result: PredictResult) -> list[dict[str, Any]]:
+    """The fitted parameters and log-likelihoods, one row each."""
+    name = {"bgnbd": "BG/NBD", "pareto": "Pareto/NBD"}[result.options.model]
+    rows = [{"model": name, "parameter": k, "value": round(v, 4)} for k, v in result.params.items()]
+    rows.append({"model": name, "parameter": "log-likelihood", "value": round(result.log_likelihood, 2)})
+    rows += [
+        {"model": "Gamma-Gamma", "parameter": k, "value": round(v, 4)} for k, v in result.spend_params.items()
+    ]
+    rows.append(
+        {
+            "model": "Gamma-Gamma",
+            "parameter": "log-likelihood",
+            "value": round(result.spend_log_likelihood, 2),
+        }
+    )
+    return rows
+
+
+def _print_prediction(
+    result: PredictResult, tiers: list[dict[str, Any]], leaders: list[dict[str, Any]]
+) -> None:
+    o = result.options
+    emit_rows(
+        _fit_rows(result),
+        OutputFormat.table,
+        title=f"fit at {o.calibration_end}: {result.customers:,} customers in {result.groups:,} groups, "
+        f"{result.repeaters:,} repeaters, unit {o.unit}",
+    )
+    totals = [
+        {"figure": "expected purchases", "value": result.totals["expected_purchases"]},
+        {"figure": "expected spend", "value": result.totals["expected_spend"]},
+        {"figure": f"CLV ({o.annual_discount:.1%}/year)", "value": result.totals["clv"]},
+        {"figure": "mean P(alive)", "value": result.totals["mean_p_alive"]},
+        {"figure": "mean spend per purchase", "value": result.population_mean_spend},
+    ]
+    emit_rows(totals, OutputFormat.table, title=f"next {o.horizon_days} days, all customers")
+    if result.holdout is not None:
+        h = result.holdout
+        emit_rows(
+            [
+                {
+                    "x (calibration)": r["x"],
+                    "customers": r["customers"],
+                    "actual": round(r["mean_actual"], 3),
+                    "predicted": round(r["mean_predicted"], 3),
+                }
+                for r in h.by_frequency
+            ],
+            OutputFormat.table,
+            title=f"holdout to {h.holdout_end} ({h.length:.2f} {o.unit}): mean purchases per customer; "
+            f"total actual {h.actual_total:,} vs predicted {h.predicted_total:,.1f}; correlation "
+            f"{h.correlation if h.correlation is None else round(h.correlation, 3)}",
+        )
+    emit_rows(tiers, OutputFormat.table, title="CLV tiers (quintiles of CLV)")
+    if leaders:
+        short = {
+            "customer_id": "customer",
+            "x": "x",
+            "p_alive": "P(alive)",
+            "expected_purchases": "purchases",
+            "expected_avg_spend": "per purchase",
+            "clv": "CLV",
+        }
+        emit_rows(
+            [{v: r[k] for k, v in short.items()} for r in leaders],
+            OutputFormat.table,
+            title=f"top {len(leaders)} customers by CLV (expected over {o.horizon_days} days)",
+        )

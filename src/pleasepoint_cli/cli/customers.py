@@ -1,0 +1,86 @@
+"""`pleasepoint customers ...`: one customer's profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from pleasepoint_cli.cli._common import FormatOption, OutputFormat, emit_json, emit_rows, parse_as_of, state
+
+app = typer.Typer(
+    help="One customer at a time: profile, attributes, clusters and figures.", no_args_is_help=True
+)
+
+
+@app.command("show")
+def customers_show_command(
+    ctx: typer.Context,
+    customer_id: str = typer.Argument(..., help="Customer id."),
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        help="Reference date YYYY-MM-DD for the figures, state and RFM segment (default: today).",
+    ),
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """A customer's profile, attributes (with source and time), persona cluster per run (latest first) and
+    figures: orders, spend, average ticket, first and last order, recency, state and RFM segment.
+
+    Example: pleasepoint customers show C000123 --as-of 2026-11-30
+    """
+    from datetime import date
+
+    from pleasepoint_cli.customers.profile import customer_profile
+
+    app_state = state(ctx)
+    day = parse_as_of(as_of) or date.today()
+    with app_state.store() as store:
+        shown = customer_profile(store.con, customer_id, day, app_state.settings.states)
+    if fmt is OutputFormat.json:
+        emit_json(shown.as_json())
+        return
+    if fmt is OutputFormat.csv:
+        emit_rows(_flat(shown.as_json()), fmt, columns=["section", "key", "value", "source", "at"])
+        return
+    profile = [{"field": k, "value": v} for k, v in shown.profile.items() if v is not None]
+    emit_rows(profile, fmt, title=f"customer {customer_id}", columns=["field", "value"])
+    if shown.figures is None:
+        emit_rows([], fmt, title=f"no purchase on or before {day}", columns=["figure", "value"])
+    else:
+        emit_rows(
+            [{"figure": k, "value": v} for k, v in shown.figures.items()],
+            fmt,
+            title=f"figures as of {day}",
+            columns=["figure", "value"],
+        )
+    emit_rows(
+        shown.clusters,
+        fmt,
+        title="persona clusters (latest run first)",
+        columns=["run_id", "run", "cluster", "label"],
+    )
+    emit_rows(shown.attributes, fmt, title="attributes", columns=["key", "value", "source", "set_at"])
+
+
+def _flat(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The profile as (section, key, value, source, at) rows, for CSV."""
+    rows: list[dict[str, Any]] = [
+        {"section": "profile", "key": k, "value": v} for k, v in document["profile"].items()
+    ]
+    rows += [{"section": "figures", "key": k, "value": v} for k, v in (document["figures"] or {}).items()]
+    rows += [
+        {"section": f"run {c['run_id']}", "key": "cluster", "value": c["cluster"], "source": c["run"]}
+        for c in document["clusters"]
+    ]
+    rows += [
+        {
+            "section": "attributes",
+            "key": a["key"],
+            "value": a["value"],
+            "source": a["source"],
+            "at": a["set_at"],
+        }
+        for a in document["attributes"]
+    ]
+    return rows

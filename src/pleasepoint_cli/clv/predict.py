@@ -1,0 +1,469 @@
+"""`clv predict`: BG/NBD or Pareto/NBD for purchases and P(alive), Gamma-Gamma for spend, and each
+customer's discounted CLV, from a per-customer summary built in DuckDB SQL.
+
+The summary follows the papers (Fader, Hardie & Lee 2005): one purchase per customer and calendar day (a day
+counts when it has a purchased line, quantity > 0; its spend is the sum of all its lines, so a return on the
+same day is netted; a day with only returns is not a purchase); x = purchase days - 1, t_x = time from the
+first to the last purchase day, T = time from the first purchase day to the calibration end (the last day
+counted), monetary = mean spend of the repeat purchase days. Customers with identical (x, t_x, T) are fitted
+as one weighted row, so a million customers fit in the time their few hundred thousand distinct rows need.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pleasepoint_cli.errors import AnalysisError, ConfigError
+
+if TYPE_CHECKING:
+    import duckdb
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from pleasepoint_cli.attributes import AttributeChange
+
+ModelName = Literal["bgnbd", "pareto"]
+Unit = Literal["weeks", "days"]
+UNIT_DAYS: dict[str, float] = {"weeks": 7.0, "days": 1.0}
+MIN_CUSTOMERS = 10
+YEAR_DAYS = 365.25
+MONTH_DAYS = YEAR_DAYS / 12
+TIERS = ("very_low", "low", "medium", "high", "very_high")
+"""CLV tiers by quintile of CLV among the predicted customers, lowest first."""
+
+PREDICTIONS_TABLE = "clv_predictions"
+
+_SUMMARY_SQL = """
+CREATE OR REPLACE TEMP TABLE clv_summary AS
+WITH purchase_days AS (
+    SELECT customer_id, CAST(ordered_at AS DATE) AS day, sum(amount) AS spend
+    FROM order_lines
+    WHERE ordered_at < CAST($end AS DATE) + INTERVAL 1 DAY
+    GROUP BY customer_id, day
+    HAVING bool_or(quantity > 0)
+)
+SELECT customer_id,
+       count(*) - 1 AS x,
+       date_diff('day', min(day), max(day)) AS t_x_days,
+       date_diff('day', min(day), CAST($end AS DATE)) AS T_days,
+       CASE WHEN count(*) > 1 THEN (sum(spend) - arg_min(spend, day)) / (count(*) - 1) ELSE 0 END AS monetary
+FROM purchase_days
+GROUP BY customer_id
+"""
+
+_HOLDOUT_SQL = """
+CREATE OR REPLACE TEMP TABLE clv_holdout AS
+SELECT customer_id, count(*) AS actual
+FROM (
+    SELECT customer_id, CAST(ordered_at AS DATE) AS day
+    FROM order_lines
+    WHERE ordered_at >= CAST($end AS DATE) + INTERVAL 1 DAY
+      AND ordered_at < CAST($holdout AS DATE) + INTERVAL 1 DAY
+    GROUP BY customer_id, day
+    HAVING bool_or(quantity > 0)
+)
+GROUP BY customer_id
+"""
+
+_PREDICTIONS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE {PREDICTIONS_TABLE} AS
+SELECT customer_id, x, t_x, T, monetary, p_alive, expected_purchases, holdout_expected,
+       expected_avg_spend,
+       expected_purchases * expected_avg_spend AS expected_spend,
+       discounted_purchases * expected_avg_spend AS clv
+FROM (
+    SELECT s.customer_id, s.x, s.t_x_days / $unit AS t_x, s.T_days / $unit AS T, s.monetary,
+           g.p_alive, g.expected_purchases, g.discounted_purchases, g.holdout_expected,
+           $p * ($gamma + s.x * greatest(s.monetary, 0)) / ($p * s.x + $q - 1) AS expected_avg_spend
+    FROM clv_summary s
+    JOIN clv_group_predictions g USING (x, t_x_days, T_days)
+)
+"""
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """What to fit and predict. Horizon in days whatever the unit; discount is an annual rate."""
+
+    calibration_end: date
+    model: ModelName = "bgnbd"
+    horizon_days: int = 365
+    holdout_end: date | None = None
+    unit: Unit = "weeks"
+    annual_discount: float = 0.01
+    penalizer: float = 0.0
+
+
+@dataclass(frozen=True)
+class HoldoutComparison:
+    """Predicted vs actual purchase days in the holdout period, as the papers report them."""
+
+    holdout_end: date
+    length: float
+    customers: int
+    actual_total: int
+    predicted_total: float
+    correlation: float | None
+    zero_repeat_customers: int
+    zero_repeat_mean_actual: float | None
+    zero_repeat_mean_predicted: float | None
+    by_frequency: list[dict[str, Any]]
+
+
+@dataclass
+class PredictResult:
+    """The fitted models, totals over customers, and the holdout comparison when asked for.
+
+    Per-customer predictions are left in the temp table `clv_predictions` of the connection.
+    """
+
+    options: PredictOptions
+    customers: int
+    groups: int
+    repeaters: int
+    params: dict[str, float]
+    log_likelihood: float
+    spend_customers: int
+    spend_params: dict[str, float]
+    spend_log_likelihood: float
+    population_mean_spend: float
+    totals: dict[str, float]
+    holdout: HoldoutComparison | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON document of `clv predict --format json` (keys documented in docs/clv.md)."""
+        o = self.options
+        holdout = None
+        if self.holdout is not None:
+            h = self.holdout
+            holdout = {
+                "holdout_end": h.holdout_end.isoformat(),
+                "length": h.length,
+                "customers": h.customers,
+                "actual_total": h.actual_total,
+                "predicted_total": h.predicted_total,
+                "correlation": h.correlation,
+                "zero_repeat": {
+                    "customers": h.zero_repeat_customers,
+                    "mean_actual": h.zero_repeat_mean_actual,
+                    "mean_predicted": h.zero_repeat_mean_predicted,
+                },
+                "by_frequency": h.by_frequency,
+            }
+        return {
+            "model": o.model,
+            "unit": o.unit,
+            "calibration_end": o.calibration_end.isoformat(),
+            "horizon_days": o.horizon_days,
+            "annual_discount": o.annual_discount,
+            "penalizer": o.penalizer,
+            "customers": self.customers,
+            "groups": self.groups,
+            "repeaters": self.repeaters,
+            "transaction_model": {"params": self.params, "log_likelihood": self.log_likelihood},
+            "spend_model": {
+                "name": "gamma_gamma",
+                "customers": self.spend_customers,
+                "params": self.spend_params,
+                "log_likelihood": self.spend_log_likelihood,
+                "population_mean_spend": self.population_mean_spend,
+            },
+            "totals": self.totals,
+            "holdout": holdout,
+            "seconds": self.seconds,
+        }
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    row = con.execute(sql, params or {}).fetchone()
+    assert row is not None  # aggregate queries always return a row
+    return tuple(row)
+
+
+def build_summary(con: duckdb.DuckDBPyConnection, calibration_end: date) -> tuple[int, int]:
+    """Build `clv_summary` (customer_id, x, t_x_days, T_days, monetary); return customers and repeaters."""
+    con.execute(_SUMMARY_SQL, {"end": calibration_end})
+    customers, repeaters = _one(con, "SELECT count(*), count(*) FILTER (WHERE x > 0) FROM clv_summary")
+    if customers == 0:
+        raise AnalysisError(
+            f"no orders on or before {calibration_end}: nothing to fit. Load orders, or move "
+            "--calibration-end / --as-of later."
+        )
+    if customers < MIN_CUSTOMERS:
+        raise AnalysisError(
+            f"too few customers to fit a CLV model: {customers} bought on or before "
+            f"{calibration_end}; at least {MIN_CUSTOMERS} are needed."
+        )
+    if repeaters == 0:
+        raise AnalysisError(
+            f"none of the {customers} customers bought again on a later day by {calibration_end}: "
+            "the models need repeat purchases. Move --calibration-end later."
+        )
+    return int(customers), int(repeaters)
+
+
+def _transaction_model(name: ModelName, penalizer: float) -> Any:
+    from pleasepoint_cli.clv.models import BetaGeoFitter, ParetoNBDFitter
+
+    return (BetaGeoFitter if name == "bgnbd" else ParetoNBDFitter)(penalizer_coef=penalizer)
+
+
+def _fit(model: Any, label: str, *args: Any, **kwargs: Any) -> None:
+    try:
+        model.fit(*args, **kwargs)
+    except AnalysisError as e:
+        hint = "" if model.penalizer_coef else " (with pleasepoint: clv predict --penalizer 0.01)"
+        raise AnalysisError(f"{label}: {e}{hint}.") from e
+
+
+def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> PredictResult:
+    """Fit the transaction and spend models at the calibration end and predict every customer's purchases,
+    P(alive), spend and discounted CLV over the horizon (into `clv_predictions`)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from pleasepoint_cli.clv.models import GammaGammaFitter
+
+    if options.horizon_days < 1:
+        raise ConfigError(f"--horizon {options.horizon_days}: give a number of days >= 1.")
+    if options.penalizer < 0:
+        raise ConfigError(f"--penalizer {options.penalizer}: give 0 or a small positive number such as 0.01.")
+    if options.annual_discount <= -1:
+        raise ConfigError(f"--discount {options.annual_discount}: an annual rate above -1 (0.01 is 1%).")
+    if options.holdout_end is not None and options.holdout_end <= options.calibration_end:
+        raise ConfigError(
+            f"--holdout {options.holdout_end} must be after the calibration end {options.calibration_end}."
+        )
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    customers, repeaters = build_summary(con, options.calibration_end)
+    groups = con.execute(
+        "SELECT x, t_x_days, T_days, count(*) AS n FROM clv_summary GROUP BY ALL ORDER BY ALL"
+    ).fetchnumpy()
+    spend = con.execute(
+        "SELECT x, monetary, count(*) AS n FROM clv_summary WHERE x > 0 AND monetary > 0 "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchnumpy()
+    seconds["summary"] = time.perf_counter() - started
+
+    unit = UNIT_DAYS[options.unit]
+    x = np.asarray(groups["x"], dtype=np.float64)
+    t_x = np.asarray(groups["t_x_days"], dtype=np.float64) / unit
+    T = np.asarray(groups["T_days"], dtype=np.float64) / unit
+    started = time.perf_counter()
+    model = _transaction_model(options.model, options.penalizer)
+    _fit(
+        model,
+        f"the {options.model} purchase model",
+        x,
+        t_x,
+        T,
+        weights=np.asarray(groups["n"], dtype=np.float64),
+    )
+    if spend["x"].size == 0:
+        raise AnalysisError("no repeat purchase has a positive spend: the spend model has nothing to fit.")
+    spend_model = GammaGammaFitter(penalizer_coef=options.penalizer)
+    _fit(
+        spend_model,
+        "the Gamma-Gamma spend model",
+        np.asarray(spend["x"], dtype=np.float64),
+        np.asarray(spend["monetary"], dtype=np.float64),
+        weights=np.asarray(spend["n"], dtype=np.float64),
+    )
+    try:
+        population_mean = spend_model.expected_average_profit()
+    except AnalysisError as e:
+        raise AnalysisError(f"the Gamma-Gamma spend model: {e}") from e
+    seconds["fit"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    expected, discounted = _expected_and_discounted(model, x, t_x, T, options, unit)
+    holdout_length = 0.0
+    if options.holdout_end is not None:
+        holdout_length = (options.holdout_end - options.calibration_end).days / unit
+        holdout_expected = model.conditional_expected_number_of_purchases_up_to_time(
+            holdout_length, x, t_x, T
+        )
+    else:
+        holdout_expected = pa.nulls(x.size, pa.float64())
+    table = pa.table(
+        {
+            "x": groups["x"],
+            "t_x_days": groups["t_x_days"],
+            "T_days": groups["T_days"],
+            "p_alive": model.conditional_probability_alive(x, t_x, T),
+            "expected_purchases": expected,
+            "discounted_purchases": discounted,
+            "holdout_expected": holdout_expected,
+        }
+    )
+    con.register("clv_group_predictions", table)
+    try:
+        sp = spend_model.params_
+        con.execute(_PREDICTIONS_SQL, {"unit": unit, "p": sp["p"], "q": sp["q"], "gamma": sp["gamma"]})
+    finally:
+        con.unregister("clv_group_predictions")
+    totals_row = _one(
+        con,
+        f"SELECT sum(expected_purchases), sum(expected_spend), sum(clv), avg(p_alive) "
+        f"FROM {PREDICTIONS_TABLE}",
+    )
+    totals = dict(
+        zip(
+            ("expected_purchases", "expected_spend", "clv", "mean_p_alive"),
+            (float(v) for v in totals_row),
+            strict=True,
+        )
+    )
+    holdout = None
+    if options.holdout_end is not None:
+        holdout = _holdout(con, options, holdout_length)
+    seconds["predict"] = time.perf_counter() - started
+    return PredictResult(
+        options=options,
+        customers=customers,
+        groups=int(x.size),
+        repeaters=repeaters,
+        params=dict(model.params_),
+        log_likelihood=float(model.log_likelihood_),
+        spend_customers=int(np.sum(spend["n"])),
+        spend_params=dict(spend_model.params_),
+        spend_log_likelihood=float(spend_model.log_likelihood_),
+        population_mean_spend=float(population_mean),
+        totals=totals,
+        holdout=holdout,
+        seconds={k: round(v, 3) for k, v in seconds.items()},
+    )
+
+
+def _expected_and_discounted(
+    model: Any,
+    x: NDArray[np.float64],
+    t_x: NDArray[np.float64],
+    T: NDArray[np.float64],
+    options: PredictOptions,
+    unit: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Expected purchases over the horizon and the same purchases discounted: the horizon is cut into
+    whole months (the last one stretched or shrunk to fit), each month's expected purchases discounted at
+    the annual rate to the month's end."""
+    import numpy as np
+
+    periods = max(1, round(options.horizon_days / MONTH_DAYS))
+    step_days = options.horizon_days / periods
+    previous = np.zeros_like(x)
+    discounted = np.zeros_like(x)
+    for i in range(1, periods + 1):
+        cumulative = model.conditional_expected_number_of_purchases_up_to_time(
+            i * step_days / unit, x, t_x, T
+        )
+        factor = (1.0 + options.annual_discount) ** (-(i * step_days) / YEAR_DAYS)
+        discounted += (cumulative - previous) * factor
+        previous = cumulative
+    return previous, discounted
+
+
+def _holdout(con: duckdb.DuckDBPyConnection, options: PredictOptions, length: float) -> HoldoutComparison:
+    con.execute(_HOLDOUT_SQL, {"end": options.calibration_end, "holdout": options.holdout_end})
+    joined = f"""
+        SELECT p.x, p.holdout_expected AS predicted, coalesce(h.actual, 0) AS actual
+        FROM {PREDICTIONS_TABLE} p LEFT JOIN clv_holdout h USING (customer_id)"""
+    customers, actual, predicted, correlation = _one(
+        con, f"SELECT count(*), sum(actual), sum(predicted), corr(predicted, actual) FROM ({joined})"
+    )
+    zero_n, zero_actual, zero_predicted = _one(
+        con, f"SELECT count(*), avg(actual), avg(predicted) FROM ({joined}) WHERE x = 0"
+    )
+    rows = con.execute(f"""
+        SELECT CASE WHEN x >= 7 THEN '7+' ELSE CAST(x AS VARCHAR) END AS x, count(*) AS customers,
+               avg(actual) AS mean_actual, avg(predicted) AS mean_predicted
+        FROM ({joined}) GROUP BY 1 ORDER BY min(x)""").fetchall()
+    by_frequency = [
+        {"x": r[0], "customers": int(r[1]), "mean_actual": float(r[2]), "mean_predicted": float(r[3])}
+        for r in rows
+    ]
+    assert options.holdout_end is not None
+    return HoldoutComparison(
+        holdout_end=options.holdout_end,
+        length=length,
+        customers=int(customers),
+        actual_total=int(actual),
+        predicted_total=float(predicted),
+        correlation=None if correlation is None else float(correlation),
+        zero_repeat_customers=int(zero_n),
+        zero_repeat_mean_actual=None if zero_actual is None else float(zero_actual),
+        zero_repeat_mean_predicted=None if zero_predicted is None else float(zero_predicted),
+        by_frequency=by_frequency,
+    )
+
+
+def top_customers(con: duckdb.DuckDBPyConnection, n: int = 10) -> list[dict[str, Any]]:
+    """The n customers of highest CLV in `clv_predictions`."""
+    cursor = con.execute(
+        f"""
+        SELECT customer_id, x, round(t_x, 2) AS t_x, round(T, 2) AS T, round(monetary, 2) AS monetary,
+               round(p_alive, 3) AS p_alive, round(expected_purchases, 3) AS expected_purchases,
+               round(expected_avg_spend, 2) AS expected_avg_spend, round(clv, 2) AS clv
+        FROM {PREDICTIONS_TABLE} ORDER BY clv DESC, customer_id LIMIT ?""",
+        [n],
+    )
+    names = [d[0] for d in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+_TIERS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE clv_tiers AS
+SELECT customer_id, clv, [{", ".join(repr(t) for t in TIERS)}][min(tile) OVER (PARTITION BY clv)] AS tier
+FROM (SELECT customer_id, clv, ntile(5) OVER (ORDER BY clv) AS tile FROM {PREDICTIONS_TABLE})
+"""
+
+
+def tier_summary(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Customers and CLV range per tier (computing the tiers from `clv_predictions`)."""
+    con.execute(_TIERS_SQL)
+    cursor = con.execute(f"""
+        SELECT tier, count(*) AS customers, round(min(clv), 2) AS min_clv, round(max(clv), 2) AS max_clv,
+               round(avg(clv), 2) AS mean_clv
+        FROM clv_tiers GROUP BY tier
+        ORDER BY list_position([{", ".join(repr(t) for t in reversed(TIERS))}], tier)""")
+    names = [d[0] for d in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def write_clv_tiers(con: duckdb.DuckDBPyConnection, key: str, result: PredictResult) -> AttributeChange:
+    """Store each predicted customer's CLV tier as attribute `key`, and take the key off customers it was
+    set on by an earlier CLV write who are no longer predicted. Call inside a transaction."""
+    from pleasepoint_cli.attributes import write_attributes
+
+    con.execute(_TIERS_SQL)
+    o = result.options
+    source = f"clv predict {o.model} {o.calibration_end}"
+    return write_attributes(
+        con,
+        """
+        SELECT customer_id, ?, tier FROM clv_tiers
+        UNION ALL
+        SELECT customer_id, key, NULL FROM customer_attributes
+        WHERE key = ? AND source LIKE 'clv %' AND customer_id NOT IN (SELECT customer_id FROM clv_tiers)
+        """,
+        [key, key],
+        source=source,
+        kind="clv",
+        description=f"{source}: {key} = CLV quintile tier over {o.horizon_days} days",
+        spec={"key": key, **result.as_json()},
+    )
+
+
+def export_predictions(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Write `clv_predictions` to a CSV or Parquet file (by extension); return the rows written."""
+    fmt = "PARQUET" if path.suffix.lower() == ".parquet" else "CSV, HEADER"
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise ConfigError(f"--out {path}: give a .csv or .parquet file.")
+    literal = "'" + str(path).replace("'", "''") + "'"
+    con.execute(f"COPY (SELECT * FROM {PREDICTIONS_TABLE} ORDER BY customer_id) TO {literal} (FORMAT {fmt})")
+    return int(_one(con, f"SELECT count(*) FROM {PREDICTIONS_TABLE}")[0])

@@ -1,0 +1,1 @@
+"""One customer at a time: the profile that `customers show` prints."""
