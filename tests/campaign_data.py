@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -229,3 +230,19 @@ def seeded_order(seed: str, customer_id: str, candidates: list[str]) -> list[str
     ranked = sorted(candidates, key=lambda p: hashlib.md5(f"{seed}|{p}".encode()).hexdigest())
     start = int.from_bytes(hashlib.md5(f"{seed}|{customer_id}".encode()).digest(), "little") % len(ranked)
     return ranked[start:] + ranked[:start]
+
+
+def example_shop_with_personas(shop_db: Path, directory: Path) -> Path:
+    """A copy of the example shop with one persona run (5 clusters) stored, as `persona run` makes it."""
+    import shutil
+
+    from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.persona.options import PersonaOptions
+    from pleasepoint_cli.persona.runs import run_persona
+    from pleasepoint_cli.store import open_store
+
+    path = directory / "shop-personas.duckdb"
+    shutil.copy(shop_db, path)
+    with open_store(path) as store:
+        run_persona(store, PersonaOptions(name="analisis-categorias", clusters=5), Settings().levels)
+    return path

@@ -1,0 +1,204 @@
+"""A campaign made ready to render: templates compiled once, the run and signing key resolved, the variant of
+every recipient decided in SQL; then contexts per batch and one `RenderedEmail` per recipient.
+
+This is the shape a sender uses: `prepare` once, `assign` the audience, then for each batch of recipients
+`contexts` (a few set-based queries) and `render` (pure Python, no database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from pleasepoint_cli.errors import NotFoundError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pleasepoint_cli.campaign.model import Campaign
+    from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.content.context import ContextBuilder
+    from pleasepoint_cli.content.templates import CompiledTemplate, LineTemplate
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """One recipient's email, ready to be put into a MIME message: headers' values and both parts."""
+
+    campaign: str
+    variant: str
+    customer_id: str
+    to: str
+    to_name: str
+    from_address: str
+    reply_to: str | None
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    unsubscribe_url: str
+
+
+@dataclass(frozen=True)
+class PreparedVariant:
+    """A variant with its template and subject compiled."""
+
+    name: str
+    template: CompiledTemplate
+    subject: LineTemplate
+    preheader: LineTemplate
+
+
+def resolve_run_ref(con: duckdb.DuckDBPyConnection, ref: int | str) -> int | None:
+    """The persona run a campaign means; `latest` with no runs at all means none (no cluster labels)."""
+    from pleasepoint_cli.persona.runs import resolve_run
+
+    if str(ref).strip().lower() == "latest":
+        row = con.execute("SELECT count(*) FROM persona_runs").fetchone()
+        if not row or not row[0]:
+            return None
+    return resolve_run(con, ref)
+
+
+@dataclass
+class PreparedCampaign:
+    """A campaign compiled for one as-of date: render any recipient of any variant without recompiling."""
+
+    campaign: Campaign
+    settings: Settings
+    as_of: date
+    run_id: int | None
+    variants: tuple[PreparedVariant, ...]
+    builder: ContextBuilder
+
+    def audience_query(self) -> tuple[str, list[Any]]:
+        """SQL of (customer_id, variant) for every recipient: the first variant whose audience matches."""
+        from pleasepoint_cli.audience.compile import compile_rule
+
+        parts: list[str] = []
+        params: list[Any] = []
+        for variant in self.campaign.variants:
+            compiled = compile_rule(
+                self.campaign.variant_rule(variant), as_of=self.as_of, marketing=True, settings=self.settings
+            )
+            parts.append(
+                f"SELECT customer_id, {variant.index} AS variant FROM ({compiled.sql}) AS v{variant.index}"
+            )
+            params.extend(compiled.params)
+        union = "\nUNION ALL\n".join(parts)
+        return f"SELECT customer_id, min(variant) AS variant FROM ({union}) GROUP BY customer_id", params
+
+    def assign(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+        """Every recipient and the index of its variant, by customer id."""
+        sql, params = self.audience_query()
+        rows = con.execute(f"{sql} ORDER BY customer_id", params).fetchall()
+        return [(str(customer), int(variant)) for customer, variant in rows]
+
+    def variant_of(self, con: duckdb.DuckDBPyConnection, customer_id: str) -> int | None:
+        """The variant one customer would receive, or None when no variant's audience holds them."""
+        sql, params = self.audience_query()
+        row = con.execute(
+            f"SELECT variant FROM ({sql}) WHERE customer_id = ?", [*params, customer_id]
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def contexts(
+        self, con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The template contexts of a batch of customers (a few set-based queries for the whole batch)."""
+        return self.builder.build(con, customer_ids)
+
+    def render(self, context: dict[str, Any], variant: int) -> RenderedEmail:
+        """One recipient's email from their context (no database access)."""
+        prepared = self.variants[variant]
+        context = {**context, "campaign": {**context["campaign"], "variant": prepared.name}}
+        context["subject"] = subject = prepared.subject.render(context)
+        context["preheader"] = preheader = prepared.preheader.render(context)
+        html, text = prepared.template.render(context)
+        return RenderedEmail(
+            campaign=self.campaign.slug,
+            variant=prepared.name,
+            customer_id=context["customer_id"],
+            to=context["email"] or "",
+            to_name=context["full_name"],
+            from_address=self.campaign.from_address(self.settings),
+            reply_to=self.campaign.reply_to(self.settings),
+            subject=subject,
+            preheader=preheader,
+            html=html,
+            text=text,
+            unsubscribe_url=context["unsubscribe_url"],
+        )
+
+    def render_batch(
+        self, con: duckdb.DuckDBPyConnection, recipients: Sequence[tuple[str, int]]
+    ) -> Iterator[RenderedEmail]:
+        """Render a batch of (customer_id, variant) pairs, building their contexts in one go."""
+        contexts = self.contexts(con, [customer for customer, _ in recipients])
+        for customer, variant in recipients:
+            if customer not in contexts:
+                raise NotFoundError(f"no customer {customer!r} in the database.")
+            yield self.render(contexts[customer], variant)
+
+
+def prepare_campaign(
+    con: duckdb.DuckDBPyConnection, campaign: Campaign, settings: Settings, as_of: date
+) -> PreparedCampaign:
+    """Compile every variant's template and subject once, resolve the persona run and the signing key."""
+    from pleasepoint_cli.content.context import ContextBuilder
+    from pleasepoint_cli.content.recommend import CandidateSpec, RecommendationRules
+    from pleasepoint_cli.content.templates import compile_line, compile_template
+    from pleasepoint_cli.content.unsubscribe import check_base_url, signing_secret
+
+    check_base_url(settings.email.unsubscribe_base_url)
+    utm = campaign.utm_params()
+    variants = tuple(
+        PreparedVariant(
+            name=variant.name,
+            template=compile_template(variant.template, utm=utm),
+            subject=compile_line(variant.subject, variant.subject_where),
+            preheader=compile_line(variant.preheader, variant.preheader_where),
+        )
+        for variant in campaign.variants
+    )
+    run_id = resolve_run_ref(con, campaign.model.run)
+    products = campaign.model.products
+    offer = products.candidates.on_offer
+    if offer is None:
+        offer = not products.candidates.product_ids
+    window_from = window_to = None
+    if not isinstance(offer, bool):
+        window_from, window_to = offer.from_, offer.to
+        offer = True
+    builder = ContextBuilder(
+        settings=settings,
+        as_of=as_of,
+        campaign=campaign.slug,
+        campaign_name=campaign.model.name,
+        signature=campaign.signature(settings),
+        secret=signing_secret(con),
+        run_id=run_id,
+        candidates=CandidateSpec(
+            on_offer=offer,
+            window_from=window_from,
+            window_to=window_to,
+            product_ids=tuple(products.candidates.product_ids),
+        ),
+        rules=RecommendationRules(
+            slots=products.slots,
+            exclude_bought_within_days=products.exclude_bought_within_days,
+            regular_by=products.regular.by,
+            regular_min_orders=products.regular.min_orders,
+            regular_min_share=products.regular.min_share,
+            habitual_level=products.habitual.level,
+            habitual_min_propensity=products.habitual.min_propensity,
+            fill=products.fill,
+            seed=products.seed if products.seed is not None else campaign.slug,
+        ),
+        salutations=campaign.salutation_table(),
+    )
+    return PreparedCampaign(
+        campaign=campaign, settings=settings, as_of=as_of, run_id=run_id, variants=variants, builder=builder
+    )
