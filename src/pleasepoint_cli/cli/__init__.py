@@ -79,13 +79,14 @@ def root(
 
 
 def _register() -> None:
-    from pleasepoint_cli.cli import demo, ingest, setup
+    from pleasepoint_cli.cli import campaign, demo, ingest, setup
 
     setup.register(app)
     app.add_typer(ingest.app, name="ingest")
     from pleasepoint_cli.cli import persona
 
     app.add_typer(persona.app, name="persona")
+    app.add_typer(campaign.app, name="campaign")
     from pleasepoint_cli.cli import clv, customers, enrich
 
     app.add_typer(enrich.app, name="enrich")
