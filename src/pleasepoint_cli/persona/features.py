@@ -295,7 +295,7 @@ def _fetch(con: duckdb.DuckDBPyConnection, attributes: list[str], unit: str, np:
     """Read the coded tables into arrays and the dense matrix; compute the input fingerprint."""
     customers = con.execute(
         "SELECT customer_id, orders, spend, net_spend, recency_days FROM _pp_customers ORDER BY row"
-    ).fetch_arrow_table()
+    ).to_arrow_table()
     n = customers.num_rows
     if n == 0:
         raise AnalysisError(

@@ -81,9 +81,23 @@ def run_title(run: StoredRun) -> str:
     record = run.record
     manifest = record.manifest
     return (
-        f"run {record.run_id} {record.name!r}: k={record.k}, {record.customers:,} customers, "
-        f"unit {manifest['options']['unit']}, as of {manifest['resolved']['as_of']}"
+        f"run {record.run_id} {record.name}: k={record.k}, {record.customers:,} customers, "
+        f"{manifest['options']['unit']}, as of {manifest['resolved']['as_of']}"
     )
+
+
+def shorten(name: str, width: int) -> str:
+    """Fit a variable name in `width`: first abbreviate its attribute (`category: X` -> `cat.: X`), then cut
+    the middle, so the end of the value, which tells variables apart, stays readable."""
+    if len(name) <= width:
+        return name
+    attribute, sep, value = name.partition(": ")
+    if sep and len(attribute) > 4:
+        name = f"{attribute[:3]}.: {value}"
+        if len(name) <= width:
+            return name
+    head = (width - 1) // 2
+    return name[:head] + "…" + name[len(name) - (width - 1 - head) :]
 
 
 def heatmap(run: StoredRun, width: int = 80) -> RenderableType:
@@ -106,7 +120,8 @@ def heatmap(run: StoredRun, width: int = 80) -> RenderableType:
         row = by_position[position]
         name = next(iter(row.values())).variable
         table.add_row(
-            name, *(_cell(row[c.cluster].propensity if c.cluster in row else None) for c in run.clusters)
+            shorten(name, name_width),
+            *(_cell(row[c.cluster].propensity if c.cluster in row else None) for c in run.clusters),
         )
     return Group(_line(run_title(run)), table, *legend(run, width))
 

@@ -113,7 +113,13 @@ def compute_run(
     progress: Progress = _quiet,
 ) -> RunComputation:
     """Build the features, cluster (choosing k first with --auto-k) and profile; store nothing."""
-    from pleasepoint_cli.persona.clustering import PersonaKMeans, best_k, kmeans_parameters, score_k_range
+    from pleasepoint_cli.persona.clustering import (
+        PersonaKMeans,
+        best_k,
+        kmeans_parameters,
+        score_k_range,
+        threads_for,
+    )
     from pleasepoint_cli.persona.features import (
         RFM_VARIABLES,
         Window,
@@ -165,6 +171,7 @@ def compute_run(
             **kmeans_parameters(),
             "k": k,
             "seed": options.seed,
+            "threads": threads_for(features.n_customers),
             "inertia": model.inertia_,
             "n_iter": model.n_iter_,
         },
