@@ -146,3 +146,14 @@ def test_enrich_writes_the_state_as_an_attribute(db: Path, runner: CliRunner) ->
     }
     rfm = runner.invoke(app, ["clv", "enrich", "--by", "rfm", "--as-of", AS_OF.isoformat()])
     assert rfm.exit_code == 0 and "Champions" in rfm.output
+
+
+def test_the_default_as_of_is_the_latest_order_day(db: Path, runner: CliRunner) -> None:
+    result = runner.invoke(app, ["clv", "score", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["as_of"] == AS_OF.isoformat()
+
+
+def test_an_empty_store_says_to_load_orders(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["clv", "score"])
+    assert result.exit_code == 1 and "pleasepoint ingest orders" in result.output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +51,9 @@ class Unit(str, Enum):
 
 
 AsOfOption = typer.Option(
-    None, "--as-of", help="Reference date YYYY-MM-DD (default: today); orders on or before it count."
+    None,
+    "--as-of",
+    help="Reference date YYYY-MM-DD; orders on or before it count (default: the day of the latest order).",
 )
 
 _SHORT = {
@@ -64,10 +65,6 @@ _SHORT = {
     "pct_customers": "%cust",
     "pct_revenue": "%rev",
 }
-
-
-def _as_of(value: str | None) -> date:
-    return parse_as_of(value) or date.today()
 
 
 @app.command("score")
@@ -85,11 +82,11 @@ def clv_score_command(
 
     Example: pleasepoint clv score --by cluster latest --as-of 2026-11-30
     """
-    from pleasepoint_cli.clv.score import clv_score
+    from pleasepoint_cli.clv.score import clv_score, latest_order_day
 
     app_state = state(ctx)
-    day = _as_of(as_of)
     with app_state.store() as store:
+        day = parse_as_of(as_of) or latest_order_day(store.con)
         table = clv_score(store.con, by.value, day, app_state.settings.states, run)
     json_data = {
         "by": table.by,
@@ -169,11 +166,11 @@ def clv_enrich_command(
 
     Example: pleasepoint clv enrich --by state --key hibernation --as-of 2026-11-30
     """
-    from pleasepoint_cli.clv.score import clv_enrich
+    from pleasepoint_cli.clv.score import clv_enrich, latest_order_day
 
     app_state = state(ctx)
-    day = _as_of(as_of)
     with app_state.store() as store, store.transaction() as con:
+        day = parse_as_of(as_of) or latest_order_day(con)
         change, counts = clv_enrich(con, by.value, day, app_state.settings.states, key)
     rows = [{"segment": segment, "customers": n} for segment, n in counts]
     json_data = {
@@ -239,6 +236,7 @@ def clv_predict_command(
         top_customers,
         write_clv_tiers,
     )
+    from pleasepoint_cli.clv.score import latest_order_day
     from pleasepoint_cli.errors import ConfigError
     from pleasepoint_cli.textutil import slugify
 
@@ -249,17 +247,18 @@ def clv_predict_command(
             "--as-of and --calibration-end differ: without --holdout they name the same day; "
             "give one of them."
         )
-    options = PredictOptions(
-        calibration_end=end or day or date.today(),
-        model=model.value,
-        horizon_days=horizon,
-        holdout_end=parse_as_of(holdout, "--holdout"),
-        unit=unit.value,
-        annual_discount=discount,
-        penalizer=penalizer,
-    )
+    holdout_end = parse_as_of(holdout, "--holdout")
     app_state = state(ctx)
     with app_state.store() as store:
+        options = PredictOptions(
+            calibration_end=end or day or latest_order_day(store.con),
+            model=model.value,
+            horizon_days=horizon,
+            holdout_end=holdout_end,
+            unit=unit.value,
+            annual_discount=discount,
+            penalizer=penalizer,
+        )
         result = predict_clv(store.con, options)
         tiers = tier_summary(store.con)
         leaders = top_customers(store.con, top) if top else []

@@ -20,7 +20,8 @@ def customers_show_command(
     as_of: str | None = typer.Option(
         None,
         "--as-of",
-        help="Reference date YYYY-MM-DD for the figures, state and RFM segment (default: today).",
+        help="Reference date YYYY-MM-DD for the figures, state and RFM segment (default: the day of the latest "
+        "order).",
     ),
     fmt: OutputFormat = FormatOption,
 ) -> None:
@@ -29,13 +30,12 @@ def customers_show_command(
 
     Example: pleasepoint customers show C000123 --as-of 2026-11-30
     """
-    from datetime import date
-
+    from pleasepoint_cli.clv.score import latest_order_day
     from pleasepoint_cli.customers.profile import customer_profile
 
     app_state = state(ctx)
-    day = parse_as_of(as_of) or date.today()
     with app_state.store() as store:
+        day = parse_as_of(as_of) or latest_order_day(store.con)
         shown = customer_profile(store.con, customer_id, day, app_state.settings.states)
     if fmt is OutputFormat.json:
         emit_json(shown.as_json())

@@ -89,6 +89,17 @@ def state_params(thresholds: StateThresholds) -> dict[str, int]:
     }
 
 
+def latest_order_day(con: duckdb.DuckDBPyConnection) -> date:
+    """The default as-of date: the day of the latest order line, so results depend on the data, not the clock."""
+    row = con.execute("SELECT CAST(max(ordered_at) AS DATE) FROM order_lines").fetchone()
+    if row is None or row[0] is None:
+        raise AnalysisError(
+            "there are no orders in the store: load some with `pleasepoint ingest orders` first."
+        )
+    day: date = row[0]
+    return day
+
+
 def materialize_figures(con: duckdb.DuckDBPyConnection, as_of: date) -> int:
     """Compute every customer's figures at `as_of` into the temp table `clv_figures`; return how many."""
     con.execute(_FIGURES_SQL, {"as_of": as_of})
