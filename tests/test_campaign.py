@@ -237,6 +237,9 @@ def test_validate_reports_mjml_errors_and_links_that_are_not_https(crafted: Stor
 
 
 def test_an_empty_audience_is_checked_with_a_made_up_customer(crafted: Store, tmp_path: Path) -> None:
+    crafted.con.execute(
+        "INSERT INTO customer_attributes VALUES ('C1', 'segmento', 'Huerto', 'manual', now(), NULL)"
+    )
     body = BASIC.replace("consent: true", "attribute: segmento\n  equals: nadie")
     report = validate_campaign(crafted.con, _campaign(tmp_path, body), settings=SETTINGS, as_of=AS_OF)
     assert report.ok and report.recipients == 0 and "no recipients" in report.warnings[0]
@@ -275,3 +278,13 @@ def test_list_campaigns_shows_each_file_or_its_problem(tmp_path: Path) -> None:
     ]
     with pytest.raises(ConfigError, match="no such folder"):
         list_campaigns(tmp_path / "nada")
+
+
+def test_validate_checks_the_rules_against_the_store(crafted: Store, tmp_path: Path) -> None:
+    body = BASIC.replace(
+        "consent: true", "all:\n    - consent: true\n    - attribute: segmentoo\n      equals: x"
+    )
+    path = _campaign(tmp_path, body)
+    report = validate_campaign(crafted.con, path, settings=SETTINGS, as_of=AS_OF)
+    assert not report.ok
+    assert report.problems[0].startswith(f"{path}:7: audience.all.1.attribute: unknown attribute 'segmentoo'")

@@ -3,7 +3,7 @@ loading into a `Campaign` with parsed audience rules and template paths resolved
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -160,6 +160,8 @@ class Campaign:
     slug: str
     audience: Rule | None
     variants: tuple[Variant, ...]
+    lines: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    """The line of every key path of the YAML, for errors found after loading (rules against the store)."""
 
     def variant_rule(self, variant: Variant) -> Rule:
         """The audience of one variant: the campaign's rule and the variant's, both."""
@@ -269,4 +271,5 @@ def load_campaign(path: Path) -> Campaign:
         slug=slugify(model.name, "-"),
         audience=audience,
         variants=tuple(variants),
+        lines=lines,
     )

@@ -17,6 +17,8 @@ from pleasepoint_cli.errors import NotFoundError, PleasepointError
 if TYPE_CHECKING:
     import duckdb
 
+    from pleasepoint_cli.audience.model import Rule
+    from pleasepoint_cli.campaign.model import Campaign
     from pleasepoint_cli.campaign.prepare import PreparedCampaign, RenderedEmail
     from pleasepoint_cli.config import Settings
 
@@ -108,6 +110,7 @@ def validate_campaign(
     ):
         if problem := _check_address(label, value):
             report.problems.append(f"{path}: {problem}")
+    report.problems += _rule_problems(con, campaign)
     prepared = prepare_campaign(con, campaign, settings, as_of)
     report.candidates = candidate_products(
         con, prepared.builder.candidates, as_of, prepared.builder.rules.seed
@@ -153,6 +156,23 @@ def validate_campaign(
                 "loop over `products` in the template rather than indexing it."
             )
     return report
+
+
+def _rule_problems(con: duckdb.DuckDBPyConnection, campaign: Campaign) -> list[str]:
+    """The audience rules checked against the store: attributes, runs, clusters, stores, categories."""
+    from pleasepoint_cli.audience.validate import validate_rule
+
+    rules: list[tuple[Rule | None, tuple[Any, ...]]] = [(campaign.audience, ("audience",))]
+    rules += [(v.audience, ("variants", v.index, "audience")) for v in campaign.variants]
+    problems = []
+    for rule, prefix in rules:
+        if rule is None:
+            continue
+        try:
+            validate_rule(con, rule, source=campaign.path, lines=campaign.lines, prefix=prefix)
+        except PleasepointError as e:
+            problems += str(e).splitlines()
+    return problems
 
 
 def _sample(members: list[str], size: int) -> list[str]:

@@ -153,14 +153,16 @@ class ContextBuilder:
         products = recommend(
             con, known, as_of=self.as_of, candidates=self.candidates, rules=self.rules, run_id=self.run_id
         )
-        return {p["customer_id"]: self._context(p, attributes, products) for p in profiles}
+        return {p["customer_id"]: self.assemble(p, attributes, products) for p in profiles}
 
-    def _context(
+    def assemble(
         self,
         row: dict[str, Any],
         attributes: dict[str, dict[str, Any]],
         products: Mapping[str, Sequence[Any]],
     ) -> dict[str, Any]:
+        """One customer's context from its profile row (the columns of the profile query), its attributes
+        and its recommendations (pure Python: the per-customer part of `build`)."""
         customer_id = row["customer_id"]
         gender = normal_gender(row["gender"])
         first = row["first_name"] or ""
@@ -250,6 +252,6 @@ class ContextBuilder:
             "slot": 1,
             "reason": "random",
         }
-        context = self._context(row, attributes, {})
+        context = self.assemble(row, attributes, {})
         context["products"] = [{**sample_product, "slot": slot} for slot in range(1, self.rules.slots + 1)]
         return context
