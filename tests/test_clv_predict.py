@@ -232,3 +232,27 @@ def test_write_tier_stores_quintiles(store: Store, runner: CliRunner) -> None:
         assert tiers == dict.fromkeys(["very_high", "high", "medium", "low", "very_low"], 12)
     bounds = [(t["min_clv"], t["max_clv"]) for t in document["tiers"]]  # very_high first
     assert all(lower[1] <= higher[0] for higher, lower in itertools.pairwise(bounds))
+
+
+def test_big_shops_fit_on_a_coarser_time_grid(
+    cdnow: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pleasepoint_cli.clv.predict as predict
+
+    monkeypatch.setattr(
+        predict, "MAX_GROUPS", 700
+    )  # CDNOW has 1,016 distinct (x, t_x, T) in days, 682 in weeks
+    result = runner.invoke(app, ["--db", str(cdnow), "clv", "predict", *CALIBRATION, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (document["grid_days"], document["groups"], document["spend_bin"]) == (7, 682, predict.SPEND_BIN)
+    params = document["transaction_model"]["params"]
+    for name, published in {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}.items():
+        assert within(params[name], published, 0.03), (name, params[name])  # whole weeks move a by ~2%
+    assert within(document["spend_model"]["params"]["p"], 6.25, 0.01)
+    exact = runner.invoke(
+        app, ["--db", str(cdnow), "clv", "predict", *CALIBRATION, "--grid", "exact", "-f", "json"]
+    )
+    assert json.loads(exact.stdout)["groups"] == 1016
+    bad = runner.invoke(app, ["--db", str(cdnow), "clv", "predict", "--grid", "weekly"])
+    assert bad.exit_code == 2 and "--grid" in bad.output

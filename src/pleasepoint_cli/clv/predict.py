@@ -36,6 +36,12 @@ TIERS = ("very_low", "low", "medium", "high", "very_high")
 """CLV tiers by quintile of CLV among the predicted customers, lowest first."""
 
 PREDICTIONS_TABLE = "clv_predictions"
+MAX_GROUPS = 25_000
+"""Above this many distinct (x, t_x, T), `grid="auto"` measures times on a coarser grid (see GRID_CHOICES)."""
+GRID_CHOICES = (1, 7, 14, 28)
+"""Candidate grids in days for `grid="auto"`: the first that leaves at most MAX_GROUPS groups is used."""
+SPEND_BIN = 0.005
+"""Relative width of the monetary bins when repeaters have more than MAX_GROUPS distinct (x, mean spend)."""
 
 _SUMMARY_SQL = """
 CREATE OR REPLACE TEMP TABLE clv_summary AS
@@ -80,7 +86,8 @@ FROM (
            g.p_alive, g.expected_purchases, g.discounted_purchases, g.holdout_expected,
            $p * ($gamma + s.x * greatest(s.monetary, 0)) / ($p * s.x + $q - 1) AS expected_avg_spend
     FROM clv_summary s
-    JOIN clv_group_predictions g USING (x, t_x_days, T_days)
+    JOIN clv_group_predictions g
+        ON g.x = s.x AND g.t_x_days = {{t_x_bin}} AND g.T_days = {{T_bin}}
 )
 """
 
@@ -96,6 +103,8 @@ class PredictOptions:
     unit: Unit = "weeks"
     annual_discount: float = 0.01
     penalizer: float = 0.0
+    grid_days: int | None = None
+    """Days per step of the time grid t_x and T are measured on; None chooses (1 = exact days)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,8 @@ class PredictResult:
     spend_log_likelihood: float
     population_mean_spend: float
     totals: dict[str, float]
+    grid_days: int = 1
+    spend_bin: float | None = None
     holdout: HoldoutComparison | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -162,6 +173,8 @@ class PredictResult:
             "horizon_days": o.horizon_days,
             "annual_discount": o.annual_discount,
             "penalizer": o.penalizer,
+            "grid_days": self.grid_days,
+            "spend_bin": self.spend_bin,
             "customers": self.customers,
             "groups": self.groups,
             "repeaters": self.repeaters,
@@ -207,6 +220,34 @@ def build_summary(con: duckdb.DuckDBPyConnection, calibration_end: date) -> tupl
     return int(customers), int(repeaters)
 
 
+def _binned(column: str, grid: int, at_least_one: bool = False) -> str:
+    """SQL for a day count of `clv_summary s` rounded to the grid (T at least one step, so never 0)."""
+    if grid == 1:
+        return f"s.{column}"
+    steps = f"round(s.{column} / {grid})"
+    return f"{'greatest(' + steps + ', 1)' if at_least_one else steps} * {grid}"
+
+
+def choose_grid(con: duckdb.DuckDBPyConnection) -> int:
+    """The finest grid of GRID_CHOICES (days) that leaves at most MAX_GROUPS distinct (x, t_x, T)."""
+    counts = _one(
+        con,
+        "SELECT "
+        + ", ".join(
+            f"count(DISTINCT (x, {_binned('t_x_days', g)}, {_binned('T_days', g, at_least_one=True)}))"
+            for g in GRID_CHOICES
+        )
+        + " FROM clv_summary s",
+    )
+    return next((g for g, n in zip(GRID_CHOICES, counts, strict=True) if n <= MAX_GROUPS), GRID_CHOICES[-1])
+
+
+def _distinct_spend(con: duckdb.DuckDBPyConnection) -> int:
+    return int(
+        _one(con, "SELECT count(DISTINCT (x, monetary)) FROM clv_summary WHERE x > 0 AND monetary > 0")[0]
+    )
+
+
 def _transaction_model(name: ModelName, penalizer: float) -> Any:
     from pleasepoint_cli.clv.models import BetaGeoFitter, ParetoNBDFitter
 
@@ -242,11 +283,16 @@ def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> Pred
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     customers, repeaters = build_summary(con, options.calibration_end)
+    grid = options.grid_days or choose_grid(con)
+    t_x_bin, T_bin = _binned("t_x_days", grid), _binned("T_days", grid, at_least_one=True)
     groups = con.execute(
-        "SELECT x, t_x_days, T_days, count(*) AS n FROM clv_summary GROUP BY ALL ORDER BY ALL"
+        f"SELECT x, {t_x_bin} AS t_x_days, {T_bin} AS T_days, count(*) AS n FROM clv_summary s "
+        "GROUP BY ALL ORDER BY ALL"
     ).fetchnumpy()
+    spend_bin = SPEND_BIN if _distinct_spend(con) > MAX_GROUPS else None
+    monetary = "monetary" if spend_bin is None else f"exp(round(ln(monetary) / {spend_bin}) * {spend_bin})"
     spend = con.execute(
-        "SELECT x, monetary, count(*) AS n FROM clv_summary WHERE x > 0 AND monetary > 0 "
+        f"SELECT x, {monetary} AS monetary, count(*) AS n FROM clv_summary WHERE x > 0 AND monetary > 0 "
         "GROUP BY ALL ORDER BY ALL"
     ).fetchnumpy()
     seconds["summary"] = time.perf_counter() - started
@@ -305,7 +351,10 @@ def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> Pred
     con.register("clv_group_predictions", table)
     try:
         sp = spend_model.params_
-        con.execute(_PREDICTIONS_SQL, {"unit": unit, "p": sp["p"], "q": sp["q"], "gamma": sp["gamma"]})
+        con.execute(
+            _PREDICTIONS_SQL.format(t_x_bin=t_x_bin, T_bin=T_bin),
+            {"unit": unit, "p": sp["p"], "q": sp["q"], "gamma": sp["gamma"]},
+        )
     finally:
         con.unregister("clv_group_predictions")
     totals_row = _one(
@@ -336,6 +385,8 @@ def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> Pred
         spend_log_likelihood=float(spend_model.log_likelihood_),
         population_mean_spend=float(population_mean),
         totals=totals,
+        grid_days=grid,
+        spend_bin=spend_bin,
         holdout=holdout,
         seconds={k: round(v, 3) for k, v in seconds.items()},
     )
