@@ -108,15 +108,18 @@ def materialize_figures(con: duckdb.DuckDBPyConnection, as_of: date) -> int:
 
 
 def segments_sql(by: ScoreBy) -> str:
-    """A query of (customer_id, segment) over `clv_figures` (RFM and cluster via their own CTEs)."""
+    """A query of (customer_id, tickets, spend, recency_days, segment) over `clv_figures`."""
     from pleasepoint_cli.clv.rfm import RFM_SQL
 
     if by == "state":
-        return f"SELECT customer_id, {STATE_SQL} AS segment FROM {FIGURES_TABLE}"
+        return (
+            f"SELECT customer_id, tickets, spend, recency_days, {STATE_SQL} AS segment FROM {FIGURES_TABLE}"
+        )
     if by == "rfm":
-        return f"{RFM_SQL} SELECT customer_id, segment FROM rfm"
+        return f"{RFM_SQL} SELECT customer_id, tickets, spend, recency_days, segment FROM rfm"
     return f"""
-        SELECT f.customer_id, coalesce(CAST(a.cluster AS VARCHAR), 'unassigned') AS segment
+        SELECT f.customer_id, f.tickets, f.spend, f.recency_days,
+               coalesce(CAST(a.cluster AS VARCHAR), 'unassigned') AS segment
         FROM {FIGURES_TABLE} f
         LEFT JOIN persona_assignments a ON a.customer_id = f.customer_id AND a.run_id = $run_id"""
 
@@ -144,10 +147,7 @@ def _params(by: ScoreBy, thresholds: StateThresholds, run_id: int | None) -> dic
 
 
 _SCORE_SQL = """
-WITH segmented AS MATERIALIZED (
-    SELECT f.customer_id, f.tickets, f.spend, f.recency_days, s.segment
-    FROM {figures} f JOIN ({segments}) s USING (customer_id)
-),
+WITH segmented AS MATERIALIZED ({segments}),
 order_of AS (SELECT segment, label, position FROM clv_segment_order),
 per_segment AS (
     SELECT segment, count(*) AS customers, sum(tickets) AS tickets, sum(spend) AS spend,
@@ -210,7 +210,7 @@ def clv_score(
         "INSERT INTO clv_segment_order VALUES (?, ?, ?)",
         [[segment, label, i] for i, (segment, label) in enumerate(order)],
     )
-    sql = _SCORE_SQL.format(figures=FIGURES_TABLE, segments=segments_sql(by))
+    sql = _SCORE_SQL.format(segments=segments_sql(by))
     cursor = con.execute(sql, _params(by, thresholds, run_id))
     rows = [SegmentFigures(*row) for row in cursor.fetchall()]
     return ScoreTable(by, as_of, run_id, rows[:-1], rows[-1])
