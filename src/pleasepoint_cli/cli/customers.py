@@ -60,7 +60,23 @@ def customers_show_command(
         title="persona clusters (latest run first)",
         columns=["run_id", "run", "cluster", "label"],
     )
-    emit_rows(shown.attributes, fmt, title="attributes", columns=["key", "value", "source", "set_at"])
+    _print_attributes(shown.attributes)
+
+
+def _print_attributes(attributes: list[dict[str, Any]]) -> None:
+    """Keys whole on one line; values and sources wrap."""
+    from rich.table import Table
+
+    from pleasepoint_cli.cli._common import stdout_console
+
+    table = Table(title="attributes", title_justify="left")
+    table.add_column("key", no_wrap=True)
+    table.add_column("value")
+    table.add_column("source")
+    table.add_column("set at", no_wrap=True)
+    for a in attributes:
+        table.add_row(a["key"], a["value"], a["source"], f"{a['set_at']:%Y-%m-%d %H:%M}")
+    stdout_console().print(table)
 
 
 def _flat(document: dict[str, Any]) -> list[dict[str, Any]]:
