@@ -258,8 +258,12 @@ def _fit(model: Any, label: str, *args: Any, **kwargs: Any) -> None:
     try:
         model.fit(*args, **kwargs)
     except AnalysisError as e:
-        hint = "" if model.penalizer_coef else " (with pleasepoint: clv predict --penalizer 0.01)"
-        raise AnalysisError(f"{label}: {e}{hint}.") from e
+        hint = (
+            ""
+            if model.penalizer_coef
+            else " Rerun with a small penalty, e.g. --penalizer 0.001 (docs/clv.md)."
+        )
+        raise AnalysisError(f"{label}: {e}.{hint}") from e
 
 
 def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> PredictResult:
