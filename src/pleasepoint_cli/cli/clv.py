@@ -202,7 +202,9 @@ def clv_predict_command(
         help="Compare predictions with the actual purchases from the calibration end to this date.",
     ),
     calibration_end: str | None = typer.Option(
-        None, "--calibration-end", help="Last day of the calibration period (default: --as-of)."
+        None,
+        "--calibration-end",
+        help="Last day of the calibration period (default: --as-of, else the latest order day).",
     ),
     unit: Unit = typer.Option(Unit.weeks, "--unit", help="Model time unit (the papers use weeks)."),
     discount: float = typer.Option(0.01, "--discount", help="Annual discount rate for CLV (0.01 = 1%)."),
@@ -210,7 +212,7 @@ def clv_predict_command(
         0.0,
         "--penalizer",
         min=0,
-        help="L2 penalty on the log-parameters; a small value (0.01) steadies fits on small or odd data.",
+        help="L2 penalty on the log-parameters; a small value (0.001) keeps fits finite on data that do not identify the model.",
     ),
     grid: str = typer.Option(
         "auto",
