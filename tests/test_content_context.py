@@ -160,3 +160,22 @@ def test_the_unsubscribe_base_must_be_https() -> None:
     assert check_base_url("https://tienda.example/baja") == "https://tienda.example/baja"
     with pytest.raises(ConfigError, match="absolute https"):
         check_base_url("http://tienda.example/baja")
+
+
+def test_the_preferred_store_is_the_audience_rules_one(shop_store: Store) -> None:
+    from datetime import date, datetime, time
+
+    from pleasepoint_cli.audience.facts import preferred_store_sql
+
+    as_of = date(2026, 6, 30)
+    ids = [
+        r[0]
+        for r in shop_store.con.execute("SELECT customer_id FROM customers ORDER BY customer_id").fetchall()
+    ]
+    contexts = _builder(shop_store, as_of=as_of, run_id=None).build(shop_store.con, ids)
+    until = datetime.combine(as_of, time.max)
+    expected = dict(shop_store.con.execute(preferred_store_sql(until_param=True), [until]).fetchall())
+    assert {
+        c: ctx["store"]["store_id"] for c, ctx in contexts.items() if ctx["store"]["store_id"]
+    } == expected
+    assert len(expected) > 1000

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
 
+from pleasepoint_cli.content.batch import customer_batch
 from pleasepoint_cli.content.recommend import CandidateSpec, RecommendationRules, recommend
 from pleasepoint_cli.content.unsubscribe import unsubscribe_url
 
@@ -79,18 +80,29 @@ def recency_state(days: int | None, settings: Settings) -> str | None:
 
 
 _PROFILE_SQL = """
-WITH batch AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS customer_id),
+WITH batch AS (SELECT DISTINCT customer_id FROM {batch}),
+lines AS (SELECT l.* FROM order_lines l JOIN batch USING (customer_id) WHERE l.ordered_at <= ?),
 orders AS (
-    SELECT l.customer_id,
-           count(DISTINCT l.order_id) FILTER (WHERE l.quantity > 0) AS orders,
-           sum(l.amount) AS spend,
-           max(l.ordered_at) FILTER (WHERE l.quantity > 0)::DATE AS last_purchase_day
-    FROM order_lines l JOIN batch USING (customer_id)
-    WHERE l.ordered_at <= ?
-    GROUP BY l.customer_id
+    SELECT customer_id,
+           count(DISTINCT order_id) FILTER (WHERE quantity > 0) AS orders,
+           sum(amount) AS spend,
+           max(ordered_at) FILTER (WHERE quantity > 0)::DATE AS last_purchase_day
+    FROM lines
+    GROUP BY customer_id
 ),
 preferred AS (
-    SELECT p.customer_id, p.store_id FROM ({preferred}) p JOIN batch USING (customer_id)
+    -- The audience rules' preferred store (audience.facts.preferred_store_sql), over the batch's lines only:
+    -- most distinct purchase orders, then the most recent, then the smallest id.
+    SELECT customer_id, store_id
+    FROM (
+        SELECT customer_id, store_id, count(DISTINCT order_id) AS store_orders, max(ordered_at) AS last_order_at
+        FROM lines
+        WHERE quantity > 0 AND store_id IS NOT NULL
+        GROUP BY customer_id, store_id
+    )
+    QUALIFY row_number() OVER (
+        PARTITION BY customer_id ORDER BY store_orders DESC, last_order_at DESC, store_id
+    ) = 1
 )
 SELECT c.customer_id, c.email, c.first_name, c.last_name, c.gender, c.language, c.city, c.postal_code,
        c.country, c.birth_date,
@@ -133,22 +145,21 @@ class ContextBuilder:
 
     def build(self, con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The contexts of the given customers (unknown ids are left out), keyed by customer id."""
-        from pleasepoint_cli.audience.facts import preferred_store_sql
-
         ids = list(dict.fromkeys(customer_ids))
         until = datetime.combine(self.as_of, time.max)
-        cursor = con.execute(
-            _PROFILE_SQL.format(preferred=preferred_store_sql(until_param=True)),
-            [ids, until, until, self.run_id if self.run_id is not None else -1],
-        )
-        names = [d[0] for d in cursor.description or []]
-        profiles = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        keys = self.attribute_keys(con)
+        with customer_batch(con, ids) as batch:
+            cursor = con.execute(
+                _PROFILE_SQL.format(batch=batch), [until, self.run_id if self.run_id is not None else -1]
+            )
+            names = [d[0] for d in cursor.description or []]
+            profiles = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            values = con.execute(
+                f"SELECT a.customer_id, a.key, a.value FROM customer_attributes a JOIN {batch} USING (customer_id)"
+            ).fetchall()
         known = [p["customer_id"] for p in profiles]
-        attributes = {customer: dict.fromkeys(self.attribute_keys(con)) for customer in known}
-        for customer, key, value in con.execute(
-            "SELECT customer_id, key, value FROM customer_attributes WHERE customer_id IN (SELECT unnest(?))",
-            [known],
-        ).fetchall():
+        attributes = {customer: dict.fromkeys(keys) for customer in known}
+        for customer, key, value in values:
             attributes[customer][key] = value
         products = recommend(
             con, known, as_of=self.as_of, candidates=self.candidates, rules=self.rules, run_id=self.run_id

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
+from pleasepoint_cli.content.batch import customer_batch
 from pleasepoint_cli.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -108,8 +109,11 @@ _CANDIDATES_SQL = """
 """
 
 _RECOMMEND_SQL = f"""
-WITH batch AS (SELECT DISTINCT unnest($customer_ids::VARCHAR[]) AS customer_id),
-cand AS ({_CANDIDATES_SQL}),
+WITH batch AS (SELECT DISTINCT customer_id FROM {{batch}}),
+cand AS (
+    SELECT *, row_number() OVER (PARTITION BY category ORDER BY discount DESC, product_id) AS in_category
+    FROM ({_CANDIDATES_SQL})
+),
 hist AS (
     SELECT l.customer_id, l.order_id, l.product_id, p.category, l.ordered_at
     FROM order_lines l
@@ -132,8 +136,9 @@ regular_category AS (
     HAVING count(DISTINCT h.order_id) >= $min_orders AND count(DISTINCT h.order_id) >= $min_share * o.n
 ),
 recent AS (
-    SELECT DISTINCT customer_id, product_id FROM hist
-    WHERE $recent_days > 0 AND ordered_at >= $as_of::DATE - $recent_days * INTERVAL 1 DAY
+    -- Candidates bought in the last N days: never recommended to that customer.
+    SELECT DISTINCT h.customer_id, h.product_id, c.category FROM hist h JOIN cand c USING (product_id)
+    WHERE $recent_days > 0 AND h.ordered_at >= $as_of::DATE - $recent_days * INTERVAL 1 DAY
 ),
 member AS (
     SELECT a.customer_id, a.cluster FROM persona_assignments a JOIN batch USING (customer_id)
@@ -146,60 +151,91 @@ habit AS (
       AND (level = $habit_level OR propensity >= $habit_min)
     GROUP BY ALL
 ),
-pairs AS (
-    SELECT b.customer_id, c.*,
-           CASE WHEN $regular_by = 'product' THEN rp.product_id IS NOT NULL
-                ELSE rc.category IS NOT NULL END AS regular,
-           rc.category IS NOT NULL AS regular_category,
-           h.propensity AS habit,
-           (c.pos - (md5_number($seed || '|' || b.customer_id) % c.k::UHUGEINT)::BIGINT + c.k) % c.k AS random_rank
-    FROM batch b
-    CROSS JOIN cand c
-    LEFT JOIN recent r ON r.customer_id = b.customer_id AND r.product_id = c.product_id
-    LEFT JOIN regular_product rp ON rp.customer_id = b.customer_id AND rp.product_id = c.product_id
-    LEFT JOIN regular_category rc ON rc.customer_id = b.customer_id AND rc.category = c.category
-    LEFT JOIN member m ON m.customer_id = b.customer_id
-    LEFT JOIN habit h ON h.cluster = m.cluster AND h.category = c.category
+rotation AS (
+    -- Each customer's seeded order of the candidates, from its start, as far as the picks can need:
+    -- past its recent purchases and the products already chosen (computed per customer, not per pair).
+    SELECT s.customer_id, c.product_id, s.offset AS random_rank
+    FROM (
+        SELECT b.customer_id, k,
+               (md5_number($seed || '|' || b.customer_id) % k::UHUGEINT)::BIGINT AS position,
+               unnest(range(0, least(k, coalesce(e.n, 0) + 2 * $slots))) AS offset
+        FROM batch b
+        CROSS JOIN (SELECT max(k) AS k FROM cand) AS total
+        LEFT JOIN (SELECT customer_id, count(*) AS n FROM recent GROUP BY customer_id) e USING (customer_id)
+        WHERE total.k > 0
+    ) s
+    JOIN cand c ON c.pos = (s.position + s.offset) % s.k
+    LEFT JOIN recent r ON r.customer_id = s.customer_id AND r.product_id = c.product_id
     WHERE r.product_id IS NULL
 ),
+regular_pick AS (
+    SELECT customer_id, product_id FROM (
+        SELECT rp.customer_id, c.product_id, c.discount FROM regular_product rp JOIN cand c USING (product_id)
+        WHERE $regular_by = 'product'
+        UNION ALL
+        SELECT rc.customer_id, c.product_id, c.discount FROM regular_category rc JOIN cand c USING (category)
+        WHERE $regular_by = 'category'
+    ) x
+    WHERE NOT EXISTS (SELECT 1 FROM recent r WHERE r.customer_id = x.customer_id AND r.product_id = x.product_id)
+    QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY discount DESC, product_id) = 1
+),
+random_pick AS (
+    SELECT customer_id, product_id FROM rotation
+    QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY random_rank) = 1
+),
 first_pick AS (
-    SELECT customer_id, product_id, CASE WHEN regular THEN 'regular' ELSE 'random' END AS reason
-    FROM pairs
-    QUALIFY row_number() OVER (
-        PARTITION BY customer_id
-        ORDER BY regular DESC, CASE WHEN regular THEN discount END DESC,
-                 CASE WHEN regular THEN product_id END, random_rank) = 1
+    SELECT b.customer_id, coalesce(g.product_id, r.product_id) AS product_id,
+           CASE WHEN g.product_id IS NOT NULL THEN 'regular' ELSE 'random' END AS reason
+    FROM batch b
+    LEFT JOIN regular_pick g USING (customer_id)
+    LEFT JOIN random_pick r USING (customer_id)
+    WHERE coalesce(g.product_id, r.product_id) IS NOT NULL
+),
+cluster_categories AS (
+    -- The cluster's habitual categories the customer does not buy regularly, and how many of their
+    -- candidates the customer may not get (recent purchases, the slot-1 product).
+    SELECT m.customer_id, h.category, h.propensity,
+           (SELECT count(*) FROM recent r WHERE r.customer_id = m.customer_id AND r.category = h.category)
+           + (SELECT count(*) FROM first_pick f JOIN cand c USING (product_id)
+              WHERE f.customer_id = m.customer_id AND c.category = h.category) AS taken
+    FROM member m
+    JOIN habit h USING (cluster)
+    LEFT JOIN regular_category rc ON rc.customer_id = m.customer_id AND rc.category = h.category
+    WHERE rc.category IS NULL
 ),
 cluster_pick AS (
     SELECT customer_id, product_id,
            row_number() OVER (
                PARTITION BY customer_id
-               ORDER BY in_category, habit DESC, category, discount DESC, product_id) AS rank
+               ORDER BY in_category, propensity DESC, category, discount DESC, product_id) AS rank
     FROM (
-        SELECT p.*, row_number() OVER (
-                   PARTITION BY p.customer_id, p.category ORDER BY p.discount DESC, p.product_id) AS in_category
-        FROM pairs p
-        LEFT JOIN first_pick f USING (customer_id, product_id)
-        WHERE f.product_id IS NULL AND p.habit IS NOT NULL AND NOT p.regular_category
+        SELECT k.customer_id, c.product_id, c.category, c.discount, k.propensity,
+               row_number() OVER (
+                   PARTITION BY k.customer_id, c.category ORDER BY c.discount DESC, c.product_id) AS in_category
+        FROM cluster_categories k
+        JOIN cand c ON c.category = k.category AND c.in_category <= $slots + k.taken
+        LEFT JOIN recent r ON r.customer_id = k.customer_id AND r.product_id = c.product_id
+        LEFT JOIN first_pick f ON f.customer_id = k.customer_id AND f.product_id = c.product_id
+        WHERE r.product_id IS NULL AND f.product_id IS NULL
     )
+    QUALIFY rank <= $slots - 1
 ),
-ranked AS (
-    SELECT p.*,
-           CASE WHEN f.product_id IS NOT NULL THEN 0 WHEN cp.rank <= $slots - 1 THEN 1 ELSE 2 END AS tier,
-           CASE WHEN f.product_id IS NOT NULL THEN f.reason
-                WHEN cp.rank <= $slots - 1 THEN 'cluster' ELSE 'fill' END AS reason,
-           CASE WHEN cp.rank <= $slots - 1 THEN cp.rank ELSE p.random_rank END AS order_in_tier
-    FROM pairs p
-    LEFT JOIN first_pick f USING (customer_id, product_id)
-    LEFT JOIN cluster_pick cp USING (customer_id, product_id)
+picks AS (
+    SELECT customer_id, product_id, 0 AS tier, 0 AS rank, reason FROM first_pick
+    UNION ALL
+    SELECT customer_id, product_id, 1, rank, 'cluster' FROM cluster_pick
+    UNION ALL
+    SELECT r.customer_id, r.product_id, 2, r.random_rank, 'fill' FROM rotation r
+    WHERE $fill
+      AND NOT EXISTS (SELECT 1 FROM first_pick f WHERE f.customer_id = r.customer_id AND f.product_id = r.product_id)
+      AND NOT EXISTS (SELECT 1 FROM cluster_pick p WHERE p.customer_id = r.customer_id AND p.product_id = r.product_id)
 )
-SELECT customer_id,
-       row_number() OVER (PARTITION BY customer_id ORDER BY tier, order_in_tier) AS slot,
-       product_id, name, category, price, offer_price, discount, url, image_url, reason
-FROM ranked
-WHERE tier < 2 OR $fill
+SELECT p.customer_id,
+       row_number() OVER (PARTITION BY p.customer_id ORDER BY p.tier, p.rank) AS slot,
+       c.product_id, c.name, c.category, c.price, c.offer_price, c.discount, c.url, c.image_url, p.reason
+FROM picks p JOIN cand c USING (product_id)
 QUALIFY slot <= $slots
-ORDER BY customer_id, slot
+ORDER BY p.customer_id, slot
 """
 
 
@@ -263,7 +299,6 @@ def recommend(
     start, end = _window(candidates, as_of)
     prefix = category_variable_prefix(con, run_id)
     params: dict[str, Any] = {
-        "customer_ids": list(customer_ids),
         "seed": rules.seed,
         "window_from": start,
         "window_to": end,
@@ -283,7 +318,9 @@ def recommend(
         "fill": rules.fill,
     }
     out: dict[str, list[Recommendation]] = {customer: [] for customer in customer_ids}
-    for row in con.execute(_RECOMMEND_SQL, params).fetchall():
+    with customer_batch(con, customer_ids) as batch:
+        rows = con.execute(_RECOMMEND_SQL.format(batch=batch), params).fetchall()
+    for row in rows:
         customer_id, slot, product_id, name, category, price, offer_price, discount, url, image, reason = row
         out[customer_id].append(
             Recommendation(
