@@ -264,6 +264,13 @@ def test_preview_escapes_the_html_and_keeps_the_subject_plain(crafted: Store, tm
     assert "Hola Sra. <script>alert(1)</script> O'Brien & <b>Hijos</b>" in email.text
     ok = preview(crafted.con, path, "C1", settings=SETTINGS, as_of=AS_OF)
     assert ok.in_audience and ok.email.to == "c1@example.com" and ok.email.variant == "Prueba de campaña"
+    # Accents survive the YAML, the context, MRML, Jinja and the text part.
+    assert ok.email.subject == "María José, ofertas" and ok.email.to_name == "María José Núñez Peña"
+    assert (
+        "Hola Sra. María José Núñez Peña" in ok.email.html
+        and "Hola Sra. María José Núñez Peña" in ok.email.text
+    )
+    assert "Pañales ecológicos" in ok.email.html and "Pañales ecológicos" in ok.email.text
     with pytest.raises(NotFoundError, match="no customer 'C99'"):
         preview(crafted.con, path, "C99", settings=SETTINGS, as_of=AS_OF)
 
