@@ -230,23 +230,32 @@ def build_features(
     values_sql, values_params = _attribute_values_sql(attributes)
     try:
         # Customers: totals over every line in the window (returns net out of spend), coded by id order.
+        # Grouping by (customer, order) first is exact and much faster than count(DISTINCT order_id).
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _pp_customers AS
             SELECT customer_id,
                    (row_number() OVER (ORDER BY customer_id) - 1)::INTEGER AS row,
-                   orders, spend, net_spend, recency_days
+                   orders, spend, net_spend,
+                   date_diff('day', last_at::DATE, ?::DATE) AS recency_days
             FROM (
-                SELECT ol.customer_id,
-                       count(DISTINCT ol.order_id) FILTER (WHERE ol.quantity > 0) AS orders,
-                       coalesce(sum(round(ol.amount * {MONEY_SCALE})::BIGINT) FILTER (WHERE ol.quantity > 0), 0)
-                           ::BIGINT AS spend,
-                       sum(round(ol.amount * {MONEY_SCALE})::BIGINT)::BIGINT AS net_spend,
-                       date_diff('day', (max(ol.ordered_at) FILTER (WHERE ol.quantity > 0))::DATE, ?::DATE)
-                           AS recency_days
-                FROM order_lines ol
-                WHERE {window_sql}{audience_sql}
-                GROUP BY ol.customer_id
+                SELECT customer_id,
+                       count(*) FILTER (WHERE purchase)::INTEGER AS orders,
+                       sum(spend)::BIGINT AS spend,
+                       sum(net)::BIGINT AS net_spend,
+                       max(last_at) AS last_at
+                FROM (
+                    SELECT ol.customer_id, ol.order_id,
+                           bool_or(ol.quantity > 0) AS purchase,
+                           sum(CASE WHEN ol.quantity > 0 THEN round(ol.amount * {MONEY_SCALE})::BIGINT ELSE 0 END)
+                               AS spend,
+                           sum(round(ol.amount * {MONEY_SCALE})::BIGINT) AS net,
+                           max(CASE WHEN ol.quantity > 0 THEN ol.ordered_at END) AS last_at
+                    FROM order_lines ol
+                    WHERE {window_sql}{audience_sql}
+                    GROUP BY ol.customer_id, ol.order_id
+                )
+                GROUP BY customer_id
             )
             WHERE orders > 0
             """,
@@ -261,20 +270,27 @@ def build_features(
             """,
             values_params,
         )
-        # Cells: per customer and value, the orders containing it and the spend on it.
+        # Cells: per customer and value, the orders containing it and the spend on it; again grouped by
+        # (customer, order, value) first, then coded by joining the small result to the customers.
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _pp_cells AS
-            SELECT c.row, p.code,
-                   count(DISTINCT ol.order_id)::INTEGER AS orders,
-                   sum(round(ol.amount * {MONEY_SCALE})::BIGINT)::BIGINT AS spend
-            FROM order_lines ol
-            JOIN _pp_customers c ON c.customer_id = ol.customer_id
-            JOIN _pp_products p ON p.product_id = ol.product_id
-            WHERE ol.quantity > 0 AND {window_sql}
-            GROUP BY c.row, p.code
+            SELECT c.row, x.code, x.orders, x.spend
+            FROM (
+                SELECT customer_id, code, count(*)::INTEGER AS orders, sum(spend)::BIGINT AS spend
+                FROM (
+                    SELECT ol.customer_id, ol.order_id, p.code,
+                           sum(round(ol.amount * {MONEY_SCALE})::BIGINT) AS spend
+                    FROM order_lines ol
+                    JOIN _pp_products p ON p.product_id = ol.product_id
+                    WHERE ol.quantity > 0 AND {window_sql}{audience_sql}
+                    GROUP BY ol.customer_id, ol.order_id, p.code
+                )
+                GROUP BY customer_id, code
+            ) x
+            JOIN _pp_customers c ON c.customer_id = x.customer_id
             """,
-            window_params,
+            [*window_params, *audience_params],
         )
         # Variables: only the values some analysed customer bought, numbered in code order.
         con.execute(

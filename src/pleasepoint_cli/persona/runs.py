@@ -119,6 +119,7 @@ def compute_run(
         kmeans_parameters,
         score_k_range,
         threads_for,
+        warm_imports,
     )
     from pleasepoint_cli.persona.features import (
         RFM_VARIABLES,
@@ -134,6 +135,7 @@ def compute_run(
     check_attributes(con, options.attributes)
     audience = audience_from_where(con, options.where)
     as_of = options.as_of or latest_order_date(con, options.since, options.until)
+    warm_imports()
     progress("features: aggregating the order lines")
     features = build_features(
         con, options.attributes, options.unit, Window(options.since, options.until, as_of), audience
