@@ -1,6 +1,7 @@
 """Rendering throughput on one core: the blog's newsletter (MJML compiled once, Jinja per recipient, HTML and
 text parts, subject and preheader, UTM-tagged links) for synthetic recipients, beside the same emails made by
 compiling the MJML per recipient (Jinja over the MJML source, then MRML, then the text from the HTML).
+And how fast the recipients' contexts are built from the benchmark shop, so rendering is fed.
 
 Each side runs in its own interpreter (one process, one core) and reports the time of its render loop only.
 """
@@ -14,12 +15,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench.common import Figure, python_snippet, timed
+from bench.common import Figure, loaded_db, python_snippet, timed
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 NEWSLETTER = EXAMPLES / "campaigns" / "newsletter_septiembre.yaml"
 EMAILS = int(os.environ.get("PLEASEPOINT_BENCH_EMAILS", "20000"))
 COMPARATOR_EMAILS = int(os.environ.get("PLEASEPOINT_BENCH_COMPARATOR_EMAILS", "2000"))
+CONTEXTS = int(os.environ.get("PLEASEPOINT_BENCH_CONTEXTS", "50000"))
 AS_OF = date(2026, 9, 1)
 
 _FIRST = ("María José", "Jordi", "Begoña", "Íñigo", "Núria", "Álvaro", "Lucía", "Óscar", "Ainhoa", "Sofía")
@@ -153,11 +155,48 @@ def compile_per_recipient_loop(emails: int) -> float:
     return time.perf_counter() - started
 
 
-def _child(function: str, emails: int) -> tuple[float, float]:
+def contexts_loop(recipients: int, db: str) -> float:
+    """Seconds to build the contexts (profile, attributes, three recommended products) of `recipients`
+    customers of the benchmark shop, 5,000 per batch, as a send would."""
+    from pathlib import Path
+
+    from pleasepoint_cli.campaign.model import load_campaign
+    from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.content.context import ContextBuilder
+    from pleasepoint_cli.content.recommend import RecommendationRules
+    from pleasepoint_cli.store import open_store
+
+    campaign = load_campaign(NEWSLETTER)
+    with open_store(Path(db)) as store:
+        con = store.con
+        run = con.execute("SELECT max(run_id) FROM persona_runs").fetchone()
+        builder = ContextBuilder(
+            settings=Settings(),
+            as_of=date(2026, 6, 30),
+            campaign=campaign.slug,
+            campaign_name=campaign.model.name,
+            signature="bench",
+            secret=b"bench-secret",
+            run_id=run[0] if run else None,
+            rules=RecommendationRules(seed=campaign.slug),
+        )
+        ids = [
+            r[0]
+            for r in con.execute(
+                "SELECT customer_id FROM customers ORDER BY md5(customer_id) LIMIT ?", [recipients]
+            ).fetchall()
+        ]
+        started = time.perf_counter()
+        for start in range(0, len(ids), 5000):
+            assert builder.build(con, ids[start : start + 5000])
+        return time.perf_counter() - started
+
+
+def _child(function: str, *args: object) -> tuple[float, float]:
     """Run one loop in a fresh interpreter; its loop seconds and the process's peak memory in MB."""
     code = (
         f"import sys; sys.path.insert(0, {str(Path(__file__).parents[1])!r}); "
-        f"from bench.bench_render import {function}; print({function}({emails}))"
+        f"from bench.bench_render import {function}; print({function}(*{args!r}))"
     )
     _, peak, out = timed(python_snippet(code))
     return float(out.strip().splitlines()[-1]), peak
@@ -168,7 +207,7 @@ def run() -> list[Figure]:
     comparator, _ = _child("compile_per_recipient_loop", COMPARATOR_EMAILS)
     rate = EMAILS / seconds
     comparator_rate = COMPARATOR_EMAILS / comparator
-    return [
+    figures = [
         Figure(
             f"render {EMAILS:,} emails: {rate:,.0f}/s (1 core)",
             seconds,
@@ -178,6 +217,16 @@ def run() -> list[Figure]:
             ">= 3,000 emails/s",
         )
     ]
+    context_seconds, context_peak = _child("contexts_loop", CONTEXTS, str(loaded_db()))
+    figures.append(
+        Figure(
+            f"contexts of {CONTEXTS:,} recipients: {CONTEXTS / context_seconds:,.0f}/s",
+            context_seconds,
+            context_peak,
+            target="not the bottleneck: >= the render rate",
+        )
+    )
+    return figures
 
 
 if __name__ == "__main__":
