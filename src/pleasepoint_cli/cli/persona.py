@@ -34,7 +34,9 @@ from pleasepoint_cli.cli._common import (
 
 if TYPE_CHECKING:
     from pleasepoint_cli.persona.clustering import KScore
+    from pleasepoint_cli.persona.diff import RunDiff
     from pleasepoint_cli.persona.runs import RunRecord, StoredRun
+    from pleasepoint_cli.persona.verify import VerifyResult
 
 app = typer.Typer(
     help="Customer-persona analysis: cluster customers by what they buy, read the heatmap, compare runs.",
@@ -189,6 +191,9 @@ def persona_run(
 ) -> None:
     """Cluster the customers by what they buy and store the run (manifest, clusters, profile, assignments).
 
+    JSON keys: those of `persona show` (run_id, name, created_at, k, customers, as_of, fingerprint, manifest,
+    clusters, profile) plus auto_k ([{k, silhouette, inertia}] or null). See docs/persona.md.
+
     Example: pleasepoint persona run --name categorias -k 5 --unit freq --since 2025-01-01 --where city=Madrid
     """
     from pleasepoint_cli.cli._common import parse_as_of
@@ -255,6 +260,9 @@ def persona_list(
 ) -> None:
     """List the stored runs, newest first, 10 a page.
 
+    JSON keys: page, pages, total, runs ([{run_id, name, created_at, k, customers, attributes, unit, transform,
+    as_of, fingerprint}]).
+
     Example: pleasepoint persona list --page 2
     """
     from pleasepoint_cli.persona.runs import list_runs
@@ -294,7 +302,7 @@ def persona_list(
 @app.command("show")
 def persona_show(
     ctx: typer.Context,
-    run: str = typer.Argument(..., help="Run id, run name (its newest run) or `latest`."),
+    run: str = typer.Argument(..., metavar="RUN", help="Run id, run name (its newest run) or `latest`."),
     view: View = typer.Option(
         View.table,
         "--view",
@@ -307,7 +315,9 @@ def persona_show(
 ) -> None:
     """Show a run: its clusters, or the heatmap of propensity (blue = high, red = low), or write an HTML report.
 
-    JSON keys: run_id, name, created_at, k, customers, as_of, fingerprint, manifest, clusters, profile.
+    JSON keys: run_id, name, created_at, k, customers, as_of, fingerprint, manifest, clusters ([{cluster, label,
+    customers, share_customers, share_revenue, orders_per_customer, avg_ticket, mean_recency_days, centroid}]),
+    profile ([{cluster, variable, position, cluster_value, population_value, propensity, level}]).
     CSV: the clusters (--view table) or the profile cells (--view heatmap).
 
     Example: pleasepoint persona show latest --view heatmap --html informe.html
@@ -345,11 +355,13 @@ def persona_show(
 @app.command("export")
 def persona_export(
     ctx: typer.Context,
-    run: str = typer.Argument(..., help="Run id, run name or `latest`."),
+    run: str = typer.Argument(..., metavar="RUN", help="Run id, run name or `latest`."),
     out: Path = typer.Option(..., "--out", "-o", help="The file to write: .csv or .parquet."),
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Write every customer's assignment (customer_id, cluster, label) of a run to a CSV or Parquet file.
+
+    JSON keys (the summary): run_id, name, file, format, rows.
 
     Example: pleasepoint persona export latest --out asignaciones.parquet
     """
@@ -378,6 +390,9 @@ def persona_diff(
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """How many customers moved from each cluster of A to each cluster of B, clusters matched by centroid.
+
+    JSON keys: a, b, matched, reason, matches ([{a, b, distance}]), migrations ([{a, b, customers}]), common,
+    stayed, moved, only_a, only_b.
 
     Example: pleasepoint persona diff 3 latest
     """
@@ -408,7 +423,7 @@ def persona_diff(
     _print_diff(ctx, result)
 
 
-def _print_diff(ctx: typer.Context, result: Any) -> None:
+def _print_diff(ctx: typer.Context, result: RunDiff) -> None:
     from rich.table import Table
 
     from pleasepoint_cli.cli._common import stdout_console
@@ -435,11 +450,12 @@ def _print_diff(ctx: typer.Context, result: Any) -> None:
         )
     table.add_row("new", *(f"{counts.get((None, b), 0):,}" for b in b_ids), "")
     stdout_console().print(table)
-    if result.matched:
-        moved_share = result.moved / result.common if result.common else 0.0
+    moved = result.moved
+    if moved is not None:
+        moved_share = moved / result.common if result.common else 0.0
         say(
             ctx,
-            f"{result.moved:,} of {result.common:,} customers in both runs ({moved_share:.1%}) moved to a "
+            f"{moved:,} of {result.common:,} customers in both runs ({moved_share:.1%}) moved to a "
             "cluster other than the match of their old one.",
         )
     else:
@@ -449,10 +465,13 @@ def _print_diff(ctx: typer.Context, result: Any) -> None:
 @app.command("verify")
 def persona_verify(
     ctx: typer.Context,
-    run: str = typer.Argument(..., help="Run id, run name or `latest`."),
+    run: str = typer.Argument(..., metavar="RUN", help="Run id, run name or `latest`."),
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Recompute a run from its stored manifest and compare: exit 0 when identical, 1 when not (for CI).
+
+    JSON keys: run_id, name, identical, customers_stored, customers_now, changed_cluster, only_stored, only_now,
+    fingerprint_stored, fingerprint_now, fingerprint_matches, labels_changed, versions_changed.
 
     Example: pleasepoint persona verify latest --format json
     """
@@ -473,7 +492,7 @@ def persona_verify(
         raise typer.Exit(1)
 
 
-def _print_verify(result: Any) -> None:
+def _print_verify(result: VerifyResult) -> None:
     from pleasepoint_cli.cli._common import stdout_console
 
     console = stdout_console()
