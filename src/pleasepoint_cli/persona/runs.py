@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -405,8 +405,3 @@ def export_assignments(con: duckdb.DuckDBPyConnection, ref: str | int, out: Path
         """
     )
     return record, record.customers
-
-
-def as_of_of(record: RunRecord) -> date:
-    """The as-of date a run was computed at."""
-    return date.fromisoformat(record.manifest["resolved"]["as_of"])
