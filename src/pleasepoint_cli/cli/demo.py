@@ -74,6 +74,83 @@ def demo(
     emit_rows(rows, OutputFormat.table, title=f"loaded into {app_state.db_path}")
     say(ctx, f"planted personas: {', '.join(shop.personas)} (truth in {shop.truth})")
 
+    run = _Runner(app_state.db_path)
+    k = str(len(shop.personas))
+    _heading("2. Run the customer-persona analysis (category, frequency)")
+    run("persona", "run", "--name", "analisis-categorias", "-k", k, "--seed", str(seed))
+    run("persona", "show", "latest", "--view", "heatmap")
+    run("persona", "show", "latest", "--view", "table", "--html", str(directory / "outbox" / "personas.html"))
+
+    _heading("3. Enrich the customer profile")
+    run("enrich", "levels", "latest")
+    run("enrich", "top", "latest", "--n", "3", "--write")
+
+    _heading("4. Value and loyalty: the CLV table")
+    run("clv", "score", "--by", "state")
+    run("clv", "score", "--by", "cluster", "latest")
+    run("clv", "enrich", "--by", "state", "--key", "hibernation")
+    # The example shop plants personas, not a buy-till-you-die process: a small penalty keeps the fit finite.
+    run("clv", "predict", "--penalizer", "0.001", "--write-tier", "clv_tier")
+
+    _heading("5. A personalised campaign for the largest cluster")
+    campaigns = directory / "campaigns"
+    run("campaign", "create", "--from-cluster", "latest:1", "--dir", str(campaigns), "--force")
+    campaign = sorted(campaigns.glob("*.yaml"), key=lambda p: p.stat().st_mtime)[-1]
+    as_of = DEMO_AS_OF.isoformat()  # the shop's offers run around this day
+    run("campaign", "validate", str(campaign), "--as-of", as_of)
+    customer = _first_recipient(app_state.db_path)
+    run(
+        "campaign",
+        "preview",
+        str(campaign),
+        "--customer",
+        customer,
+        "--as-of",
+        as_of,
+        "--out",
+        str(directory / "outbox" / "preview.html"),
+    )
+    say(
+        ctx,
+        f"done: open {directory / 'outbox' / 'personas.html'} and {directory / 'outbox' / 'preview.html'}",
+    )
+
+
+class _Runner:
+    """Runs one pleasepoint command in this process, showing it first as the user would type it."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+
+    def __call__(self, *args: str) -> None:
+        from pleasepoint_cli.cli import app
+        from pleasepoint_cli.errors import PleasepointError
+
+        stdout_console().print(f"[bold cyan]$ pleasepoint {' '.join(_quoted(a) for a in args)}[/]")
+        code = app(args=["--db", str(self.db), *args], standalone_mode=False)
+        if code not in (None, 0):
+            raise PleasepointError(f"the demo stopped: `pleasepoint {' '.join(args)}` exited {code}.")
+
+
+def _quoted(arg: str) -> str:
+    return f'"{arg}"' if " " in arg else arg
+
+
+def _first_recipient(db: Path) -> str:
+    """A member of cluster 1 of the latest run who can receive marketing email, for the preview."""
+    from pleasepoint_cli.store import open_store
+
+    with open_store(db) as store:
+        customer = store.scalar(
+            """
+            SELECT a.customer_id FROM persona_assignments a JOIN customers c USING (customer_id)
+            WHERE a.run_id = (SELECT max(run_id) FROM persona_runs) AND a.cluster = 1
+              AND c.email_consent AND c.email LIKE '%_@_%._%'
+            ORDER BY a.customer_id LIMIT 1
+            """
+        )
+    return str(customer)
+
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)

@@ -1,0 +1,46 @@
+"""`pleasepoint demo` walks the whole workflow on a small example shop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from pleasepoint_cli.cli import app
+from pleasepoint_cli.store import open_store
+
+
+def test_demo_runs_the_whole_workflow(runner: CliRunner, tmp_path: Path) -> None:
+    shop = tmp_path / "shop"
+    db = tmp_path / "demo.duckdb"
+    result = runner.invoke(
+        app, ["--db", str(db), "demo", "--customers", "800", "--seed", "3", "--dir", str(shop)]
+    )
+    assert result.exit_code == 0, result.output
+    for step in (
+        "persona run",
+        "enrich levels",
+        "clv score --by state",
+        "campaign create",
+        "campaign preview",
+    ):
+        assert f"$ pleasepoint {step}" in result.stdout
+    assert (shop / "outbox" / "personas.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    preview = (shop / "outbox" / "preview.html").read_text(encoding="utf-8")
+    assert "<html" in preview and (shop / "outbox" / "preview.txt").exists()
+    assert (shop / "pleasepoint.yaml").exists() and list((shop / "campaigns").glob("*.yaml"))
+    with open_store(db) as store:
+        assert store.scalar("SELECT count(*) FROM customers") == 800
+        assert store.scalar("SELECT count(*) FROM persona_runs") == 1
+        assert (
+            store.scalar(
+                "SELECT count(DISTINCT customer_id) FROM customer_attributes WHERE key = 'hibernation'"
+            )
+            == 800
+        )
+        assert store.scalar("SELECT count(*) FROM customer_attributes WHERE key = 'segment'") == 800
+
+
+def test_demo_refuses_a_customer_count_below_ten(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--customers", "3", "--dir", str(tmp_path / "s")])
+    assert result.exit_code == 2
