@@ -74,7 +74,7 @@ def demo(
     emit_rows(rows, OutputFormat.table, title=f"loaded into {app_state.db_path}")
     say(ctx, f"planted personas: {', '.join(shop.personas)} (truth in {shop.truth})")
 
-    run = _Runner(app_state.db_path)
+    run = _Runner(app_state.db_path, config)
     k = str(len(shop.personas))
     _heading("2. Run the customer-persona analysis (category, frequency)")
     run("persona", "run", "--name", "analisis-categorias", "-k", k, "--seed", str(seed))
@@ -119,15 +119,16 @@ def demo(
 class _Runner:
     """Runs one pleasepoint command in this process, showing it first as the user would type it."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, config: Path) -> None:
         self.db = db
+        self.config = config
 
     def __call__(self, *args: str) -> None:
         from pleasepoint_cli.cli import app
         from pleasepoint_cli.errors import PleasepointError
 
         stdout_console().print(f"[bold cyan]$ pleasepoint {' '.join(_quoted(a) for a in args)}[/]")
-        code = app(args=["--db", str(self.db), *args], standalone_mode=False)
+        code = app(args=["--db", str(self.db), "--config", str(self.config), *args], standalone_mode=False)
         if code not in (None, 0):
             raise PleasepointError(f"the demo stopped: `pleasepoint {' '.join(args)}` exited {code}.")
 
