@@ -39,7 +39,7 @@ STARTER_TEMPLATE = """\
       </mj-column>
       <mj-column width="60%">
         <mj-text font-weight="bold">{{ p.name }}</mj-text>
-        <mj-text>{% if p.offer_price %}{{ p.offer_price | money }} <s>{{ p.price | money }}</s> (-{{ p.discount_pct }}%){% else %}{{ p.price | money }}{% endif %}</mj-text>
+        <mj-text>{% if p.offer_price %}<b>{{ p.offer_price | money }}</b>, antes <s>{{ p.price | money }}</s> (-{{ p.discount_pct }}%){% else %}{{ p.price | money }}{% endif %}</mj-text>
         <mj-button href="{{ p.url }}" background-color="#3b7d3c">Ver producto</mj-button>
       </mj-column>
     </mj-section>
