@@ -1,0 +1,105 @@
+"""Running compiled audiences: the selected customers, their count, and the funnel step by step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from pleasepoint_cli.audience.compile import Fragment, RuleCompiler, compile_rule
+from pleasepoint_cli.audience.describe import describe
+from pleasepoint_cli.audience.model import AllRule, Rule
+from pleasepoint_cli.audience.validate import connection_of
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.store import Store
+
+EXCLUDED_LABEL = "not in an earlier variant"
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    """One step of the funnel: its label and how many customers remain after it (cumulative)."""
+
+    label: str
+    customers: int
+
+
+def select_customers(
+    con: duckdb.DuckDBPyConnection | Store,
+    rule: Rule,
+    *,
+    as_of: datetime | date,
+    marketing: bool = True,
+    settings: Settings | None = None,
+) -> list[str]:
+    """The customer_ids the rule selects on `as_of`, sorted."""
+    compiled = compile_rule(rule, as_of=as_of, marketing=marketing, settings=settings)
+    rows = (
+        connection_of(con)
+        .execute(f"SELECT customer_id FROM ({compiled.sql}) ORDER BY customer_id", compiled.params)
+        .fetchall()
+    )
+    return [row[0] for row in rows]
+
+
+def count_customers(
+    con: duckdb.DuckDBPyConnection | Store,
+    rule: Rule,
+    *,
+    as_of: datetime | date,
+    marketing: bool = True,
+    settings: Settings | None = None,
+) -> int:
+    """How many customers the rule selects on `as_of`."""
+    compiled = compile_rule(rule, as_of=as_of, marketing=marketing, settings=settings)
+    row = connection_of(con).execute(f"SELECT count(*) FROM ({compiled.sql})", compiled.params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def funnel(
+    con: duckdb.DuckDBPyConnection | Store,
+    rule: Rule,
+    *,
+    as_of: datetime | date,
+    marketing: bool = True,
+    settings: Settings | None = None,
+    exclude: Sequence[Rule] = (),
+) -> list[FunnelStep]:
+    """Customers remaining after each step, in one query.
+
+    Steps: all customers; with `marketing`, the guards (consent, valid email, not suppressed, not erased);
+    then each item of a top-level `all` (or the whole rule); then, if `exclude` holds earlier variants'
+    rules, the customers none of them selects (a customer gets the first variant that matches).
+    """
+    compiler = RuleCompiler(as_of, settings)
+    steps: list[tuple[str, Fragment]] = list(compiler.guards()) if marketing else []
+    items = rule.all if isinstance(rule, AllRule) else [rule]
+    steps += [(describe(item), compiler.predicate(item)) for item in items]
+    if exclude:
+        earlier = [compiler.predicate(r) for r in exclude]
+        steps.append(
+            (
+                EXCLUDED_LABEL,
+                Fragment(
+                    "NOT (" + " OR ".join(p.sql for p in earlier) + ")",
+                    tuple(v for p in earlier for v in p.params),
+                ),
+            )
+        )
+    with_clause, joins = compiler.sources()
+    flags = ",\n".join(f"{fragment.sql} AS s{i}" for i, (_, fragment) in enumerate(steps))
+    counts = ["count(*)"] + [
+        "count(*) FILTER (WHERE " + " AND ".join(f"s{j}" for j in range(i + 1)) + ")"
+        for i in range(len(steps))
+    ]
+    sql = f"{with_clause.sql}SELECT {', '.join(counts)}\nFROM (SELECT {flags}\n{joins})"
+    params = [*with_clause.params, *(v for _, fragment in steps for v in fragment.params)]
+    row = connection_of(con).execute(sql, params).fetchone()
+    assert row is not None
+    labels = ["all customers", *(label for label, _ in steps)]
+    return [FunnelStep(label, int(n)) for label, n in zip(labels, row, strict=True)]
