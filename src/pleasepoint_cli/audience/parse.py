@@ -42,7 +42,7 @@ _ALLOWED_KEYS: dict[str, tuple[str, ...]] = {
 _SIBLING_KEYED = ("attribute", "pattern")
 
 _TYPE_HINTS = {
-    "list_type": "expected a list, e.g. [a, b]",
+    "list_type": "expected a list, e.g. ['a', 'b']",
     "int_type": "expected a whole number",
     "float_type": "expected a number",
     "bool_type": "expected true or false",

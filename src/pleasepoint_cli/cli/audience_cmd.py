@@ -1,0 +1,98 @@
+"""`pleasepoint campaign audience FILE`: the audience funnel of a campaign or rule file, step by step."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from pleasepoint_cli.cli._common import (
+    FormatOption,
+    OutputFormat,
+    emit_json,
+    emit_rows,
+    parse_as_of,
+    say,
+    state,
+)
+
+if TYPE_CHECKING:
+    from pleasepoint_cli.audience.files import AudienceFunnel
+
+
+def register(campaign_app: typer.Typer) -> None:
+    """Add `audience` to the campaign sub-app."""
+    campaign_app.command("audience")(campaign_audience)
+
+
+def _step_rows(funnel: AudienceFunnel) -> list[dict[str, Any]]:
+    rows = []
+    previous = None
+    for step in funnel.steps:
+        removed = 0 if previous is None else previous - step.customers
+        rows.append({"step": step.label, "customers": step.customers, "removed": removed})
+        previous = step.customers
+    return rows
+
+
+def campaign_audience(
+    ctx: typer.Context,
+    file: Path = typer.Argument(
+        ..., metavar="FILE", help="A campaign YAML, or any YAML with a top-level `audience:` rule."
+    ),
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        metavar="DATE",
+        help="The day the audience is computed for (YYYY-MM-DD). Default: today.",
+    ),
+    no_guards: bool = typer.Option(
+        False,
+        "--no-guards",
+        help="Leave out the marketing guards (consent, valid email, not suppressed, not erased): "
+        "an analysis audience, not a send.",
+    ),
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Print the funnel of a campaign's audience: how many customers remain after each step.
+
+    Steps: all customers, the marketing guards, then each item of the rule's top-level `all:`. A campaign
+    with `variants:` gets one funnel per variant (the campaign's audience, then the variant's, then
+    `not in an earlier variant`). JSON: {file, as_of, guards, funnels: [{variant, customers,
+    steps: [{step, customers, removed}]}]}.
+
+    Example: pleasepoint campaign audience examples/audiences/blog_segmentation.yaml --as-of 2025-09-01
+    """
+    from pleasepoint_cli.audience.files import file_funnels
+
+    day = parse_as_of(as_of) or date.today()
+    app_state = state(ctx)
+    with app_state.store() as store:
+        funnels = file_funnels(store, file, as_of=day, marketing=not no_guards, settings=app_state.settings)
+    if fmt is OutputFormat.json:
+        emit_json(
+            {
+                "file": str(file),
+                "as_of": day,
+                "guards": not no_guards,
+                "funnels": [
+                    {"variant": f.name, "customers": f.customers, "steps": _step_rows(f)} for f in funnels
+                ],
+            }
+        )
+    elif fmt is OutputFormat.csv:
+        rows = [{"variant": f.name, **row} for f in funnels for row in _step_rows(f)]
+        emit_rows(rows, fmt, columns=["variant", "step", "customers", "removed"])
+    else:
+        from rich.markup import escape
+
+        for f in funnels:
+            title = f"{file} on {day}" if f.name is None else f"variant {f.name!r} on {day}"
+            # Labels such as `tier in [gold, silver]` are text, not Rich markup.
+            rows = [{**row, "step": escape(row["step"])} for row in _step_rows(f)]
+            emit_rows(rows, fmt, title=escape(title), columns=["step", "customers", "removed"])
+    for f in funnels:
+        who = "the audience" if f.name is None else f"variant {f.name!r}"
+        say(ctx, f"{f.customers:,} customers in {who}" + ("" if not no_guards else " (no marketing guards)"))
