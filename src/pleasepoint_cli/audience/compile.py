@@ -140,6 +140,10 @@ class RuleCompiler:
         self.as_of = normalize_as_of(as_of, self.settings)
         self.today = self.as_of.date()
         self.needs: set[str] = set()
+        self.pattern_recent_days: list[int | None] = []
+        """`bought_within_days` of every pattern leaf: when all have one, only recent buyers need a pattern."""
+        self.preferred_km: list[float] = []
+        """`km` of every preferred-store leaf: only customers that near some store need their preferred one."""
 
     # --- assembling the query ----------------------------------------------------------------------------
 
@@ -156,19 +160,42 @@ class RuleCompiler:
             )
             joins.append("LEFT JOIN order_facts f ON f.customer_id = c.customer_id")
         if "pattern" in self.needs:
+            recent = self._recent_buyers()
+            sql = facts.pattern_facts_sql(until_param=True, customers_sql=recent.sql if recent else None)
             ctes.append(
-                Fragment(f"pattern_facts AS ({facts.pattern_facts_sql(until_param=True)})", (self.as_of,))
+                Fragment(f"pattern_facts AS ({sql})", (self.as_of, *(recent.params if recent else ())))
             )
             joins.append("LEFT JOIN pattern_facts pf ON pf.customer_id = c.customer_id")
         if "preferred" in self.needs:
-            ctes.append(
-                Fragment(f"preferred_store AS ({facts.preferred_store_sql(until_param=True)})", (self.as_of,))
-            )
+            near = self._near_some_store(max(self.preferred_km))
+            sql = facts.preferred_store_sql(until_param=True, customers_sql=near.sql)
+            ctes.append(Fragment(f"preferred_store AS ({sql})", (self.as_of, *near.params)))
             joins.append("LEFT JOIN preferred_store ps ON ps.customer_id = c.customer_id")
             joins.append("LEFT JOIN stores ps_store ON ps_store.store_id = ps.store_id")
         with_sql = _join(ctes, ",\n")
         with_clause = Fragment(f"WITH {with_sql.sql}\n", with_sql.params) if ctes else Fragment("")
         return with_clause, "\n".join(joins)
+
+    def _recent_buyers(self) -> Fragment | None:
+        """Customers with a purchase in the widest `bought_within_days` of the pattern leaves (None: all)."""
+        if not self.pattern_recent_days or None in self.pattern_recent_days:
+            return None
+        days = max(d for d in self.pattern_recent_days if d is not None)
+        since = datetime.combine(self._days_before(days), time.min)
+        return Fragment(
+            "SELECT customer_id FROM order_lines WHERE quantity > 0 AND ordered_at >= ? AND ordered_at <= ?",
+            (since, self.as_of),
+        )
+
+    @staticmethod
+    def _near_some_store(km: float) -> Fragment:
+        """Customers within `km` of at least one store (the latitude test first: it is cheap and necessary)."""
+        distance = facts.haversine_km_sql("c2.lat", "c2.lon", "s.lat", "s.lon")
+        return Fragment(
+            "SELECT c2.customer_id FROM customers c2, stores s "
+            f"WHERE abs(c2.lat - s.lat) <= ? AND {distance} <= ?",
+            (facts.latitude_span_degrees(km), km),
+        )
 
     def guards(self) -> list[tuple[str, Fragment]]:
         """The marketing guards as (label, predicate)."""
@@ -342,6 +369,7 @@ class RuleCompiler:
 
     def _pattern(self, rule: PatternLeaf) -> Fragment:
         self.needs.add("pattern")
+        self.pattern_recent_days.append(rule.bought_within_days)
         low, low_inclusive, high, high_inclusive = PATTERN_GAPS[rule.pattern]
         parts = [Fragment("pf.purchase_days >= ?", (PATTERN_MIN_DAYS,))]
         if low is not None:
@@ -366,17 +394,13 @@ class RuleCompiler:
         spec = rule.near_store
         if spec.store == "preferred":
             self.needs.add("preferred")
+            self.preferred_km.append(spec.km)
             distance = facts.haversine_km_sql("c.lat", "c.lon", "ps_store.lat", "ps_store.lon")
             return Fragment(f"{distance} <= ?", (spec.km,))
-        distance = facts.haversine_km_sql("c2.lat", "c2.lon", "s.lat", "s.lon")
-        if spec.store == "any":
-            where = Fragment(f"{distance} <= ?", (spec.km,))
-        else:
-            where = Fragment(f"s.store_id = ? AND {distance} <= ?", (spec.store, spec.km))
-        return Fragment(
-            f"c.customer_id IN (SELECT c2.customer_id FROM customers c2, stores s WHERE {where.sql})",
-            where.params,
-        )
+        near = self._near_some_store(spec.km)
+        if spec.store != "any":
+            near = Fragment(f"{near.sql} AND s.store_id = ?", (*near.params, spec.store))
+        return Fragment(f"c.customer_id IN ({near.sql})", near.params)
 
 
 _OPS = {"gte": ">=", "lte": "<=", "gt": ">", "lt": "<"}

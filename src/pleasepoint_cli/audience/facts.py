@@ -1,10 +1,12 @@
 """Per-customer facts derived from the order history, as SQL SELECTs that aggregate all customers at once.
 
 A purchase is an order line with a positive quantity; returns (negative quantities) only lower the spend.
-With `until_param=True` each SELECT holds exactly one `?`: the as-of timestamp, and ignores later lines.
+With `until_param=True` a SELECT ignores later lines; its first `?` is the as-of timestamp.
 """
 
 from __future__ import annotations
+
+import math
 
 EARTH_RADIUS_KM = 6371.0088
 """Mean Earth radius (IUGG), for great-circle distances."""
@@ -12,6 +14,10 @@ EARTH_RADIUS_KM = 6371.0088
 
 def _until(until_param: bool) -> str:
     return "AND ordered_at <= ?" if until_param else ""
+
+
+def _among(customers_sql: str | None) -> str:
+    return f"AND customer_id IN ({customers_sql})" if customers_sql else ""
 
 
 def order_facts_sql(*, until_param: bool = False) -> str:
@@ -26,8 +32,11 @@ def order_facts_sql(*, until_param: bool = False) -> str:
         GROUP BY customer_id"""
 
 
-def pattern_facts_sql(*, until_param: bool = False) -> str:
-    """customer_id, purchase_days (distinct days with a purchase), median_gap_days between those days."""
+def pattern_facts_sql(*, until_param: bool = False, customers_sql: str | None = None) -> str:
+    """customer_id, purchase_days (distinct days with a purchase), median_gap_days between those days.
+
+    `customers_sql`, a subquery of customer_ids (its `?` after the as-of one), limits the work to them.
+    """
     return f"""
         SELECT customer_id, count(*) AS purchase_days, median(gap) AS median_gap_days
         FROM (
@@ -35,30 +44,36 @@ def pattern_facts_sql(*, until_param: bool = False) -> str:
             FROM (
                 SELECT DISTINCT customer_id, ordered_at::DATE AS day
                 FROM order_lines
-                WHERE quantity > 0 {_until(until_param)}
+                WHERE quantity > 0 {_until(until_param)} {_among(customers_sql)}
             )
         )
         GROUP BY customer_id"""
 
 
-def preferred_store_sql(*, until_param: bool = False) -> str:
+def preferred_store_sql(*, until_param: bool = False, customers_sql: str | None = None) -> str:
     """customer_id, store_id: the store of most distinct purchase orders (ties: latest, then smallest id).
 
-    Customers without an order in a store have no row.
+    Customers without an order in a store have no row. `customers_sql` as in `pattern_facts_sql`.
     """
     return f"""
-        SELECT customer_id, store_id
+        SELECT customer_id,
+               arg_min(store_id, (-store_orders, -epoch_us(last_order_at), store_id)) AS store_id
         FROM (
-            SELECT customer_id, store_id,
-                   count(DISTINCT order_id) AS store_orders,
-                   max(ordered_at) AS last_order_at
-            FROM order_lines
-            WHERE quantity > 0 AND store_id IS NOT NULL {_until(until_param)}
+            SELECT customer_id, store_id, count(*) AS store_orders, max(order_at) AS last_order_at
+            FROM (
+                SELECT customer_id, store_id, order_id, max(ordered_at) AS order_at
+                FROM order_lines
+                WHERE quantity > 0 AND store_id IS NOT NULL {_until(until_param)} {_among(customers_sql)}
+                GROUP BY customer_id, store_id, order_id
+            )
             GROUP BY customer_id, store_id
         )
-        QUALIFY row_number() OVER (
-            PARTITION BY customer_id ORDER BY store_orders DESC, last_order_at DESC, store_id
-        ) = 1"""
+        GROUP BY customer_id"""
+
+
+def latitude_span_degrees(km: float) -> float:
+    """Degrees of latitude within which any point `km` away must lie (a great circle is never shorter)."""
+    return km / (EARTH_RADIUS_KM * math.pi / 180) * 1.000001
 
 
 def haversine_km_sql(lat1: str, lon1: str, lat2: str, lon2: str) -> str:

@@ -1,0 +1,51 @@
+"""The audience of an automation over the benchmark shop (target < 3 s): the blog's segmentation compiled and
+counted, and its whole funnel, each in a fresh process, beside that process's fixed cost (start Python, open
+the store, count the customers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.common import Figure, loaded_db, python_snippet, timed
+
+RULE = Path(__file__).parent.parent / "examples" / "audiences" / "blog_segmentation.yaml"
+
+_SETUP = """
+from pathlib import Path
+from pleasepoint_cli.store import open_store
+
+store = open_store(Path({db!r}))
+as_of = store.scalar("SELECT max(ordered_at)::DATE FROM order_lines")
+"""
+
+_COUNT = """
+from pleasepoint_cli.audience import count_customers, load_audience
+
+print(count_customers(store, load_audience(Path({rule!r})), as_of=as_of))
+"""
+
+_FUNNEL = """
+from pleasepoint_cli.audience.files import file_funnels
+
+print([s.customers for s in file_funnels(store, Path({rule!r}), as_of=as_of)[0].steps])
+"""
+
+_BASELINE = """
+print(store.scalar("SELECT count(*) FROM customers"))
+"""
+
+
+def _snippet(body: str, db: Path) -> tuple[float, float, str]:
+    code = (_SETUP + body).format(db=str(db), rule=str(RULE))
+    return timed(python_snippet(code))
+
+
+def run() -> list[Figure]:
+    db = loaded_db()
+    baseline, _, _ = _snippet(_BASELINE, db)
+    label = "python + open store + count customers"
+    seconds, peak, _ = _snippet(_COUNT, db)
+    figures = [Figure("audience: blog segmentation, count", seconds, peak, label, baseline, "< 3 s")]
+    seconds, peak, _ = _snippet(_FUNNEL, db)
+    figures.append(Figure("audience: blog segmentation, funnel", seconds, peak, label, baseline, "< 3 s"))
+    return figures
