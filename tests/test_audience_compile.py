@@ -251,3 +251,22 @@ def test_the_compiled_sql_nests_as_a_subquery(store: Store, marketing: bool) -> 
         [*compiled.params, "a"],
     )
     assert count == 1
+
+
+def test_facts_limited_to_the_customers_a_rule_can_select_still_cover_every_leaf(store: Store) -> None:
+    # The pattern is computed only for buyers within the widest `bought_within_days`, the preferred store only
+    # for customers within the widest `km` of some store: two leaves with different bounds need the widest.
+    lines = [*_buyer("monthly", [20, 50, 80], store="T1"), *_buyer("far", [20, 50, 80], store="T1")]
+    customers = [Customer("monthly", lat=40.0, lon=-3.0), Customer("far", lat=40.09, lon=-3.0)]  # 10 km north
+    load(store.con, _shop(*customers, lines=lines, stores={"T1": (40.0, -3.0)}))
+    rule = {
+        "all": [
+            {"not": {"pattern": "monthly", "bought_within_days": 5}},
+            {"pattern": "monthly", "bought_within_days": 40},
+            {"near_store": {"store": "preferred", "km": 20}},
+            {"not": {"near_store": {"store": "preferred", "km": 1}}},
+        ]
+    }
+    assert _select(store, rule) == ["far"]
+    steps = funnel(store, parse_rule(rule), as_of=AS_OF, marketing=False)
+    assert [s.customers for s in steps] == [2, 2, 2, 2, 1]
