@@ -215,3 +215,14 @@ def test_list_shows_the_campaigns_of_a_folder(runner: CliRunner) -> None:
     assert [r["file"] for r in rows] == ["cluster_supermercado.yaml", "newsletter_septiembre.yaml"]
     assert rows[1]["variants"] == "familias con hijos, mayores, parejas jóvenes" and not rows[1]["problem"]
     assert runner.invoke(app, ["campaign", "list", "--dir", "nada"]).exit_code == 1
+
+
+def test_the_audience_funnel_and_validate_agree_on_each_variant(runner: CliRunner, shop: Path) -> None:
+    newsletter = str(EXAMPLES / "campaigns" / "newsletter_septiembre.yaml")
+    funnel = runner.invoke(app, ["campaign", "audience", newsletter, *AS_OF, "--format", "json"])
+    assert funnel.exit_code == 0, funnel.output
+    validated = runner.invoke(app, ["campaign", "validate", newsletter, *AS_OF, "--format", "json"])
+    assert validated.exit_code == 0, validated.output
+    by_funnel = {f["variant"]: f["customers"] for f in json.loads(funnel.stdout)["funnels"]}
+    by_validate = {v["variant"]: v["recipients"] for v in json.loads(validated.stdout)["variants"]}
+    assert by_funnel == by_validate and sum(by_validate.values()) > 0

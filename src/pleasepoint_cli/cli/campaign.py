@@ -8,13 +8,15 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from pleasepoint_cli.cli import audience_cmd
 from pleasepoint_cli.cli._common import FormatOption, OutputFormat, emit_rows, parse_as_of, say, state
 
 if TYPE_CHECKING:
     from pleasepoint_cli.campaign.validate import ValidationReport
 
 app = typer.Typer(
-    help="One-off email campaigns: create them from a cluster or a filter, validate, preview, list.",
+    help="One-off email campaigns: create them from a cluster or a filter, see their audience funnel, "
+    "validate, preview, list.",
     no_args_is_help=True,
 )
 
@@ -179,3 +181,6 @@ def campaign_list_command(
         title=str(directory),
         columns=["file", "name", "variants", "templates", "subject", "problem"],
     )
+
+
+audience_cmd.register(app)  # `campaign audience FILE`: the funnel, from the audience sub-module
