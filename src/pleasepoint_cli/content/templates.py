@@ -114,6 +114,7 @@ def _line_in(error: BaseException, filename: str) -> int | None:
 
 
 def _explain(error: BaseException) -> str:
+    """A render error in words, with the fix for the common one (an undefined variable)."""
     import jinja2
 
     if isinstance(error, jinja2.UndefinedError):
@@ -145,9 +146,9 @@ class LineTemplate:
 
 def compile_line(source: str, where: str) -> LineTemplate:
     """Compile a subject or preheader; `where` (`file:line: field`) prefixes its errors."""
-    env = _environment(autoescape=False, utm={})
     import jinja2
 
+    env = _environment(autoescape=False, utm={})
     try:
         template = env.from_string(source)
     except jinja2.TemplateSyntaxError as e:
