@@ -79,20 +79,17 @@ def root(
 
 
 def _register() -> None:
-    from pleasepoint_cli.cli import campaign, demo, ingest, setup
+    """The command groups, in the order of the workflow (each module imports only typer at load)."""
+    from pleasepoint_cli.cli import campaign, clv, customers, demo, enrich, ingest, persona, setup
 
     setup.register(app)
+    demo.register(app)
     app.add_typer(ingest.app, name="ingest")
-    from pleasepoint_cli.cli import persona
-
     app.add_typer(persona.app, name="persona")
-    app.add_typer(campaign.app, name="campaign")
-    from pleasepoint_cli.cli import clv, customers, enrich
-
     app.add_typer(enrich.app, name="enrich")
     app.add_typer(clv.app, name="clv")
     app.add_typer(customers.app, name="customers")
-    demo.register(app)
+    app.add_typer(campaign.app, name="campaign")
 
 
 _register()
