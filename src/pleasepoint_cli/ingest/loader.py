@@ -11,7 +11,8 @@ import csv
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -99,15 +100,18 @@ def _sql_list(values: list[str]) -> str:
     return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
 
 
-def _text_of(ident: str) -> str:
-    return f"NULLIF(trim(CAST({ident} AS VARCHAR)), '')"
+def _text_of(ident: str, source_type: str = "VARCHAR", trim: bool = True) -> str:
+    """A source column as text, NULL when empty; text files are trimmed (typed formats keep values as they are)."""
+    if source_type.upper() != "VARCHAR":
+        ident = f"CAST({ident} AS VARCHAR)"
+    return f"NULLIF(trim({ident}), '')" if trim else f"NULLIF({ident}, '')"
 
 
-def _typed(f: Field, ident: str, source_type: str, options: ReadOptions) -> str:
+def _typed(f: Field, ident: str, source_type: str, options: ReadOptions, trim: bool = True) -> str:
     """SQL parsing one source column into a canonical field's type (NULL where it does not parse)."""
     base_type = source_type.split("(")[0].upper()
     numeric_source = base_type in _NUMERIC_TYPES
-    text = _text_of(ident)
+    text = _text_of(ident, source_type, trim)
     if f.kind == "key":
         if base_type in ("FLOAT", "DOUBLE", "DECIMAL"):
             return (
@@ -141,9 +145,10 @@ def _typed(f: Field, ident: str, source_type: str, options: ReadOptions) -> str:
     raise AssertionError(f"unknown kind {f.kind}")
 
 
-def _problem_sql(f: Field, entity: Entity, has_column: bool) -> str | None:
-    """SQL naming this field's problem in a staged row, or NULL; refers to `raw_<f>` and `<f>`."""
-    raw, typed = f"raw_{f.name}", quote_ident(f.name)
+def _problem_sql(f: Field, entity: Entity, has_column: bool, raw: str) -> str | None:
+    """SQL naming this field's problem in a staged row, or NULL; `raw` is the column holding the value as
+    read (for keys and text, the typed column itself)."""
+    typed = quote_ident(f.name)
     checks = []
     if f.required and f.name != entity.owner:
         checks.append(f"WHEN {raw} IS NULL THEN '{f.name}|is empty (every row needs it)'")
@@ -195,15 +200,17 @@ class _Plan:
         self.extra = [c for c in source.columns if c not in used and c.lower() not in canonical]
         if not section.keep_extra_columns:
             self.extra = []
+        trim = source.format == "csv"
         expressions: dict[str, tuple[str, str]] = {}
         for f in entity.fields:
             src = self.columns.get(f.name)
             if src is not None:
-                ident = quote_ident(src)
-                typed = _typed(f, ident, source.columns[src], options)
+                ident, source_type = quote_ident(src), source.columns[src]
+                typed = _typed(f, ident, source_type, options, trim)
                 if f.name in self.defaults:
                     typed = f"COALESCE({typed}, {self._default_literal(f, options)})"
-                expressions[f.name] = (_text_of(ident), typed)
+                raw = _text_of(ident, source_type, trim) if source_type.upper() == "VARCHAR" else ident
+                expressions[f.name] = (raw, typed)
             elif f.name in self.defaults:
                 expressions[f.name] = (self._default_literal(f, options),) * 2
             else:
@@ -214,15 +221,21 @@ class _Plan:
             order_id = f"({customer}) || '@' || strftime({ordered_at}, '%Y-%m-%d')"
             expressions["order_id"] = (order_id, order_id)
         inner, outer, problems = [], [], []
+        self.raw_refs: dict[str, str] = {}
         for f in entity.fields:
             raw, typed = expressions[f.name]
-            inner.append(f"{raw} AS raw_{f.name}")
+            # Where the value as read is the typed value (keys, text), one column serves both.
+            self.raw_refs[f.name] = quote_ident(f.name) if raw == typed else f"raw_{f.name}"
+            if raw != typed:
+                inner.append(f"{raw} AS raw_{f.name}")
             inner.append(f"{typed} AS {quote_ident(f.name)}")
-            if (problem := _problem_sql(f, entity, f.name in self.columns)) is not None:
+            if (
+                problem := _problem_sql(f, entity, f.name in self.columns, self.raw_refs[f.name])
+            ) is not None:
                 problems.append(problem)
             outer.append(quote_ident(f.name))
         for i, column in enumerate(self.extra):
-            inner.append(f"{_text_of(quote_ident(column))} AS _extra_{i}")
+            inner.append(f"{_text_of(quote_ident(column), source.columns[column], trim)} AS _extra_{i}")
             outer.append(f"_extra_{i}")
         self.inner = ", ".join(inner)
         self.outer = outer
@@ -256,14 +269,11 @@ class _Plan:
         value = "'" + self.defaults[f.name].replace("'", "''") + "'"
         return _typed(f, value, "VARCHAR", options) if f.kind not in ("key", "text") else value
 
-    def select(self, with_row_number: bool = False) -> str:
-        """The staging SELECT: typed columns, extras, `_problem`, and (optionally) the source row number."""
-        row = ", row_number() OVER () AS _row" if with_row_number else ""
-        inner_row = ", _row" if with_row_number else ""
-        return (
-            f"SELECT {', '.join(self.outer)}, {self.problem} AS _problem{inner_row} FROM "
-            f"(SELECT {self.inner}{row} FROM {self.source.from_sql})"
-        )
+    def select(self, checked: bool = True) -> str:
+        """The staging SELECT: typed columns, extras and `_problem` (left NULL when `checked` is False, for a
+        file a first pass found clean)."""
+        problem = self.problem if checked else "NULL"
+        return f"SELECT {', '.join(self.outer)}, {problem} AS _problem FROM (SELECT {self.inner} FROM {self.source.from_sql})"
 
 
 def _file_sha256(path: Path) -> str:
@@ -278,17 +288,24 @@ def _duckdb_message(e: Exception) -> str:
     return str(e).split("\n\n")[0].replace("\n", " ")
 
 
-def _stage(con: duckdb.DuckDBPyConnection, plan: _Plan) -> None:
-    """Read the whole file into the staging table `_stage`, every value parsed and every problem noted."""
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn DuckDB's complaints about a file it cannot read into an InputDataError naming the file."""
     import duckdb
 
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {plan.select()}", plan.source.params)
+        yield
     except duckdb.Error as e:
         hint = ""
         if "unicode" in str(e).lower() or "utf" in str(e).lower():
             hint = " The file is not UTF-8 throughout: pass its encoding, e.g. --encoding latin-1."
-        raise InputDataError(f"{plan.source.path}: cannot read the file: {_duckdb_message(e)}.{hint}") from e
+        raise InputDataError(f"{path}: cannot read the file: {_duckdb_message(e)}.{hint}") from e
+
+
+def _stage(con: duckdb.DuckDBPyConnection, plan: _Plan) -> None:
+    """Read the whole file into the staging table `_stage`, every value parsed and every problem noted."""
+    with _reading(plan.source.path):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {plan.select()}", plan.source.params)
 
 
 def _timestamp_format(
@@ -345,26 +362,42 @@ def _fast_plan(
     return _Plan(plan.entity, source.typed(types, timestamp_format), section, mapping, options)
 
 
-def _stage_fast(con: duckdb.DuckDBPyConnection, plan: _Plan) -> bool:
-    """Stage through the typed reader; False (and nothing staged) when any line failed to convert, so the
-    caller stages again through the text path, which names every problem with its line."""
+def _counts(
+    con: duckdb.DuckDBPyConnection, relation: str, params: list[object], owner: str
+) -> tuple[int, ...]:
+    """Rows read, rows with a problem (that could be attributed), and rows that cannot be attributed."""
+    row = con.execute(
+        f"SELECT count(*), count(_problem) FILTER (WHERE {owner} IS NOT NULL), "
+        f"count(*) FILTER (WHERE {owner} IS NULL) FROM {relation}",
+        params,
+    ).fetchone()
+    assert row is not None
+    return tuple(int(c) for c in row)
+
+
+def _scan_fast(con: duckdb.DuckDBPyConnection, plan: _Plan, owner: str) -> tuple[int, ...] | None:
+    """Count and check the file through the typed reader; None when any line failed to convert, so the
+    caller reads it again through the text path, which names every problem with its line."""
     import duckdb
 
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {plan.select()}", plan.source.params)
-        failed = fetch_int(con, "SELECT count(*) FROM _reject_errors")
+        counts: tuple[int, ...] | None = _counts(con, f"({plan.select()})", plan.source.params, owner)
+        if fetch_int(con, "SELECT count(*) FROM _reject_errors"):
+            counts = None
     except duckdb.Error:
-        failed = 1
-    for table in (
-        ("_stage", "_reject_errors", "_reject_scans") if failed else ("_reject_errors", "_reject_scans")
-    ):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
-    return failed == 0
+        counts = None
+    _drop_rejects(con)
+    return counts
+
+
+def _drop_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("DROP TABLE IF EXISTS _reject_errors")
+    con.execute("DROP TABLE IF EXISTS _reject_scans")
 
 
 def _find_problems(con: duckdb.DuckDBPyConnection, plan: _Plan, limit: int | None) -> list[RowProblem]:
     """Second, slower pass (errors only): the rows with problems, with their line numbers and raw values."""
-    raw_columns = ", ".join(f"raw_{f.name}" for f in plan.entity.fields)
+    raw_columns = ", ".join(plan.raw_refs[f.name] for f in plan.entity.fields)
     limit_sql = f"LIMIT {int(limit)}" if limit is not None else ""
     rows = con.execute(
         f"""
@@ -445,18 +478,22 @@ def ingest_file(
             report = IngestReport(entity.name, str(path), source.format, source.encoding)
             plan = _Plan(entity, source, section, mapping, options)
             step(f"reading {path.name}")
-            fast = _fast_plan(con, plan, section, mapping, options)
-            if fast is None or not _stage_fast(con, fast):
-                _stage(con, plan)
-            else:
-                plan = fast
-            step("checking rows")
             owner = quote_ident(entity.owner)
-            counts = con.execute(
-                f"SELECT count(*), count(_problem) FILTER (WHERE {owner} IS NOT NULL), "
-                f"count(*) FILTER (WHERE {owner} IS NULL) FROM _stage"
-            ).fetchone()
-            assert counts is not None
+            if entity.name == "orders":
+                # Order files are big: count and check them in a scan, then insert straight from the file
+                # (a staging copy of ten million lines costs more than the load itself).
+                fast = _fast_plan(con, plan, section, mapping, options)
+                counts = _scan_fast(con, fast, owner) if fast is not None else None
+                if fast is not None and counts is not None:
+                    plan = fast
+                else:
+                    step("checking rows")
+                    with _reading(path):
+                        counts = _counts(con, f"({plan.select()})", plan.source.params, owner)
+            else:
+                _stage(con, plan)
+                step("checking rows")
+                counts = _counts(con, "_stage", [], owner)
             report.rows_read, bad, unattributed = (int(c) for c in counts)
             if bad and on_error == "abort":
                 problems = _find_problems(con, plan, _SHOWN_PROBLEMS)
@@ -512,7 +549,7 @@ def _write_orders(
     # Lines have no order of their own: letting DuckDB write them in any order makes the insert parallel.
     con.execute("SET preserve_insertion_order = false")
     con.execute(
-        """
+        f"""
         INSERT INTO order_lines
         SELECT order_id, customer_id, ordered_at, product_id, quantity,
                COALESCE(unit_price, CASE WHEN quantity <> 0 THEN round(amount / quantity, 4) ELSE 0 END),
@@ -520,11 +557,13 @@ def _write_orders(
                store_id,
                COALESCE(status, CASE WHEN quantity < 0 THEN 'returned' ELSE 'completed' END),
                ?
-        FROM _stage WHERE _problem IS NULL AND customer_id IS NOT NULL
+        FROM ({plan.select(checked=bool(report.rejected))}) WHERE _problem IS NULL AND customer_id IS NOT NULL
         """,
-        [ingest_id],
+        [ingest_id, *plan.source.params],
     )
     con.execute("RESET preserve_insertion_order")
+    if plan.source.typed_reader:
+        _drop_rejects(con)
     good = report.rows_read - report.rejected
     landed = fetch_int(con, "SELECT count(*) FROM order_lines WHERE ingest_id = ?", [ingest_id])
     if landed != good:
@@ -554,14 +593,13 @@ def _write_orders(
     report.inserted, report.updated = good - replaced, replaced
     unknown = con.execute(
         """
-        WITH c AS (SELECT customer_id, count(*) AS lines FROM _stage
-                   WHERE _problem IS NULL AND customer_id IS NOT NULL GROUP BY customer_id),
-             p AS (SELECT product_id, count(*) AS lines FROM _stage
-                   WHERE _problem IS NULL AND customer_id IS NOT NULL GROUP BY product_id)
+        WITH c AS (SELECT customer_id, count(*) AS lines FROM order_lines WHERE ingest_id = ? GROUP BY customer_id),
+             p AS (SELECT product_id, count(*) AS lines FROM order_lines WHERE ingest_id = ? GROUP BY product_id)
         SELECT (SELECT COALESCE(sum(lines), 0) FROM c ANTI JOIN customers USING (customer_id)),
                (SELECT COALESCE(sum(lines), 0) FROM p ANTI JOIN products USING (product_id)),
                (SELECT COALESCE(sum(lines), 0) FROM p JOIN products USING (product_id) WHERE category IS NULL)
-        """
+        """,
+        [ingest_id, ingest_id],
     ).fetchone()
     assert unknown is not None
     for count, what in zip(

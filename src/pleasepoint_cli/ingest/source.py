@@ -65,6 +65,7 @@ class Source:
     first_row: int = 2
     notes: list[str] = field(default_factory=list)
     options: ReadOptions | None = None
+    typed_reader: bool = False
 
     def typed(self, types: dict[str, str], timestamp_format: str | None) -> Source:
         """The same CSV read by DuckDB with these column types; rows that do not convert are skipped and
@@ -94,6 +95,7 @@ class Source:
             self.first_row,
             self.notes,
             self.options,
+            typed_reader=True,
         )
 
     def where(self, row_number: int) -> str:
