@@ -97,13 +97,23 @@ def email_hash(email: str) -> str:
     return hashlib.sha256(email.strip(" ").lower().encode()).hexdigest()
 
 
+def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+    """All rows in one INSERT (one statement per table keeps a hundred-row shop fast to load)."""
+    if rows:
+        row = "(" + ", ".join("?" for _ in rows[0]) + ")"
+        values = ", ".join(row for _ in rows)
+        con.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", [v for r in rows for v in r])
+
+
 def load(con: duckdb.DuckDBPyConnection, shop: Shop) -> None:
     """Write the shop into a migrated, empty store."""
-    for c in shop.customers:
-        con.execute(
-            "INSERT INTO customers (customer_id, email, email_consent, lat, lon, birth_date, city, gender, "
-            "country, postal_code, language, erased_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
+    _insert(
+        con,
+        "customers",
+        "customer_id, email, email_consent, lat, lon, birth_date, city, gender, country, postal_code, language, "
+        "erased_at",
+        [
+            (
                 c.customer_id,
                 c.email,
                 c.email_consent,
@@ -116,17 +126,18 @@ def load(con: duckdb.DuckDBPyConnection, shop: Shop) -> None:
                 c.postal_code,
                 c.language,
                 c.erased_at,
-            ],
-        )
-    for product_id, category in shop.products.items():
-        con.execute("INSERT INTO products (product_id, category) VALUES (?, ?)", [product_id, category])
-    for store_id, (lat, lon) in shop.stores.items():
-        con.execute("INSERT INTO stores (store_id, lat, lon) VALUES (?, ?, ?)", [store_id, lat, lon])
-    for line in shop.lines:
-        con.execute(
-            "INSERT INTO order_lines (order_id, customer_id, ordered_at, product_id, quantity, unit_price, "
-            "amount, store_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
+            )
+            for c in shop.customers
+        ],
+    )
+    _insert(con, "products", "product_id, category", list(shop.products.items()))
+    _insert(con, "stores", "store_id, lat, lon", [(s, lat, lon) for s, (lat, lon) in shop.stores.items()])
+    _insert(
+        con,
+        "order_lines",
+        "order_id, customer_id, ordered_at, product_id, quantity, unit_price, amount, store_id",
+        [
+            (
                 line.order_id,
                 line.customer_id,
                 line.ordered_at,
@@ -135,25 +146,35 @@ def load(con: duckdb.DuckDBPyConnection, shop: Shop) -> None:
                 line.unit_price,
                 line.amount,
                 line.store_id,
-            ],
-        )
-    for (customer_id, key), value in shop.attributes.items():
-        con.execute(
-            "INSERT INTO customer_attributes (customer_id, key, value, source, set_at) VALUES (?, ?, ?, 'test', ?)",
-            [customer_id, key, value, datetime(2024, 1, 1)],
-        )
-    for email in dict.fromkeys(email_hash(e) for e in shop.suppressed_emails):
-        con.execute(
-            "INSERT INTO suppressions (email_sha256, reason, created_at) VALUES (?, 'unsubscribed', ?)",
-            [email, datetime(2024, 1, 1)],
-        )
-    for run in shop.runs:
-        con.execute(
-            "INSERT INTO persona_runs (run_id, name, created_at, k, customers, manifest) VALUES (?, ?, ?, 3, 0, ?)",
-            [run.run_id, run.name, run.created_at, json.dumps({})],
-        )
-    for (run_id, customer_id), cluster in shop.assignments.items():
-        con.execute("INSERT INTO persona_assignments VALUES (?, ?, ?)", [run_id, customer_id, cluster])
+            )
+            for line in shop.lines
+        ],
+    )
+    when = datetime(2024, 1, 1)
+    _insert(
+        con,
+        "customer_attributes",
+        "customer_id, key, value, source, set_at",
+        [(c, key, value, "test", when) for (c, key), value in shop.attributes.items()],
+    )
+    _insert(
+        con,
+        "suppressions",
+        "email_sha256, reason, created_at",
+        [(h, "unsubscribed", when) for h in dict.fromkeys(email_hash(e) for e in shop.suppressed_emails)],
+    )
+    _insert(
+        con,
+        "persona_runs",
+        "run_id, name, created_at, k, customers, manifest",
+        [(run.run_id, run.name, run.created_at, 3, 0, json.dumps({})) for run in shop.runs],
+    )
+    _insert(
+        con,
+        "persona_assignments",
+        "run_id, customer_id, cluster",
+        [(run_id, c, cluster) for (run_id, c), cluster in shop.assignments.items()],
+    )
 
 
 def valid_email(email: str | None) -> bool:
