@@ -171,10 +171,10 @@ def test_validation_against_the_store_reports_every_unknown_name(store: Store) -
         validate_rule(store, rule, source=Path("w.yaml"), lines={("audience", "all", 2, "attribute"): 13})
     problems = str(caught.value).splitlines()
     assert problems == [
-        "w.yaml:13: audience.all.2.attribute: unknown attribute 'propensity_sudaderas_y_crops' (known: "
-        "hibernation); check the spelling, or set it first with `pleasepoint enrich` or `pleasepoint clv enrich`",
         "w.yaml:1: audience.all.0.cluster.run: unknown persona run: the latest run named 'analisis-categorias' "
         "(runs, newest first: 1 'categorias'; see `pleasepoint persona list`)",
+        "w.yaml:13: audience.all.2.attribute: unknown attribute 'propensity_sudaderas_y_crops' (known: "
+        "hibernation); check the spelling, or set it first with `pleasepoint enrich` or `pleasepoint clv enrich`",
     ]
     validate_rule(store.con, parse_rule({"cluster": {"run": "categorias", "cluster": 1}}))
     with pytest.raises(

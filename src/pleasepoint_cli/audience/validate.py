@@ -74,6 +74,9 @@ def validate_rule(
     problems += _check_stores(db, nodes)
     problems += _check_bought(db, nodes)
     if problems:
+        from pleasepoint_cli.yamlio import line_of
+
+        problems.sort(key=lambda problem: line_of(lines or {}, problem[0]) or 0)
         raise RuleError(format_problems(problems, source, lines))
 
 
