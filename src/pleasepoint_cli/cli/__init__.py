@@ -20,9 +20,11 @@ class PleasepointGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except PleasepointError as e:
+            from rich.markup import escape
+
             from pleasepoint_cli.cli._common import stderr_console
 
-            stderr_console().print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+            stderr_console().print(f"[bold red]error:[/] {escape(str(e))}", markup=True, highlight=False)
             raise typer.Exit(e.exit_code) from e
         except KeyboardInterrupt:
             typer.echo("interrupted: nothing was half-written.", err=True)

@@ -63,6 +63,16 @@ CLUSTER_KEYS = (
 PROFILE_KEYS = ("cluster", "variable", "position", "cluster_value", "population_value", "propensity", "level")
 
 
+def _audience_data(path: Path | None) -> dict[str, Any] | None:
+    """The `audience:` rule of a YAML file, checked (file:line errors) and kept as data for the manifest."""
+    if path is None:
+        return None
+    from pleasepoint_cli.audience import load_audience, rule_to_data
+
+    data = rule_to_data(load_audience(path))
+    return data if isinstance(data, dict) else {"all": [data]}
+
+
 def run_document(run: StoredRun) -> dict[str, Any]:
     """The JSON of a stored run (keys documented in the module docstring and docs/persona.md)."""
     record = run.record
@@ -162,6 +172,13 @@ def persona_run(
         help="KEY=VALUE: only customers whose customers column "
         "(city, gender, country...) or customer attribute equals VALUE. Repeatable.",
     ),
+    audience_file: Path | None = typer.Option(
+        None,
+        "--audience",
+        metavar="FILE",
+        help="Only customers an audience rule selects: a YAML file with an `audience:` key "
+        "(docs/audiences.md). Marketing guards (consent...) are not added to an analysis.",
+    ),
     rfm: bool | None = typer.Option(
         None,
         "--rfm/--no-rfm",
@@ -185,7 +202,7 @@ def persona_run(
         metavar="FILE",
         help="persona.yaml with any of these options "
         "(name, clusters, attributes, unit, transform, since, until, as_of, where, "
-        "rfm, seed, auto_k); flags override it.",
+        "audience, rfm, seed, auto_k); flags override it.",
     ),
     fmt: OutputFormat = FormatOption,
 ) -> None:
@@ -211,6 +228,7 @@ def persona_run(
         "until": parse_as_of(until, "--until"),
         "as_of": parse_as_of(as_of, "--as-of"),
         "where": parse_where(where),
+        "audience": _audience_data(audience_file),
         "rfm": rfm,
         "seed": seed,
         "auto_k": auto_k,

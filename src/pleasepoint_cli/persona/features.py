@@ -163,6 +163,31 @@ def audience_from_where(con: duckdb.DuckDBPyConnection, where: dict[str, str]) -
     return Audience(" INTERSECT ".join(parts), tuple(params), description)
 
 
+def audience_from_rule(con: duckdb.DuckDBPyConnection, data: Any, as_of: date) -> Audience | None:
+    """`--audience FILE.yaml` (or `audience:` in persona.yaml) as an audience: the rule language compiled to
+    SQL at the run's as-of date, without the marketing guards (an analysis is not a send)."""
+    if data is None:
+        return None
+    from pleasepoint_cli.audience import compile_rule, describe, parse_rule, validate_rule
+
+    rule = parse_rule(data)
+    validate_rule(con, rule)
+    compiled = compile_rule(rule, as_of=as_of, marketing=False)
+    return Audience(compiled.sql, tuple(compiled.params), describe(rule))
+
+
+def combine_audiences(*audiences: Audience | None) -> Audience | None:
+    """The customers in every given audience."""
+    given = [a for a in audiences if a is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+    return Audience(
+        " INTERSECT ".join(f"SELECT customer_id FROM ({a.sql})" for a in given),
+        tuple(p for a in given for p in a.params),
+        " and ".join(f"({a.description})" for a in given),
+    )
+
+
 def latest_order_date(con: duckdb.DuckDBPyConnection, since: date | None, until: date | None) -> date:
     """The day of the newest purchase in the store (up to `until`): the default as-of date of a run."""
     clauses = ["quantity > 0"]

@@ -33,6 +33,7 @@ _FLAGS = {
     "until": "--until",
     "as_of": "--as-of",
     "where": "--where",
+    "audience": "--audience",
     "rfm": "--rfm",
     "seed": "--seed",
     "auto_k": "--auto-k",
@@ -69,6 +70,8 @@ class PersonaOptions(BaseModel):
     until: date | None = None
     as_of: date | None = None
     where: dict[str, str] = {}
+    audience: dict[str, Any] | None = None
+    """A rule of the audience language (docs/audiences.md), kept as data so the manifest reproduces it."""
     rfm: bool = False
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = DEFAULT_SEED
     auto_k: str | None = None

@@ -124,17 +124,21 @@ def compute_run(
     from pleasepoint_cli.persona.features import (
         RFM_VARIABLES,
         Window,
+        audience_from_rule,
         audience_from_where,
         build_features,
         check_attributes,
         clustering_matrix,
+        combine_audiences,
         latest_order_date,
     )
     from pleasepoint_cli.persona.profile import build_profile
 
     check_attributes(con, options.attributes)
-    audience = audience_from_where(con, options.where)
     as_of = options.as_of or latest_order_date(con, options.since, options.until)
+    audience = combine_audiences(
+        audience_from_where(con, options.where), audience_from_rule(con, options.audience, as_of)
+    )
     warm_imports()
     progress("features: aggregating the order lines")
     features = build_features(
