@@ -319,3 +319,22 @@ def test_a_csv_whose_dates_change_format_late_still_loads_every_line(store: Stor
     assert (
         str(store.scalar("SELECT ordered_at FROM order_lines WHERE order_id = 'Z'")) == "2024-12-31 23:59:00"
     )
+
+
+def test_padded_values_are_trimmed_on_the_fast_path_too(store: Store, tmp_path: Path) -> None:
+    """Big order CSVs go through DuckDB's typed reader; keys are trimmed as on the text path, and a blank
+    key is still an empty field."""
+    path = big_orders(tmp_path / "padded.csv", 1_000)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(" Z , C1 ,2024-01-05 10:00:00, P1 ,1,2.5\n")
+    assert ingest_file(store, "orders", path).inserted == 1_001
+    assert store.rows("SELECT customer_id, product_id FROM order_lines WHERE order_id = 'Z'") == [
+        {"customer_id": "C1", "product_id": "P1"}
+    ]
+    with path.open("a", encoding="utf-8") as f:
+        f.write('"   ",C2,2024-01-05 10:00:00,P1,1,2.5\n')
+    with pytest.raises(
+        InputDataError, match=r"padded\.csv:1003: column 'order_id': value \(empty\): is empty"
+    ):
+        ingest_file(store, "orders", path)
+    assert store.scalar("SELECT count(*) FROM order_lines") == 1_001

@@ -189,6 +189,7 @@ class _Plan:
     ) -> None:
         self.entity = entity
         self.source = source
+        self.inserted = False  # set once the file's lines are in the table (the one-pass order load)
         self.columns = resolve_columns(entity, list(source.columns), explicit, source.path)
         self.defaults = dict(section.defaults)
         self.derived = (
@@ -200,7 +201,7 @@ class _Plan:
         self.extra = [c for c in source.columns if c not in used and c.lower() not in canonical]
         if not section.keep_extra_columns:
             self.extra = []
-        trim = source.format == "csv"
+        trim = source.format == "csv"  # text files are trimmed of stray spaces; typed formats are kept as is
         expressions: dict[str, tuple[str, str]] = {}
         for f in entity.fields:
             src = self.columns.get(f.name)
@@ -276,12 +277,28 @@ class _Plan:
         return f"SELECT {', '.join(self.outer)}, {problem} AS _problem FROM (SELECT {self.inner} FROM {self.source.from_sql})"
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+class _Sha256InBackground:
+    """The SHA-256 of a file, computed in a daemon thread; `result()` waits for it."""
+
+    def __init__(self, path: Path) -> None:
+        import threading
+
+        self._digest = hashlib.sha256()
+        self._path = path
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            with self._path.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    self._digest.update(chunk)
+        except OSError:
+            pass  # a missing or unreadable file is reported by the reader itself
+
+    def result(self) -> str:
+        self._thread.join()
+        return self._digest.hexdigest()
 
 
 def _duckdb_message(e: Exception) -> str:
@@ -375,19 +392,53 @@ def _counts(
     return tuple(int(c) for c in row)
 
 
-def _scan_fast(con: duckdb.DuckDBPyConnection, plan: _Plan, owner: str) -> tuple[int, ...] | None:
-    """Count and check the file through the typed reader; None when any line failed to convert, so the
-    caller reads it again through the text path, which names every problem with its line."""
+_ORDER_LINE_SQL = """
+    SELECT order_id, customer_id, ordered_at, product_id, quantity,
+           COALESCE(unit_price, CASE WHEN quantity <> 0 THEN round(amount / quantity, 4) ELSE 0 END),
+           COALESCE(amount, round(quantity * unit_price, 4)),
+           store_id,
+           COALESCE(status, CASE WHEN quantity < 0 THEN 'returned' ELSE 'completed' END),
+           ?
+"""
+_INCOMPLETE_LINE = (
+    "order_id IS NULL OR ordered_at IS NULL OR product_id IS NULL OR quantity IS NULL OR unit_price IS NULL "
+    "OR amount IS NULL"
+)
+
+
+def _insert_unchecked(con: duckdb.DuckDBPyConnection, plan: _Plan, ingest_id: int) -> tuple[int, ...] | None:
+    """Insert every line of an order file in one pass, then check the lines that landed: lines without a
+    customer are deleted and counted; any other problem (a value that did not convert, an empty field)
+    deletes them all and returns None, so the caller reads the file again through the checking path."""
     import duckdb
 
+    # Lines have no order of their own: letting DuckDB write them in any order makes the insert parallel.
+    con.execute("SET preserve_insertion_order = false")
     try:
-        counts: tuple[int, ...] | None = _counts(con, f"({plan.select()})", plan.source.params, owner)
-        if fetch_int(con, "SELECT count(*) FROM _reject_errors"):
-            counts = None
+        con.execute(
+            f"INSERT INTO order_lines {_ORDER_LINE_SQL} FROM ({plan.select(checked=False)})",
+            [ingest_id, *plan.source.params],
+        )
+        failed = fetch_int(con, "SELECT count(*) FROM _reject_errors") if plan.source.typed_reader else 0
     except duckdb.Error:
-        counts = None
-    _drop_rejects(con)
-    return counts
+        failed = 1
+    finally:
+        con.execute("RESET preserve_insertion_order")
+        _drop_rejects(con)
+    row = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE customer_id IS NOT NULL AND ({_INCOMPLETE_LINE})), "
+        "count(*) FILTER (WHERE customer_id IS NULL) FROM order_lines WHERE ingest_id = ?",
+        [ingest_id],
+    ).fetchone()
+    assert row is not None
+    read, incomplete, unattributed = (int(c) for c in row)
+    if failed or incomplete:
+        con.execute("DELETE FROM order_lines WHERE ingest_id = ?", [ingest_id])
+        return None
+    if unattributed:
+        con.execute("DELETE FROM order_lines WHERE ingest_id = ? AND customer_id IS NULL", [ingest_id])
+    plan.inserted = True
+    return read, 0, unattributed
 
 
 def _drop_rejects(con: duckdb.DuckDBPyConnection) -> None:
@@ -473,18 +524,22 @@ def ingest_file(
     started, clock = now or datetime.now(), time.monotonic()
     step = progress or (lambda _stage: None)
     con = store.con
+    # The file's fingerprint for the ingest log, hashed in a thread while DuckDB reads (hashlib frees the GIL).
+    digest = _Sha256InBackground(path)
     try:
         with store.transaction(), open_source(con, path, options) as source:
             report = IngestReport(entity.name, str(path), source.format, source.encoding)
             plan = _Plan(entity, source, section, mapping, options)
             step(f"reading {path.name}")
             owner = quote_ident(entity.owner)
+            ingest_id = fetch_int(con, "SELECT nextval('ingest_id_seq')")
             if entity.name == "orders":
-                # Order files are big: count and check them in a scan, then insert straight from the file
-                # (a staging copy of ten million lines costs more than the load itself).
-                fast = _fast_plan(con, plan, section, mapping, options)
-                counts = _scan_fast(con, fast, owner) if fast is not None else None
-                if fast is not None and counts is not None:
+                # Order files are big: insert them in one pass and check what landed (the transaction is
+                # still open); only a file with a problem is read again, through the text path that names it.
+                fast = _fast_plan(con, plan, section, mapping, options) or plan
+                step("writing")
+                counts = _insert_unchecked(con, fast, ingest_id)
+                if counts is not None:
                     plan = fast
                 else:
                     step("checking rows")
@@ -516,7 +571,6 @@ def ingest_file(
                 _write_rejects(con, plan, rejects)
                 report.rejects_file = str(rejects)
             step("writing")
-            ingest_id = fetch_int(con, "SELECT nextval('ingest_id_seq')")
             writer = _WRITERS[entity.name]
             writer(con, plan, report, ingest_id, started)
             con.execute("DROP TABLE IF EXISTS _stage")
@@ -527,7 +581,7 @@ def ingest_file(
                     ingest_id,
                     entity.name,
                     str(path.resolve()),
-                    _file_sha256(path),
+                    digest.result(),
                     started,
                     report.rows_read,
                     report.inserted,
@@ -545,25 +599,20 @@ def _write_orders(
     con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestReport, ingest_id: int, _now: datetime
 ) -> None:
     """Replace every order of the file whole: insert its lines, then delete older lines of the same orders."""
-    had_lines = con.execute("SELECT count(*) FROM (SELECT 1 FROM order_lines LIMIT 1)").fetchone() != (0,)
-    # Lines have no order of their own: letting DuckDB write them in any order makes the insert parallel.
-    con.execute("SET preserve_insertion_order = false")
-    con.execute(
-        f"""
-        INSERT INTO order_lines
-        SELECT order_id, customer_id, ordered_at, product_id, quantity,
-               COALESCE(unit_price, CASE WHEN quantity <> 0 THEN round(amount / quantity, 4) ELSE 0 END),
-               COALESCE(amount, round(quantity * unit_price, 4)),
-               store_id,
-               COALESCE(status, CASE WHEN quantity < 0 THEN 'returned' ELSE 'completed' END),
-               ?
-        FROM ({plan.select(checked=bool(report.rejected))}) WHERE _problem IS NULL AND customer_id IS NOT NULL
-        """,
-        [ingest_id, *plan.source.params],
+    had_lines = fetch_int(
+        con, "SELECT count(*) FROM (SELECT 1 FROM order_lines WHERE ingest_id <> ? LIMIT 1)", [ingest_id]
     )
-    con.execute("RESET preserve_insertion_order")
-    if plan.source.typed_reader:
-        _drop_rejects(con)
+    if not plan.inserted:
+        # The one-pass insert found a problem: insert the good lines through the checking path.
+        con.execute("SET preserve_insertion_order = false")
+        try:
+            con.execute(
+                f"INSERT INTO order_lines {_ORDER_LINE_SQL} FROM ({plan.select()}) "
+                "WHERE _problem IS NULL AND customer_id IS NOT NULL",
+                [ingest_id, *plan.source.params],
+            )
+        finally:
+            con.execute("RESET preserve_insertion_order")
     good = report.rows_read - report.rejected
     landed = fetch_int(con, "SELECT count(*) FROM order_lines WHERE ingest_id = ?", [ingest_id])
     if landed != good:

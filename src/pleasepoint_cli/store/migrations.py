@@ -207,6 +207,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "0006_order_lines_checked_by_ingest",
+        """
+        -- Ingest inserts an order file in one pass and checks the inserted lines before it commits (a line
+        -- with an empty field is deleted, or the load rolls back), so the table-level NOT NULLs would only
+        -- turn that check into an aborted transaction.
+        ALTER TABLE order_lines ALTER COLUMN order_id DROP NOT NULL;
+        ALTER TABLE order_lines ALTER COLUMN customer_id DROP NOT NULL;
+        ALTER TABLE order_lines ALTER COLUMN ordered_at DROP NOT NULL;
+        ALTER TABLE order_lines ALTER COLUMN product_id DROP NOT NULL;
+        ALTER TABLE order_lines ALTER COLUMN quantity DROP NOT NULL;
+        ALTER TABLE order_lines ALTER COLUMN unit_price DROP NOT NULL;
+        ALTER TABLE order_lines ALTER COLUMN amount DROP NOT NULL;
+        """,
+    ),
 )
 
 
