@@ -338,3 +338,19 @@ def test_padded_values_are_trimmed_on_the_fast_path_too(store: Store, tmp_path: 
     ):
         ingest_file(store, "orders", path)
     assert store.scalar("SELECT count(*) FROM order_lines") == 1_001
+
+
+def test_a_read_error_in_the_one_pass_load_names_the_file_and_its_cause(store: Store, tmp_path: Path) -> None:
+    """A value DuckDB cannot convert while inserting (a customer id of 1e20 is no whole number DuckDB
+    can hold) aborts with the reader's own reason, not a bare 'transaction aborted'."""
+    ingest_file(store, "orders", write(tmp_path / "ok.csv", ORDERS_HEADER + "A,C1,2024-01-01,P1,1,2\n"))
+    before = counts(store)
+    big_id = tmp_path / "big_id.parquet"
+    duckdb.execute(
+        f"COPY (SELECT 'O1' AS order_id, 1e20::DOUBLE AS customer_id, TIMESTAMP '2024-01-01' AS ordered_at, "
+        f"'P1' AS product_id, 1 AS quantity, 2.5 AS unit_price) TO '{big_id}'"
+    )
+    with pytest.raises(InputDataError, match=r"big_id\.parquet: cannot read the file: .*out of range"):
+        ingest_file(store, "orders", big_id)
+    store.con.execute("SELECT 1")  # the connection is usable again
+    assert counts(store) == before

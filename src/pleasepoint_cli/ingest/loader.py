@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -319,8 +319,25 @@ def _reading(path: Path) -> Iterator[None]:
         raise InputDataError(f"{path}: cannot read the file: {_duckdb_message(e)}.{hint}") from e
 
 
+@contextmanager
+def _unordered_writes(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Let DuckDB write rows in any order (order lines have none of their own), which parallelises inserts."""
+    import duckdb
+
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        # In an aborted transaction even RESET fails; the transaction rolls back and _stage resets it itself.
+        with suppress(duckdb.Error):
+            con.execute("RESET preserve_insertion_order")
+
+
 def _stage(con: duckdb.DuckDBPyConnection, plan: _Plan) -> None:
-    """Read the whole file into the staging table `_stage`, every value parsed and every problem noted."""
+    """Read the whole file into the staging table `_stage`, every value parsed and every problem noted.
+
+    The staged rows keep the file's order (duplicates of a key are resolved last-wins)."""
+    con.execute("RESET preserve_insertion_order")
     with _reading(plan.source.path):
         con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {plan.select()}", plan.source.params)
 
@@ -410,21 +427,13 @@ def _insert_unchecked(con: duckdb.DuckDBPyConnection, plan: _Plan, ingest_id: in
     """Insert every line of an order file in one pass, then check the lines that landed: lines without a
     customer are deleted and counted; any other problem (a value that did not convert, an empty field)
     deletes them all and returns None, so the caller reads the file again through the checking path."""
-    import duckdb
-
-    # Lines have no order of their own: letting DuckDB write them in any order makes the insert parallel.
-    con.execute("SET preserve_insertion_order = false")
-    try:
+    with _reading(plan.source.path), _unordered_writes(con):
         con.execute(
             f"INSERT INTO order_lines {_ORDER_LINE_SQL} FROM ({plan.select(checked=False)})",
             [ingest_id, *plan.source.params],
         )
-        failed = fetch_int(con, "SELECT count(*) FROM _reject_errors") if plan.source.typed_reader else 0
-    except duckdb.Error:
-        failed = 1
-    finally:
-        con.execute("RESET preserve_insertion_order")
-        _drop_rejects(con)
+    failed = fetch_int(con, "SELECT count(*) FROM _reject_errors") if plan.source.typed_reader else 0
+    _drop_rejects(con)
     row = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE customer_id IS NOT NULL AND ({_INCOMPLETE_LINE})), "
         "count(*) FILTER (WHERE customer_id IS NULL) FROM order_lines WHERE ingest_id = ?",
@@ -604,15 +613,12 @@ def _write_orders(
     )
     if not plan.inserted:
         # The one-pass insert found a problem: insert the good lines through the checking path.
-        con.execute("SET preserve_insertion_order = false")
-        try:
+        with _reading(plan.source.path), _unordered_writes(con):
             con.execute(
                 f"INSERT INTO order_lines {_ORDER_LINE_SQL} FROM ({plan.select()}) "
                 "WHERE _problem IS NULL AND customer_id IS NOT NULL",
                 [ingest_id, *plan.source.params],
             )
-        finally:
-            con.execute("RESET preserve_insertion_order")
     good = report.rows_read - report.rejected
     landed = fetch_int(con, "SELECT count(*) FROM order_lines WHERE ingest_id = ?", [ingest_id])
     if landed != good:

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
@@ -63,7 +63,6 @@ class Source:
     encoding: str = "utf-8"
     row_word: str = "line"
     first_row: int = 2
-    notes: list[str] = field(default_factory=list)
     options: ReadOptions | None = None
     typed_reader: bool = False
 
@@ -93,7 +92,6 @@ class Source:
             self.encoding,
             self.row_word,
             self.first_row,
-            self.notes,
             self.options,
             typed_reader=True,
         )
