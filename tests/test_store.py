@@ -319,6 +319,6 @@ def test_extensions_never_install_or_load_by_themselves(db_path: Path) -> None:
 
 def test_a_read_only_open_never_creates_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "missing.duckdb"
-    with pytest.raises(StoreError, match="no database at .*run `pleasepoint init`"):
+    with pytest.raises(StoreError, match=r"no database at .*run `pleasepoint init`"):
         open_store(missing, read_only=True)
     assert not missing.exists()
