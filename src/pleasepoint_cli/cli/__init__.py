@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,14 @@ class PleasepointGroup(TyperGroup):
 
             stderr_console().print(f"[bold red]error:[/] {escape(str(e))}", markup=True, highlight=False)
             raise typer.Exit(e.exit_code) from e
+        except Exception as e:
+            duckdb = sys.modules.get("duckdb")
+            if duckdb is None or not isinstance(e, duckdb.Error):
+                raise
+            # A query the store did not wrap (a damaged file, a table dropped by hand): one line, exit 1.
+            lines = str(e).strip().splitlines() or [type(e).__name__]
+            typer.echo(f"error: the database refused a query: {lines[0]}", err=True)
+            raise typer.Exit(1) from e
         except KeyboardInterrupt:
             typer.echo("interrupted: nothing was half-written.", err=True)
             raise typer.Exit(130) from None

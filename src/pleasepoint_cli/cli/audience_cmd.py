@@ -69,7 +69,7 @@ def campaign_audience(
 
     day = parse_as_of(as_of) or date.today()
     app_state = state(ctx)
-    with app_state.store() as store:
+    with app_state.reader() as store:
         funnels = file_funnels(store, file, as_of=day, marketing=not no_guards, settings=app_state.settings)
     if fmt is OutputFormat.json:
         emit_json(

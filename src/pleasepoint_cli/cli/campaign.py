@@ -104,8 +104,10 @@ def campaign_validate_command(
     from pleasepoint_cli.cli._common import stderr_console
 
     app_state = state(ctx)
-    with app_state.store() as store, store.transaction() as con:
-        report = validate_campaign(con, file, settings=app_state.settings, as_of=_as_of(as_of), sample=sample)
+    with app_state.reader() as store:
+        report = validate_campaign(
+            store.con, file, settings=app_state.settings, as_of=_as_of(as_of), sample=sample
+        )
     rows = _report_rows(report)
     json_data = {
         "file": str(report.path),
@@ -147,8 +149,8 @@ def campaign_preview_command(
     from pleasepoint_cli.campaign.validate import preview
 
     app_state = state(ctx)
-    with app_state.store() as store, store.transaction() as con:
-        result = preview(con, file, customer, settings=app_state.settings, as_of=_as_of(as_of))
+    with app_state.reader() as store:
+        result = preview(store.con, file, customer, settings=app_state.settings, as_of=_as_of(as_of))
     email = result.email
     text_path = out.with_suffix(".txt")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,7 @@ def customers_show_command(
     from pleasepoint_cli.customers.profile import customer_profile
 
     app_state = state(ctx)
-    with app_state.store() as store:
+    with app_state.reader() as store:
         day = parse_as_of(as_of) or latest_order_day(store.con)
         shown = customer_profile(store.con, customer_id, day, app_state.settings.states)
     if fmt is OutputFormat.json:

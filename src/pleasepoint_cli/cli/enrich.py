@@ -200,7 +200,7 @@ def enrich_history_command(
     """
     from pleasepoint_cli.enrich.history import customer_history
 
-    with state(ctx).store() as store:
+    with state(ctx).reader() as store:
         rows = customer_history(store.con, customer)
     if not rows and fmt is OutputFormat.table:
         say(ctx, f"customer {customer} has no attribute changes.")
@@ -241,7 +241,7 @@ def enrich_changes_command(
     """
     from pleasepoint_cli.enrich.history import list_changes
 
-    with state(ctx).store() as store:
+    with state(ctx).reader() as store:
         rows = list_changes(store.con, limit)
     columns = ["change_id", "made_at", "kind", "description", "changed", "customers", "undone_by"]
     if fmt is OutputFormat.table:

@@ -180,7 +180,7 @@ def open_store(
         raise StoreError(f"{path} is a folder, not a database file. Pass a file path with --db.")
     if read_only and not path.exists():
         raise StoreError(
-            f"no database at {path}: load data with `pleasepoint ingest` or run `pleasepoint init`."
+            f"no database at {path}: load data with `pleasepoint ingest orders` or run `pleasepoint init`."
         )
     if path.parent and not path.parent.exists():
         raise StoreError(f"{path}: the folder {path.parent} does not exist. Create it, or pass another --db.")
