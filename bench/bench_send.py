@@ -244,6 +244,7 @@ def build_loop(count: int) -> float:
     emails = _emails(DISTINCT)
     builder = _builder()
     date = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    builder.build(emails[0], send_id="warm", date=date)
     started = time.perf_counter()
     for send_id, email in _recipients(emails, count):
         assert builder.build(email, send_id=send_id, date=date)
@@ -284,6 +285,7 @@ def dkim_loop(kind: str, count: int) -> float:
     emails = _emails(DISTINCT)
     builder = _builder(kind)
     date = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    builder.build(emails[0], send_id="warm", date=date)  # imports dkimpy (and dnspython) before the clock
     started = time.perf_counter()
     for send_id, email in _recipients(emails, count):
         assert builder.build(email, send_id=send_id, date=date).startswith(b"DKIM-Signature")

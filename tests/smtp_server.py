@@ -8,6 +8,7 @@ Knobs (in-process: attributes of `server.handler`; separate process: command-lin
 - `reject`: addresses answered 550 at RCPT TO.
 - `delay`: seconds to wait before answering each message's DATA.
 - `drop[address] = N`: close the connection instead of answering RCPT TO for that address (N times).
+- `reject_data`: addresses whose messages are answered 554 after DATA (the content refused).
 - `drop_after_data[address] = N`: close the connection after the message arrived, without an answer
   (the message is NOT recorded: the sender cannot know whether it was accepted).
 - `credentials = (user, password)`: require AUTH (over TLS) with these.
@@ -60,6 +61,7 @@ class RecordingHandler:
     delay: float = 0.0
     drop: dict[str, int] = field(default_factory=dict)
     drop_after_data: dict[str, int] = field(default_factory=dict)
+    reject_data: set[str] = field(default_factory=set)
     messages: list[Received] = field(default_factory=list)
     rcpt_attempts: dict[str, int] = field(default_factory=dict)
     sessions: int = 0
@@ -93,6 +95,8 @@ class RecordingHandler:
             await asyncio.sleep(self.delay)
         with self._lock:
             for address in envelope.rcpt_tos:
+                if address in self.reject_data:
+                    return "554 5.7.1 message refused as spam (test)"
                 if self.drop_after_data.get(address, 0) > 0:
                     self.drop_after_data[address] -= 1
                     server.transport.close()

@@ -125,6 +125,23 @@ def test_550_bounces_that_recipient_only(server: LocalServer, tmp_path: Path) ->
     assert [m.rcpt_tos for m in server.messages] == [("a@example.com",), ("b@example.com",)]
 
 
+def test_a_refused_message_fails_without_bouncing_the_address(server: LocalServer, tmp_path: Path) -> None:
+    server.handler.reject_data.add("spam@example.com")
+    connection = smtp_transport(server, tmp_path).connect()
+    outcome = connection.deliver(SENDER, "spam@example.com", DATA, "s")
+    assert (outcome.status, outcome.code, outcome.attempts) == ("failed", 554, 1)
+    assert connection.deliver(SENDER, "ok@example.com", DATA, "t").status == "sent"
+    assert [m.rcpt_tos for m in server.messages] == [("ok@example.com",)]
+
+
+def test_an_envelope_address_cannot_inject_a_command(server: LocalServer, tmp_path: Path) -> None:
+    connection = smtp_transport(server, tmp_path).connect()
+    for rcpt in ("a@example.com\r\nRCPT TO:<victim@evil.test>", "a@example.com> <victim@evil.test", ""):
+        with pytest.raises(HeaderInjectionError):
+            connection.deliver(SENDER, rcpt, DATA, "s")
+    assert server.handler.rcpt_attempts == {} and server.messages == []
+
+
 def test_a_dropped_connection_is_reopened_and_the_message_sent_once(
     server: LocalServer, tmp_path: Path
 ) -> None:

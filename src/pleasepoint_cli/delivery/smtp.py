@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pleasepoint_cli.delivery.transport import Outcome, RateLimiter
-from pleasepoint_cli.errors import ConfigError, TransportError
+from pleasepoint_cli.errors import ConfigError, HeaderInjectionError, TransportError
 
 if TYPE_CHECKING:
     from pleasepoint_cli.delivery.settings import SmtpSettings
@@ -177,6 +177,13 @@ class SmtpTransport:
         return session
 
 
+def check_envelope(mail_from: str, rcpt: str) -> None:
+    """Refuse an envelope address that could inject an SMTP command (CR, LF, controls, or spaces)."""
+    for label, value in (("MAIL FROM", mail_from), ("RCPT TO", rcpt)):
+        if not value or any(c in value for c in " <>") or not value.isprintable():
+            raise HeaderInjectionError(f"{label} address {value[:80]!r} is not a plain address: refused.")
+
+
 def _login(session: smtplib.SMTP, credentials: Credentials) -> None:
     """smtplib's login, or AUTH PLAIN in UTF-8 (RFC 4616) for a non-ASCII login, which smtplib cannot send."""
     if credentials.username.isascii() and credentials.password.isascii():
@@ -232,6 +239,7 @@ class SmtpConnection:
     def deliver(self, mail_from: str, rcpt: str, data: bytes, send_id: str) -> Outcome:
         """Hand one message to the server for one recipient (see the module docstring for the outcomes)."""
         transport = self.transport
+        check_envelope(mail_from, rcpt)
         attempts = 0
         last = ""
         code: int | None = None
@@ -253,7 +261,7 @@ class SmtpConnection:
                 self._backoff(attempts)
                 continue
             try:
-                code, reply = self._transaction(session, mail_from, rcpt, data)
+                stage, code, reply = self._transaction(session, mail_from, rcpt, data)
             except _Dropped as e:
                 self._drop()
                 if e.after_data:
@@ -269,7 +277,9 @@ class SmtpConnection:
                 if 200 <= code < 300:
                     return Outcome("sent", code, reply, attempts)
                 if code >= 500:
-                    return Outcome("bounced", code, reply, attempts)
+                    # Refused for good: the recipient (at RCPT) is a bounce; the message (at DATA) is not
+                    # the address's fault, so it fails without suppressing anyone.
+                    return Outcome("bounced" if stage == "rcpt" else "failed", code, reply, attempts)
                 last = reply
             if attempts > transport.max_retries:
                 return Outcome("failed", code, f"{last} (after {attempts} attempts)", attempts)
@@ -280,9 +290,12 @@ class SmtpConnection:
         if delay > 0:
             self.transport.sleep(delay)
 
-    def _transaction(self, session: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes) -> tuple[int, str]:
-        """One MAIL/RCPT/DATA exchange: (code, reply) of the step that decided it. 4xx/5xx at MAIL or
-        RCPT reset the session for the next message. Raises _Dropped when the connection is lost."""
+    def _transaction(
+        self, session: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes
+    ) -> tuple[str, int, str]:
+        """One MAIL/RCPT/DATA exchange: (stage, code, reply) of the step that decided it, the stage being
+        "rcpt" or "data". A refusal resets the session for the next message. Raises _Dropped when the
+        connection is lost, TransportError when the server refuses the sender for good."""
         handed_over = False
         try:
             code, message = session.mail(mail_from)
@@ -292,29 +305,31 @@ class SmtpConnection:
                     raise TransportError(
                         f"{self.transport.name}: the server refuses the sender {mail_from}: {_reply(code, message)}"
                     )
-                return code, _reply(code, message)
+                return "mail", code, _reply(code, message)
             code, message = session.rcpt(rcpt)
             if code not in (250, 251):
                 self._reset(session, code)
-                return code, _reply(code, message)
+                return "rcpt", code, _reply(code, message)
             session.putcmd("data")
             code, message = session.getreply()
             if code != 354:
                 self._reset(session, code)
-                return code, _reply(code, message)
+                return "data", code, _reply(code, message)
             payload = _DOT_LINE.sub(b"..", data)
             if not payload.endswith(b"\r\n"):
                 payload += b"\r\n"
             session.send(payload + b".\r\n")
             handed_over = True
             code, message = session.getreply()
-            return code, _reply(code, message)
+            if code == 421:
+                self._drop()
+            return "data", code, _reply(code, message)
         except (smtplib.SMTPServerDisconnected, OSError) as e:
             raise _Dropped(str(e) or type(e).__name__, after_data=handed_over) from e
-        except smtplib.SMTPResponseException as e:  # e.g. a 421 while reading a reply
-            if e.smtp_code == 421:
-                raise _Dropped(_reply(e.smtp_code, e.smtp_error), after_data=handed_over) from e
-            raise
+        except (
+            smtplib.SMTPException
+        ) as e:  # nothing else is expected from these calls; never let it escape raw
+            raise TransportError(f"{self.transport.name}: {type(e).__name__}: {e}") from e
 
     def _reset(self, session: smtplib.SMTP, code: int) -> None:
         """After a refusal: RSET for the next message, or drop the session when the server is closing it."""
