@@ -164,10 +164,10 @@ class SendSummary:
 
 @contextlib.contextmanager
 def duckdb_step(db_path: Path, lock_timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the DuckDB file for one short step and close it (waiting up to lock_timeout for it)."""
-    from pleasepoint_cli.store import open_store
+    """Open the DuckDB file read-only for one short step, then close it (waiting up to lock_timeout)."""
+    from pleasepoint_cli.store.opener import StoreOpener
 
-    with open_store(db_path, lock_timeout) as store:
+    with StoreOpener(Path(db_path), lock_timeout).read() as store:
         yield store.con
 
 
