@@ -196,13 +196,16 @@ def campaign_list_command(
     )
 
 
-def _outbox_dir(ctx: typer.Context) -> Path:
-    """delivery.outbox_dir, relative to the settings file's folder when one is given."""
-    app_state = state(ctx)
-    configured = Path(app_state.settings.delivery.outbox_dir)
-    if configured.is_absolute() or app_state.config is None:
-        return configured
-    return app_state.config.parent / configured
+def _base_dir(ctx: typer.Context) -> Path:
+    """The folder `delivery:` paths are relative to: the settings file's, else the working directory."""
+    config = state(ctx).config
+    return config.parent if config is not None else Path()
+
+
+def outbox_dir(ctx: typer.Context) -> Path:
+    """delivery.outbox_dir, resolved against the settings file's folder."""
+    configured = Path(state(ctx).settings.delivery.outbox_dir)
+    return configured if configured.is_absolute() else _base_dir(ctx) / configured
 
 
 @contextmanager
@@ -290,7 +293,7 @@ def campaign_send_command(
         with _send_progress(ctx, "test send") as progress:
             summary = send_test(
                 app_state.db_path, file, settings, addresses, now=moment, customer=customer,
-                lock_timeout=app_state.lock_timeout, outbox_dir=_outbox_dir(ctx), progress=progress,
+                lock_timeout=app_state.lock_timeout, base_dir=_base_dir(ctx), progress=progress,
             )  # fmt: skip
         _print_summary(ctx, summary, fmt)
         raise typer.Exit(1 if summary.aborted else 0)
@@ -298,19 +301,19 @@ def campaign_send_command(
         raise typer.BadParameter("--customer goes with --test-csv.", param_hint="--customer")
     with CampaignSend(
         app_state.db_path, file, settings, now=moment, lock_timeout=app_state.lock_timeout,
-        outbox_dir=_outbox_dir(ctx), dry_run=dry_run,
+        base_dir=_base_dir(ctx), dry_run=dry_run,
     ) as send:  # fmt: skip
         plan = send.plan()
         to_send = plan.to_send + (plan.uncertain if retry_uncertain else 0)
         if limit is not None:
             to_send = min(to_send, limit)
+        parts = [f"{plan.new:,} new"] + [f"{n:,} {status}" for status, n in plan.already.items()]
+        if plan.uncertain:
+            parts.append(f"{plan.uncertain:,} uncertain")
         say(
             ctx,
-            f"{plan.name}: audience {plan.audience:,}; {plan.new:,} new, "
-            + ", ".join(f"{n:,} {status}" for status, n in plan.already.items())
-            + f"; {to_send:,} to send"
-            + (f"; {plan.uncertain:,} uncertain" if plan.uncertain else "")
-            + f" via {settings.delivery.transport}.",
+            f"{plan.name}: audience {plan.audience:,} ({', '.join(parts)}); {to_send:,} to send "
+            f"via {settings.delivery.transport}.",
         )
         if dry_run:
             if fmt is OutputFormat.json:

@@ -147,7 +147,7 @@ def customers_forget_command(
     import sys
     from datetime import UTC, datetime
 
-    from pleasepoint_cli.cli.campaign import _outbox_dir
+    from pleasepoint_cli.cli.campaign import outbox_dir
     from pleasepoint_cli.customers.gdpr import forget_customer
     from pleasepoint_cli.ops import open_ops
     from pleasepoint_cli.store.opener import StoreOpener
@@ -164,7 +164,7 @@ def customers_forget_command(
         StoreOpener(app_state.db_path, app_state.lock_timeout).write() as store,
     ):
         result = forget_customer(
-            store.con, ops, customer_id, now=datetime.now(UTC), outbox_dir=_outbox_dir(ctx)
+            store.con, ops, customer_id, now=datetime.now(UTC), outbox_dir=outbox_dir(ctx)
         )
     data = result.as_json()
     if fmt is OutputFormat.json:
