@@ -194,6 +194,12 @@ def test_suppress_commands_and_unsubscribe(tmp_path: Path, shop: tuple[Path, Pat
         (address(0), "complained"),
         (address(1), "bounced"),
     }
+    # The audience funnel reads the operational store's list.
+    funnel = runner.invoke(
+        app, ["campaign", "audience", str(campaign), "--as-of", "2026-09-01", "--format", "json"]
+    )
+    steps = {s["step"]: s["removed"] for s in json.loads(funnel.stdout)["funnels"][0]["steps"]}
+    assert steps["not suppressed"] == 2
     assert runner.invoke(app, ["suppress", "remove", address(1)]).exit_code == 0
     sent = runner.invoke(app, ["campaign", "send", str(campaign), "--yes", "--format", "json", *NOW])
     assert json.loads(sent.stdout)["sent"] == 3  # everyone but the complaint

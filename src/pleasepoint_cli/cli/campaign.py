@@ -114,10 +114,12 @@ def campaign_validate_command(
     Exit 1 on any problem, each with its file and line. Example: pleasepoint campaign validate campaigns/x.yaml
     """
     from pleasepoint_cli.campaign.validate import validate_campaign
+    from pleasepoint_cli.ops.suppression import attach_suppressions_beside
     from pleasepoint_cli.cli._common import stderr_console
 
     app_state = state(ctx)
     with app_state.store() as store, store.transaction() as con:
+        attach_suppressions_beside(app_state.db_path, con, app_state.lock_timeout)
         report = validate_campaign(con, file, settings=app_state.settings, as_of=_as_of(as_of), sample=sample)
     rows = _report_rows(report)
     json_data = {
@@ -158,9 +160,11 @@ def campaign_preview_command(
     Example: pleasepoint campaign preview campaigns/x.yaml --customer C0000042 --out preview.html
     """
     from pleasepoint_cli.campaign.validate import preview
+    from pleasepoint_cli.ops.suppression import attach_suppressions_beside
 
     app_state = state(ctx)
     with app_state.store() as store, store.transaction() as con:
+        attach_suppressions_beside(app_state.db_path, con, app_state.lock_timeout)
         result = preview(con, file, customer, settings=app_state.settings, as_of=_as_of(as_of))
     email = result.email
     text_path = out.with_suffix(".txt")
