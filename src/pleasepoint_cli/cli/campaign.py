@@ -114,8 +114,8 @@ def campaign_validate_command(
     Exit 1 on any problem, each with its file and line. Example: pleasepoint campaign validate campaigns/x.yaml
     """
     from pleasepoint_cli.campaign.validate import validate_campaign
-    from pleasepoint_cli.ops.suppression import attach_suppressions_beside
     from pleasepoint_cli.cli._common import stderr_console
+    from pleasepoint_cli.ops.suppression import attach_suppressions_beside
 
     app_state = state(ctx)
     with app_state.store() as store, store.transaction() as con:
