@@ -372,7 +372,7 @@ class Sender:
                 self._count("skipped")
             return connection
         claimed = ledger.claim(ops, job.send_id, email.to, now=self.clock(), worker=worker)
-        if claimed.status != "sending":
+        if not claimed.claimed:
             self._count("suppressed" if claimed.status == "suppressed" else "not_queued")
             return connection
         try:
