@@ -47,6 +47,7 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    tls: bool = False
 
 
 @dataclass
@@ -97,7 +98,10 @@ class RecordingHandler:
                     server.transport.close()
                     return "421 4.3.0 closing (test drop after data)"
             received = Received(
-                envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.original_content)
+                envelope.mail_from,
+                tuple(envelope.rcpt_tos),
+                bytes(envelope.original_content),
+                tls=server.transport.get_extra_info("ssl_object") is not None,
             )
             if self.spool is not None:
                 _spool(self.spool, len(self.messages), received)

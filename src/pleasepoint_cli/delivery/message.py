@@ -103,9 +103,11 @@ class MessageBuilder:
         self._skeleton = (
             b"--" + b + b'\r\nContent-Type: text/plain; charset="utf-8"\r\n'
             b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-            b"--" + b + b'\r\nContent-Type: text/html; charset="utf-8"\r\n'
+            # Each body ends with CRLF; the CRLF before a boundary belongs to the boundary (RFC 2046), so
+            # one more keeps the part's own final line end.
+            b"\r\n--" + b + b'\r\nContent-Type: text/html; charset="utf-8"\r\n'
             b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-            b"--" + b + b"--\r\n",
+            b"\r\n--" + b + b"--\r\n",
         )
         raw_list_id = delivery.list_id or default_list_id(self.settings)
         self._list_id = _list_id_value(raw_list_id)

@@ -29,7 +29,7 @@ def write_once(path: Path, data: bytes) -> bool:
     """Write `data` to `path` atomically unless `path` exists; True when this call wrote it."""
     if path.exists():
         return False
-    temp = path.with_name(f"{TEMP_PREFIX}{path.stem}-{os.getpid()}-{id(data):x}.eml")
+    temp = path.with_name(f"{TEMP_PREFIX}{path.stem}-{os.urandom(6).hex()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as out:

@@ -57,9 +57,10 @@ class SmtpSettings(_Strict):
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         if value is not None and not _ENV_NAME.fullmatch(value):
+            # The value is not repeated: someone may have pasted the secret itself here.
             raise ValueError(
-                f"{value!r} is not an environment variable name: give the variable's NAME "
-                "(e.g. SMTP_PASSWORD), never the secret itself"
+                "not an environment variable name: give the variable's NAME (e.g. SMTP_PASSWORD), "
+                "never the secret itself"
             )
         return value
 

@@ -14,6 +14,7 @@ the login and appear in no message, repr or log.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
@@ -160,7 +161,7 @@ class SmtpTransport:
                 session.starttls(context=self.context)
                 session.ehlo()
             if self.credentials is not None:
-                session.login(self.credentials.username, self.credentials.password)
+                _login(session, self.credentials)
         except ssl.SSLError as e:
             _quietly_close(session)
             raise TransportError(f"{self.name}: TLS failed: {e.reason or e}.") from e
@@ -174,6 +175,21 @@ class SmtpTransport:
             _quietly_close(session)
             raise
         return session
+
+
+def _login(session: smtplib.SMTP, credentials: Credentials) -> None:
+    """smtplib's login, or AUTH PLAIN in UTF-8 (RFC 4616) for a non-ASCII login, which smtplib cannot send."""
+    if credentials.username.isascii() and credentials.password.isascii():
+        session.login(credentials.username, credentials.password)
+        return
+    if "plain" not in session.esmtp_features.get("auth", "").lower().split():
+        raise TransportError(
+            "a login with non-ASCII characters needs AUTH PLAIN, which this server does not offer."
+        )
+    token = b"\0" + credentials.username.encode() + b"\0" + credentials.password.encode()
+    code, reply = session.docmd("AUTH", "PLAIN " + base64.b64encode(token).decode("ascii"))
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 def _quietly_close(session: smtplib.SMTP) -> None:
