@@ -86,9 +86,7 @@ def due_slots(schedule: Schedule, last_tick: datetime, now: datetime, policy: Ca
         start = max(last_tick, limit - EXPIRED_LOOKBACK)
         for slot in schedule.iter_slots(start, limit - timedelta(microseconds=1)):
             expired_count += 1
-            if not expired:
-                expired.append(slot)
-            elif len(expired) == 1:
+            if not expired or len(expired) == 1:
                 expired.append(slot)
             else:
                 expired[1] = slot
