@@ -64,6 +64,16 @@ DELIVERY_MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "delivery_0003_meta",
+        """
+        -- One-off facts about this store (e.g. that the old DuckDB suppression list was copied in).
+        CREATE TABLE ops_meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT
+        );
+        """,
+    ),
 )
 
 # Provider events and tracking hits (helper "events"): add `events_0001_events` ... here.
