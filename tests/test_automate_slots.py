@@ -111,8 +111,8 @@ def test_day_of_month_or_day_of_week_when_both_restricted() -> None:
 
 def test_daily_slots_in_winter_and_summer() -> None:
     sched = schedule("0 9 * * *", MADRID)
-    assert local_day(sched, "2026-01-15") == ["2026-01-15T08:00:00+00:00"]
-    assert local_day(sched, "2026-07-15") == ["2026-07-15T07:00:00+00:00"]
+    assert local_day(sched, "2026-01-15") == ["2026-01-15T08:00:00Z"]
+    assert local_day(sched, "2026-07-15") == ["2026-07-15T07:00:00Z"]
 
 
 def test_slots_window_is_half_open() -> None:
@@ -127,9 +127,9 @@ def test_start_and_end_bounds_inclusive() -> None:
     sched = schedule("0 9 * * *", MADRID, start=start, end=end)  # type: ignore[arg-type]
     got = sched.slots(utc("2026-11-01T00:00:00"), utc("2027-01-01T00:00:00"))
     assert [slot_key(s) for s in got] == [
-        "2026-12-01T08:00:00+00:00",
-        "2026-12-02T08:00:00+00:00",
-        "2026-12-03T08:00:00+00:00",
+        "2026-12-01T08:00:00Z",
+        "2026-12-02T08:00:00Z",
+        "2026-12-03T08:00:00Z",
     ]
     assert sched.next_slot(utc("2026-12-03T08:00:00")) is None
     assert sched.next_slot(utc("2026-01-01T00:00:00")) == utc("2026-12-01T08:00:00")
@@ -164,9 +164,9 @@ def test_naive_datetimes_are_refused() -> None:
 def test_madrid_daily_0230_once_on_both_transition_days() -> None:
     sched = schedule("30 2 * * *", MADRID)
     # Spring: 02:30 does not exist; read with the offset before the gap (+01:00): 01:30 UTC (03:30 CEST).
-    assert local_day(sched, "2026-03-29") == ["2026-03-29T01:30:00+00:00"]
+    assert local_day(sched, "2026-03-29") == ["2026-03-29T01:30:00Z"]
     # Autumn: 02:30 happens twice (+02:00 then +01:00); the first occurrence only.
-    assert local_day(sched, "2026-10-25") == ["2026-10-25T00:30:00+00:00"]
+    assert local_day(sched, "2026-10-25") == ["2026-10-25T00:30:00Z"]
     week = sched.slots(utc("2026-10-21T00:00:00"), utc("2026-10-29T00:00:00"))
     assert len(week) == 8 and len({s.astimezone(MADRID).date() for s in week}) == 8
 
@@ -175,8 +175,8 @@ def test_madrid_hourly_fires_in_both_passes_of_the_repeated_hour() -> None:
     sched = schedule("0 * * * *", MADRID)
     autumn = local_day(sched, "2026-10-25")
     assert len(autumn) == 25
-    assert "2026-10-25T00:00:00+00:00" in autumn  # 02:00 CEST
-    assert "2026-10-25T01:00:00+00:00" in autumn  # 02:00 CET
+    assert "2026-10-25T00:00:00Z" in autumn  # 02:00 CEST
+    assert "2026-10-25T01:00:00Z" in autumn  # 02:00 CET
     spring = local_day(sched, "2026-03-29")
     assert len(spring) == 23  # 02:00 does not exist: it is the instant of 03:00 CEST
     assert len(set(spring)) == len(spring)
@@ -195,12 +195,12 @@ def test_madrid_every_15_minutes_repeated_hour_has_8_slots() -> None:
 def test_fixed_hours_list_is_not_every_hour() -> None:
     sched = schedule("30 1,2,3 * * *", MADRID)
     assert local_day(sched, "2026-10-25") == [
-        "2026-10-24T23:30:00+00:00",
-        "2026-10-25T00:30:00+00:00",
-        "2026-10-25T02:30:00+00:00",
+        "2026-10-24T23:30:00Z",
+        "2026-10-25T00:30:00Z",
+        "2026-10-25T02:30:00Z",
     ]
     # Spring: 02:30 (gap) reads as 01:30 UTC, which is 03:30 CEST: the same instant as the 03:30 slot, once.
-    assert local_day(sched, "2026-03-29") == ["2026-03-29T00:30:00+00:00", "2026-03-29T01:30:00+00:00"]
+    assert local_day(sched, "2026-03-29") == ["2026-03-29T00:30:00Z", "2026-03-29T01:30:00Z"]
 
 
 # --- DST: America/New_York (2nd Sunday of March 02:00 -> 03:00, 1st Sunday of November 02:00 -> 01:00) ----------
@@ -208,17 +208,17 @@ def test_fixed_hours_list_is_not_every_hour() -> None:
 
 def test_new_york_daily_0230_once_on_both_transition_days() -> None:
     sched = schedule("30 2 * * *", NEW_YORK)
-    assert local_day(sched, "2026-03-08") == ["2026-03-08T07:30:00+00:00"]  # 02:30 EST = 03:30 EDT
-    assert local_day(sched, "2026-11-01") == ["2026-11-01T07:30:00+00:00"]  # not ambiguous there (01:xx is)
+    assert local_day(sched, "2026-03-08") == ["2026-03-08T07:30:00Z"]  # 02:30 EST = 03:30 EDT
+    assert local_day(sched, "2026-11-01") == ["2026-11-01T07:30:00Z"]  # not ambiguous there (01:xx is)
     sched_0130 = schedule("30 1 * * *", NEW_YORK)
-    assert local_day(sched_0130, "2026-11-01") == ["2026-11-01T05:30:00+00:00"]  # 01:30 EDT, first pass
+    assert local_day(sched_0130, "2026-11-01") == ["2026-11-01T05:30:00Z"]  # 01:30 EDT, first pass
 
 
 def test_new_york_hourly_fires_in_both_passes() -> None:
     sched = schedule("30 * * * *", NEW_YORK)
     autumn = local_day(sched, "2026-11-01")
     assert len(autumn) == 25
-    assert {"2026-11-01T05:30:00+00:00", "2026-11-01T06:30:00+00:00"} <= set(autumn)
+    assert {"2026-11-01T05:30:00Z", "2026-11-01T06:30:00Z"} <= set(autumn)
     assert len(local_day(sched, "2026-03-08")) == 23
 
 
@@ -228,16 +228,16 @@ def test_new_york_hourly_fires_in_both_passes() -> None:
 def test_lord_howe_daily_0145_once_on_each_transition_day() -> None:
     sched = schedule("45 1 * * *", LORD_HOWE)
     # April: 02:00 (+11) goes back to 01:30 (+10:30), so 01:45 happens twice; the first is 14:45 UTC.
-    assert local_day(sched, "2026-04-05") == ["2026-04-04T14:45:00+00:00"]
+    assert local_day(sched, "2026-04-05") == ["2026-04-04T14:45:00Z"]
     # October: 02:00 (+10:30) jumps to 02:30 (+11); 01:45 exists once.
-    assert local_day(sched, "2026-10-04") == ["2026-10-03T15:15:00+00:00"]
+    assert local_day(sched, "2026-10-04") == ["2026-10-03T15:15:00Z"]
     month = sched.slots(utc("2026-03-20T00:00:00"), utc("2026-04-20T00:00:00"))
     assert len({s.astimezone(LORD_HOWE).date() for s in month}) == len(month) == 31
 
 
 def test_lord_howe_half_hour_gap_and_hourly_passes() -> None:
     gap = schedule("15 2 * * *", LORD_HOWE)  # 02:15 does not exist on 4 October: +10:30 -> 15:45 UTC
-    assert local_day(gap, "2026-10-04") == ["2026-10-03T15:45:00+00:00"]
+    assert local_day(gap, "2026-10-04") == ["2026-10-03T15:45:00Z"]
     every_quarter = schedule("*/15 * * * *", LORD_HOWE)
     autumn = local_day(every_quarter, "2026-04-05")
     assert len(autumn) == 96 + 2  # 01:30 and 01:45 happen twice

@@ -265,5 +265,5 @@ def bound_instant(value: date | datetime | None, zone: ZoneInfo, *, end: bool) -
 
 
 def slot_key(instant: datetime) -> str:
-    """The ledger period of a slot: its UTC instant as ISO 8601 text, e.g. `2026-10-25T01:30:00+00:00`."""
-    return instant.astimezone(UTC).isoformat(timespec="seconds")
+    """The ledger period of a slot: its UTC instant as ISO 8601 text, e.g. `2026-10-25T01:30:00Z`."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
