@@ -53,7 +53,7 @@ class CapDecision:
 
 
 def _load_candidates(con: sqlite3.Connection, customers: Iterable[str]) -> None:
-    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS cap_candidates (customer_id TEXT PRIMARY KEY)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS cap_candidates (customer_id TEXT PRIMARY KEY)")
     con.execute(f"DELETE FROM {_CANDIDATES}")
     con.executemany(f"INSERT OR IGNORE INTO {_CANDIDATES} VALUES (?)", ((c,) for c in customers))
 

@@ -47,7 +47,9 @@ def parse_cap(text: str, *, allow_once: bool) -> Cap:
     match = _CAP.match(text)
     if not match or int(match[1]) < 1:
         expected = "`once` or " if allow_once else ""
-        raise ValueError(f"expected {expected}N/day, N/week or N/month with N >= 1 (e.g. 1/month), got {text!r}")
+        raise ValueError(
+            f"expected {expected}N/day, N/week or N/month with N >= 1 (e.g. 1/month), got {text!r}"
+        )
     return Cap(int(match[1]), WINDOWS[match[2]], f"{int(match[1])}/{match[2]}")
 
 

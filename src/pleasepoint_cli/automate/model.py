@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     from pleasepoint_cli.audience.model import Rule
     from pleasepoint_cli.campaign.model import Campaign
 
-TriggerType = Literal["schedule", "welcome", "post_purchase", "birthday", "winback", "first_purchase_anniversary"]
+TriggerType = Literal[
+    "schedule", "welcome", "post_purchase", "birthday", "winback", "first_purchase_anniversary"
+]
 SYSTEM_TRIGGERS = ("welcome", "post_purchase", "birthday", "winback", "first_purchase_anniversary")
 DEFAULT_MAX_AGE = timedelta(days=2)
 DEFAULT_HOUR = 9
@@ -186,7 +188,9 @@ class AutomationModel(Strict):
     def _email(self) -> AutomationModel:
         inline = self.template is not None or self.subject is not None
         if self.campaign is not None and inline:
-            raise ValueError("give either `campaign:` (a campaign file) or `subject:` + `template:`, not both")
+            raise ValueError(
+                "give either `campaign:` (a campaign file) or `subject:` + `template:`, not both"
+            )
         if self.campaign is None and (self.template is None or self.subject is None):
             raise ValueError("give `campaign:` (a campaign file) or both `subject:` and `template:`")
         if self.campaign is not None and (self.preheader is not None or self.from_ is not None):
@@ -201,9 +205,29 @@ class Automation:
     path: Path
     model: AutomationModel
     campaign: Campaign
+    """The email as a campaign; its audience is the campaign file's and the automation's, both."""
     audience: Rule | None
     zone: ZoneInfo
     lines: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    source_campaign: Campaign | None = None
+    """The campaign file as loaded (for checking its own rules against its own lines), if `campaign:` is used."""
+
+    def rule_problems(self, con: Any) -> list[str]:
+        """The audience rules checked against the store (unknown attributes, runs, stores...), `file:line`."""
+        from pleasepoint_cli.audience.validate import validate_rule
+        from pleasepoint_cli.errors import PleasepointError
+
+        problems: list[str] = []
+        if self.audience is not None:
+            try:
+                validate_rule(con, self.audience, source=self.path, lines=self.lines, prefix=("audience",))
+            except PleasepointError as e:
+                problems += str(e).splitlines()
+        if self.source_campaign is not None:
+            from pleasepoint_cli.campaign.validate import _rule_problems
+
+            problems += _rule_problems(con, self.source_campaign)
+        return problems
 
     @property
     def name(self) -> str:
@@ -271,7 +295,9 @@ class Automation:
         return t.type
 
 
-def email_campaign(path: Path, model: AutomationModel, audience: Rule | None, lines: dict[Any, int]) -> Campaign:
+def email_campaign(
+    path: Path, model: AutomationModel, audience: Rule | None, lines: dict[Any, int]
+) -> Campaign:
     """The email an automation sends, as a campaign: its campaign file (its audience ANDed with the
     automation's), or one built from the inline subject and template."""
     from pleasepoint_cli.audience.model import AllRule
@@ -348,7 +374,20 @@ def load_automation(path: Path, *, shop_timezone: str = "Europe/Madrid") -> Auto
         audience = parse_rule(model.audience, source=path, lines=lines, prefix=("audience",))
     campaign = email_campaign(path, model, audience, lines)
     zone = _zone(model.trigger.timezone or shop_timezone)
-    return Automation(path=path, model=model, campaign=campaign, audience=audience, zone=zone, lines=lines)
+    source = None
+    if model.campaign is not None:
+        from pleasepoint_cli.campaign.model import load_campaign
+
+        source = load_campaign((path.parent / model.campaign).resolve())
+    return Automation(
+        path=path,
+        model=model,
+        campaign=campaign,
+        audience=audience,
+        zone=zone,
+        lines=lines,
+        source_campaign=source,
+    )
 
 
 @dataclass(frozen=True)

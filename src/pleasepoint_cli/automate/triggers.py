@@ -103,7 +103,11 @@ def event_query(automation: Automation, settings: Settings, low: datetime, high:
         params: list[Any] = [low, high]
         if kind == "post_purchase":
             # An order's email falls in the window only if the order is at most `days` + 1 before it.
-            params = [low - timedelta(days=days + 1), high - timedelta(days=days) + timedelta(days=1), *params]
+            params = [
+                low - timedelta(days=days + 1),
+                high - timedelta(days=days) + timedelta(days=1),
+                *params,
+            ]
         return EventQuery(sql, params)
     at_hour = f"INTERVAL ({hour if hour is not None else DEFAULT_HOUR}) HOUR"
     if kind == "birthday":
@@ -164,13 +168,19 @@ def due_events_query(
     low = earliest.astimezone(zone).replace(tzinfo=None) - MARGIN
     high = now.astimezone(zone).replace(tzinfo=None) + MARGIN
     query = event_query(automation, settings, low, high)
-    walls = [row[0] for row in con.execute(f"SELECT DISTINCT due FROM ({query.sql})", query.params).fetchall()]
+    walls = [
+        row[0] for row in con.execute(f"SELECT DISTINCT due FROM ({query.sql})", query.params).fetchall()
+    ]
     start, end = automation.start, automation.end
     kept_walls: list[datetime] = []
     periods: list[str] = []
     for wall in walls:
         instant = local_instants(wall, zone, both_passes=False)[0]
-        if earliest < instant <= now and (start is None or instant >= start) and (end is None or instant <= end):
+        if (
+            earliest < instant <= now
+            and (start is None or instant >= start)
+            and (end is None or instant <= end)
+        ):
             kept_walls.append(wall)
             periods.append(slot_key(instant))
     sql = f"""
