@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -99,6 +100,8 @@ class FileConnection:
         self.directory = directory
 
     def deliver(self, mail_from: str, rcpt: str, data: bytes, send_id: str) -> FileOutcome:
+        if delay := float(os.environ.get("AUTOMATE_TEST_SLOW", "0")):
+            time.sleep(delay)  # a slow server, so a test can kill the tick mid-send
         path = self.directory / f"{send_id}.eml"
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

@@ -80,8 +80,12 @@ def test_all_is_capped_at_100_most_recent() -> None:
 
 
 def test_nothing_due_and_clock_going_back() -> None:
-    assert due_slots(EVERY_15, local("2026-05-04T09:01"), local("2026-05-04T09:14"), CatchUpPolicy()).run == ()
-    assert due_slots(EVERY_15, local("2026-05-04T09:30"), local("2026-05-04T09:00"), CatchUpPolicy()).run == ()
+    assert (
+        due_slots(EVERY_15, local("2026-05-04T09:01"), local("2026-05-04T09:14"), CatchUpPolicy()).run == ()
+    )
+    assert (
+        due_slots(EVERY_15, local("2026-05-04T09:30"), local("2026-05-04T09:00"), CatchUpPolicy()).run == ()
+    )
 
 
 def test_long_downtime_counts_expired_slots_without_running_them() -> None:

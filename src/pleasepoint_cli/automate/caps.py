@@ -2,7 +2,9 @@
 
 - **Per automation and customer** (`frequency.per_customer`): `once` counts every send of the automation
   ever; `N/day`, `N/week`, `N/month` count its sends in the rolling 24 hours, 7 days or 30 days before the
-  moment of the send.
+  moment of the send, less an allowance of `CAP_SLACK` (2 hours): a daily job at a fixed local time with
+  `1/day` must not be capped by the previous day's send, yet the day after clocks go forward has 23 hours
+  and cron may tick a few minutes late (so `1/day` means "not within the last 22 hours").
 - **Global** (`marketing.global_cap` in pleasepoint.yaml): the same rolling count over every marketing email
   (campaigns and automations; test sends excluded).
 
@@ -33,6 +35,8 @@ COUNTED = ("queued", "sending", "sent", "uncertain", "bounced")
 MARKETING_KINDS = ("campaign", "automation")
 SEND_TIME = "coalesce(l.sent_at, l.claimed_at, l.not_before, l.created_at)"
 _CANDIDATES = "temp.cap_candidates"
+CAP_SLACK = timedelta(hours=2)
+"""Rolling windows are this much shorter than their name (see the module doc)."""
 
 
 def _stamp(moment: datetime) -> str:
@@ -75,7 +79,7 @@ def _over(
         params.extend(MARKETING_KINDS)
     if cap.window is not None:
         where.append(f"julianday({SEND_TIME}) > julianday(?) AND julianday({SEND_TIME}) <= julianday(?)")
-        params += [_stamp(at - cap.window), _stamp(at)]
+        params += [_stamp(at - cap.window + CAP_SLACK), _stamp(at)]
     sql = f"""
         SELECT l.customer_id, min(julianday({SEND_TIME}))
         FROM ledger AS l JOIN {_CANDIDATES} AS c ON c.customer_id = l.customer_id
@@ -111,7 +115,7 @@ def apply_caps(
             frees = (
                 None
                 if this_cap.window is None or oldest is None
-                else _from_julian(oldest) + this_cap.window + timedelta(seconds=1)
+                else _from_julian(oldest) + this_cap.window - CAP_SLACK + timedelta(seconds=1)
             )
             if customer in blocked:
                 previous = blocked[customer]

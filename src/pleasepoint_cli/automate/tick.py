@@ -256,7 +256,7 @@ class AutomationTick:
     # --- DuckDB steps -------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def duckdb(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def open_duckdb(self) -> Iterator[duckdb.DuckDBPyConnection]:
         from pleasepoint_cli.delivery.send import duckdb_step
         from pleasepoint_cli.ops.suppression import attach_suppressions
 
@@ -264,7 +264,7 @@ class AutomationTick:
             attach_suppressions(con, self.ops)
             yield con
 
-    def _prepare(self, con: duckdb.DuckDBPyConnection) -> PreparedCampaign:
+    def prepare(self, con: duckdb.DuckDBPyConnection) -> PreparedCampaign:
         from pleasepoint_cli.campaign.prepare import prepare_campaign
 
         if self.prepared is None:
@@ -291,13 +291,18 @@ class AutomationTick:
         self.run.missed = [m.as_json() for m in due.missed]
         return list(due.run)
 
-    def gather(self) -> list[tuple[str, list[Recipient]]]:
-        """The work of this tick: for each new period, oldest first, the recipients (audience and guards)."""
-        slots = self.due_periods() if self.automation.is_schedule else None
+    def gather(self, slots: list[datetime] | None = None) -> list[tuple[str, list[Recipient]]]:
+        """The work of this tick: for each period, oldest first, the recipients (audience and guards).
+
+        Schedule triggers run the due slots (or the `slots` given); system triggers their due events."""
+        if self.automation.is_schedule and slots is None:
+            slots = self.due_periods()
+        if not self.automation.is_schedule:
+            slots = None
         if slots is not None and not slots:
             return []
-        with self.duckdb() as con:
-            prepared = self._prepare(con)
+        with self.open_duckdb() as con:
+            prepared = self.prepare(con)
             names = [v.name for v in prepared.variants]
             audience_sql, audience_params = prepared.audience_query()
             if slots is not None:
@@ -326,7 +331,7 @@ class AutomationTick:
         quiet = self.settings.marketing.quiet_hours
         if quiet is None or quiet.timezone != "customer" or not customers:
             return {}
-        with self.duckdb() as con:
+        with self.open_duckdb() as con:
             rows = con.execute(
                 "SELECT customer_id, value FROM customer_attributes WHERE key = ? "
                 "AND customer_id IN (SELECT unnest(?::VARCHAR[]))",
@@ -336,7 +341,7 @@ class AutomationTick:
 
     # --- ledger steps ---------------------------------------------------------------------------------------
 
-    def _existing(self, period: str) -> set[str]:
+    def existing(self, period: str) -> set[str]:
         return {
             str(r[0])
             for r in self.ops.execute(
@@ -424,7 +429,7 @@ class AutomationTick:
     def plan(self, work: list[tuple[str, list[Recipient]]]) -> None:
         for period, recipients in work:
             self.run.slots.append(period)
-            existing = self._existing(period)
+            existing = self.existing(period)
             fresh = [r for r in recipients if r.customer_id not in existing]
             if not fresh:
                 continue
@@ -453,8 +458,8 @@ class AutomationTick:
 
         for start in range(0, len(rows), CONTEXT_BATCH):
             chunk = rows[start : start + CONTEXT_BATCH]
-            with self.duckdb() as con:
-                prepared = self._prepare(con)
+            with self.open_duckdb() as con:
+                prepared = self.prepare(con)
                 contexts = prepared.contexts(con, [str(r["customer_id"]) for r in chunk])
             index = {v.name: i for i, v in enumerate(prepared.variants)}
             for row in chunk:
