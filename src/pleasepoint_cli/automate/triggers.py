@@ -7,8 +7,8 @@ events due in (now - max_age, now]: loading two years of history never welcomes 
 
 - `welcome`: the customer's first purchase (the first order line with quantity > 0), plus `days` (default 0);
 - `post_purchase`: every order (its first purchased line), plus `days`;
-  with `hour:` these two are due at that local hour on the day the delay ends (the next day if that hour has
-  passed by then), else at the order's own time plus the delay;
+  with `hour:` these two are due at that local hour, `days` calendar days after the order's day (with
+  `days: 0`, the next day if the order came after that hour), else at the order's own time plus the delay;
 - `birthday`: the birthday in the local calendar at `hour` (default 09:00), `days` before (negative) or after;
   someone born on 29 February celebrates on 28 February in common years;
 - `winback`: the day the customer enters the recency state `to_state` (last purchase day + the state's first
@@ -87,18 +87,22 @@ def event_query(automation: Automation, settings: Settings, low: datetime, high:
     window = "due BETWEEN ? AND ?"
     if kind in ("welcome", "post_purchase"):
         if kind == "welcome":
-            events = f"SELECT customer_id, min(ordered_at) AS at FROM ({_PURCHASES}) GROUP BY customer_id"
+            events = (
+                f"SELECT customer_id, min(ordered_at) AS event_at FROM ({_PURCHASES}) GROUP BY customer_id"
+            )
         else:
             events = (
-                "SELECT customer_id, order_id, min(ordered_at) AS at FROM order_lines "
+                "SELECT customer_id, order_id, min(ordered_at) AS event_at FROM order_lines "
                 "WHERE quantity > 0 AND ordered_at BETWEEN ? AND ? GROUP BY customer_id, order_id"
             )
-        shifted = f"at + INTERVAL ({days}) DAY"
+        shifted = f"event_at + INTERVAL ({days}) DAY"
         if hour is None:
             due = shifted
         else:
-            on_day = f"CAST(CAST({shifted} AS DATE) AS TIMESTAMP) + INTERVAL ({hour}) HOUR"
-            due = f"CASE WHEN {on_day} >= {shifted} THEN {on_day} ELSE {on_day} + INTERVAL 1 DAY END"
+            on_day = (
+                f"CAST(CAST(event_at AS DATE) + INTERVAL ({days}) DAY AS TIMESTAMP) + INTERVAL ({hour}) HOUR"
+            )
+            due = f"CASE WHEN {on_day} >= event_at THEN {on_day} ELSE {on_day} + INTERVAL 1 DAY END"
         sql = f"SELECT DISTINCT customer_id, {due} AS due FROM ({events}) WHERE {due} BETWEEN ? AND ?"
         params: list[Any] = [low, high]
         if kind == "post_purchase":
