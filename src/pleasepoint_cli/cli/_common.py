@@ -62,6 +62,9 @@ class AppState:
         from pleasepoint_cli.store import open_store
 
         store = open_store(self.db_path, self.lock_timeout)
+        if not self.quiet:
+            for warning in store.warnings:
+                stderr_console().print(f"warning: {warning}", markup=False)
         try:
             yield store
         finally:

@@ -30,6 +30,7 @@ class Store:
         self.con = con
         self.path = path
         self._in_transaction = False
+        self.warnings: list[str] = []
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -172,6 +173,7 @@ def open_store(
 
     A read-only store is never created: a missing file is an error that says how to make one.
     """
+    from pleasepoint_cli.store.integrity import quick_check
     from pleasepoint_cli.store.migrations import apply_migrations, check_is_pleasepoint
 
     if path.is_dir():
@@ -187,6 +189,7 @@ def open_store(
         check_is_pleasepoint(store)
         if migrate and not read_only:
             apply_migrations(store)
+            store.warnings.extend(quick_check(store))
     except BaseException:
         store.close()
         raise
