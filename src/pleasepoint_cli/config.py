@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pleasepoint_cli.automate.marketing import MarketingSettings
+from pleasepoint_cli.delivery.settings import DeliverySettings
 
 CONFIG_FILE = "pleasepoint.yaml"
 DB_ENV = "PLEASEPOINT_DB"
@@ -73,6 +74,7 @@ class Settings(Strict):
     states: StateThresholds = StateThresholds()
     levels: LevelThresholds = LevelThresholds()
     email: EmailSettings = EmailSettings()
+    delivery: DeliverySettings = DeliverySettings()
     marketing: MarketingSettings = MarketingSettings()
 
 

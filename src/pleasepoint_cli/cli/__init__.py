@@ -82,7 +82,18 @@ def root(
 
 def _register() -> None:
     """The command groups, in the order of the workflow (each module imports only typer at load)."""
-    from pleasepoint_cli.cli import automate, campaign, clv, customers, demo, enrich, ingest, persona, setup
+    from pleasepoint_cli.cli import (
+        automate,
+        campaign,
+        clv,
+        customers,
+        demo,
+        enrich,
+        ingest,
+        persona,
+        setup,
+        suppress,
+    )
 
     setup.register(app)
     demo.register(app)
@@ -93,6 +104,7 @@ def _register() -> None:
     app.add_typer(customers.app, name="customers")
     app.add_typer(campaign.app, name="campaign")
     automate.register(app)
+    suppress.register(app)
 
 
 _register()

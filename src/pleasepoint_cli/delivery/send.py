@@ -32,7 +32,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pleasepoint_cli.errors import DeliveryError, InputDataError, NotFoundError, PleasepointError
+from pleasepoint_cli.errors import (
+    DeliveryError,
+    InputDataError,
+    NotFoundError,
+    PleasepointError,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -50,9 +55,12 @@ Progress = Callable[[int, int], None]
 
 
 class Outcome(Protocol):
-    status: str
-    code: int | None
-    detail: str
+    @property
+    def status(self) -> str: ...
+    @property
+    def code(self) -> int | None: ...
+    @property
+    def detail(self) -> str: ...
 
 
 class Connection(Protocol):
@@ -89,12 +97,21 @@ class RunCounts:
     failed: int = 0
     suppressed: int = 0
     skipped: int = 0
+    uncertain: int = 0
     not_queued: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def done(self) -> int:
-        return self.sent + self.bounced + self.failed + self.suppressed + self.skipped + self.not_queued
+        return (
+            self.sent
+            + self.bounced
+            + self.failed
+            + self.suppressed
+            + self.skipped
+            + self.uncertain
+            + self.not_queued
+        )
 
 
 @dataclass
@@ -164,28 +181,31 @@ class SendSummary:
 
 @contextlib.contextmanager
 def duckdb_step(db_path: Path, lock_timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the DuckDB file for one short step and close it (waiting up to lock_timeout for it)."""
-    from pleasepoint_cli.store import open_store
+    """Open the DuckDB file read-only for one short step, then close it (waiting up to lock_timeout)."""
+    from pleasepoint_cli.store.opener import StoreOpener
 
-    with open_store(db_path, lock_timeout) as store:
+    with StoreOpener(Path(db_path), lock_timeout).read() as store:
         yield store.con
 
 
-def default_message_builder(settings: Settings) -> MessageBuilder:
-    """The transport helper's `build_message`, bound to the settings."""
-    from pleasepoint_cli.delivery.message import build_message
+def default_message_builder(settings: Settings, base_dir: Path) -> MessageBuilder:
+    """The message builder of `delivery:` (DKIM key relative to base_dir), as a function."""
+    from pleasepoint_cli.delivery.dkim import load_signer
+    from pleasepoint_cli.delivery.message import MessageBuilder as Builder
+
+    builder = Builder(settings=settings, signer=load_signer(settings.delivery.dkim, base_dir))
 
     def build(email: RenderedEmail, send_id: str, date: datetime) -> bytes:
-        return build_message(email, send_id=send_id, settings=settings, date=date)
+        return builder.build(email, send_id=send_id, date=date)
 
     return build
 
 
-def default_transport(settings: Settings, outbox_dir: Path) -> Transport:
+def default_transport(settings: Settings, base_dir: Path) -> Transport:
+    """The transport of `delivery:` (outbox folder and CA file relative to base_dir)."""
     from pleasepoint_cli.delivery.transport import make_transport
 
-    transport: Transport = make_transport(settings.delivery, outbox_dir)
-    return transport
+    return make_transport(settings.delivery, base_dir)
 
 
 def connections_of(settings: Settings) -> int:
@@ -352,7 +372,7 @@ class Sender:
                 self._count("skipped")
             return connection
         claimed = ledger.claim(ops, job.send_id, email.to, now=self.clock(), worker=worker)
-        if claimed.status != "sending":
+        if not claimed.claimed:
             self._count("suppressed" if claimed.status == "suppressed" else "not_queued")
             return connection
         try:
@@ -382,6 +402,9 @@ class Sender:
                 suppress_reason="bounced", email=email.to,
             )  # fmt: skip
             self._count("bounced", job, detail)
+        elif getattr(outcome, "uncertain", False):  # lost after the whole message was handed over
+            ledger.settle(ops, job.send_id, "uncertain", now=self.clock(), error=detail or "connection lost")
+            self._count("uncertain", job, detail)
         else:
             ledger.settle(ops, job.send_id, "failed", now=self.clock(), error=detail or "failed")
             self._count("failed", job, detail)
@@ -403,7 +426,7 @@ class CampaignSend:
         *,
         now: datetime,
         lock_timeout: float = 30.0,
-        outbox_dir: Path | None = None,
+        base_dir: Path | None = None,
         dry_run: bool = False,
         transport: Transport | None = None,
         build: MessageBuilder | None = None,
@@ -417,7 +440,7 @@ class CampaignSend:
         self.settings = settings
         self.now = now
         self.lock_timeout = lock_timeout
-        self.outbox_dir = outbox_dir if outbox_dir is not None else Path(settings.delivery.outbox_dir)
+        self.base_dir = base_dir if base_dir is not None else Path()
         self.dry_run = dry_run
         self._transport = transport
         self._build = build
@@ -553,8 +576,8 @@ class CampaignSend:
                 self.plan()
             sender = Sender(
                 self.ops_file,
-                self._transport or default_transport(self.settings, self.outbox_dir),
-                self._build or default_message_builder(self.settings),
+                self._transport or default_transport(self.settings, self.base_dir),
+                self._build or default_message_builder(self.settings, self.base_dir),
                 connections=min(self.connections, len(rows)),
                 clock=self.clock,
             )
@@ -612,7 +635,7 @@ def send_test(
     customer: str | None = None,
     per_variant: int = 1,
     lock_timeout: float = 30.0,
-    outbox_dir: Path | None = None,
+    base_dir: Path | None = None,
     transport: Transport | None = None,
     build: MessageBuilder | None = None,
     progress: Progress | None = None,
@@ -673,8 +696,8 @@ def send_test(
             ledger.plan_rows(ops, "test", campaign.slug, period, [row], now=now)
         sender = Sender(
             ops_file,
-            transport or default_transport(settings, outbox_dir or Path(settings.delivery.outbox_dir)),
-            build or default_message_builder(settings),
+            transport or default_transport(settings, base_dir or Path()),
+            build or default_message_builder(settings, base_dir or Path()),
             connections=min(connections_of(settings), max(len(jobs), 1)),
             clock=lambda: now,
         )

@@ -53,7 +53,10 @@ class Claim:
     """The outcome of trying to claim one row: `sending` (go ahead), or why not."""
 
     send_id: str
-    status: str  # 'sending' when claimed; else the row's status ('suppressed' when suppressed just now)
+    claimed: bool
+    """True only for the caller that moved the row from `queued` to `sending`: it may send it."""
+    status: str
+    """The row's status now ('suppressed' when it was suppressed by this call)."""
 
 
 def plan_rows(
@@ -136,7 +139,7 @@ def claim(ops: OpsStore, send_id: str, email: str, *, now: datetime, worker: str
     with ops.transaction() as con:
         row = con.execute("SELECT status FROM ledger WHERE send_id = ?", [send_id]).fetchone()
         if row is None or row[0] != "queued":
-            return Claim(send_id, "missing" if row is None else str(row[0]))
+            return Claim(send_id, False, "missing" if row is None else str(row[0]))
         hit = con.execute(
             "SELECT reason FROM suppressions WHERE email_sha256 = ?", [email_hash(email)]
         ).fetchone()
@@ -145,13 +148,13 @@ def claim(ops: OpsStore, send_id: str, email: str, *, now: datetime, worker: str
                 "UPDATE ledger SET status = 'suppressed', email = ?, error = ? WHERE send_id = ?",
                 [email, f"suppressed ({hit[0]})", send_id],
             )
-            return Claim(send_id, "suppressed")
-        con.execute(
+            return Claim(send_id, False, "suppressed")
+        cursor = con.execute(
             "UPDATE ledger SET status = 'sending', email = ?, claimed_at = ?, attempts = attempts + 1, "
             "worker = ? WHERE send_id = ? AND status = 'queued'",
             [email, iso(now), worker, send_id],
         )
-    return Claim(send_id, "sending")
+    return Claim(send_id, cursor.rowcount == 1, "sending")
 
 
 def settle(
