@@ -463,3 +463,21 @@ def test_dkim_keys_in_every_format(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_signer(DkimSettings(domain="tienda.example", selector="s", key_file="missing.key"), tmp_path)
     assert load_signer(None, tmp_path) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["a", " ", "\t", "=", "\r\n", "ñ"]), max_size=30).map("".join), max_size=8
+    )
+)
+def test_relaxed_body_by_pieces_equals_dkimpy(lines: list[str]) -> None:
+    from dkim.canonicalization import Relaxed
+
+    from pleasepoint_cli.delivery.dkim import relaxed_body
+
+    # Pieces that each end at a line end, as the builder passes them.
+    pieces = [(text + "\r\n").encode() for text in lines]
+    whole = b"".join(pieces)
+    assert relaxed_body(pieces) == Relaxed.canonicalize_body(whole)
+    assert relaxed_body([whole]) == Relaxed.canonicalize_body(whole)

@@ -47,18 +47,19 @@ class DkimSigner:
     _key: Any
 
     def signature_header(
-        self, headers: Sequence[tuple[str, str]], body: bytes, timestamp: int
+        self, headers: Sequence[tuple[str, str]], body: bytes | Sequence[bytes], timestamp: int
     ) -> tuple[str, str]:
         """("DKIM-Signature", value) for a message whose headers (name, value as written, folded) and body
-        (the bytes after the blank line) are given. Headers not in SIGNED_HEADERS are left unsigned (relays
-        such as SendGrid and SES strip their own headers)."""
+        (the bytes after the blank line, or its pieces, each ending at a line end) are given. Headers not in
+        SIGNED_HEADERS are left unsigned (relays such as SendGrid and SES strip their own headers)."""
         from dkim.canonicalization import Relaxed
 
         signed = [(name, value) for name, value in headers if name.lower() in _SIGNED]
         canonical = Relaxed.canonicalize_headers(
             [(name.encode("ascii"), value.encode("ascii")) for name, value in signed]
         )
-        body_hash = base64.b64encode(hashlib.sha256(Relaxed.canonicalize_body(body)).digest()).decode()
+        pieces = (body,) if isinstance(body, bytes) else body
+        body_hash = base64.b64encode(hashlib.sha256(relaxed_body(pieces)).digest()).decode()
         names = ":".join(name for name, _ in signed)
         value = (
             f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; s={self.selector};\r\n"
@@ -90,6 +91,28 @@ class DkimSigner:
             return f"v=DKIM1; k=ed25519; p={base64.b64encode(raw).decode()}"
         der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         return f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+
+
+def relaxed_body(pieces: Sequence[bytes]) -> bytes:
+    """dkimpy's relaxed body canonicalisation of the pieces joined, when each piece ends at a line end.
+
+    dkimpy's regular expressions cost about 2 ms on a 30 KB message; they are line-local, so they run
+    only on the pieces that hold a tab, two spaces or a space before a line end (in practice the small
+    quoted-printable text part; base64 and the MIME skeleton never do)."""
+    from dkim.canonicalization import (
+        compress_whitespace,
+        correct_empty_body,
+        strip_trailing_lines,
+        strip_trailing_whitespace,
+    )
+
+    canonical = [
+        compress_whitespace(strip_trailing_whitespace(piece))
+        if b"\t" in piece or b"  " in piece or b" \r\n" in piece
+        else piece
+        for piece in pieces
+    ]
+    return bytes(correct_empty_body(strip_trailing_lines(b"".join(canonical))))
 
 
 def load_key(data: bytes, where: str) -> tuple[str, Any]:

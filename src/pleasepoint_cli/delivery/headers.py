@@ -146,19 +146,16 @@ def fold_ascii(text: str, first_room: int) -> str:
 
 @lru_cache(maxsize=8192)
 def unstructured(field: str, value: str) -> str:
-    """A Subject-like value (checked), encoded only when it must be: non-ASCII, or text that a reader
-    would otherwise decode as an encoded word."""
+    """A Subject-like value, encoded only when it must be (non-ASCII, or text that a reader would otherwise
+    decode as an encoded word); checked before and after encoding, cached (subjects repeat)."""
     check_header_value(field, value)
     first_room = LINE - len(field) - 2
-    if (
-        value.isascii()
-        and "=?" not in value
-        and value.strip() == value
-        and "  " not in value
-        and "\t" not in value
-    ):
-        return fold_ascii(value, first_room)
-    return encoded_words(value, first_room)
+    plain = value.isascii() and "=?" not in value and value.strip() == value and "  " not in value
+    encoded = (
+        fold_ascii(value, first_room) if plain and "\t" not in value else encoded_words(value, first_room)
+    )
+    check_emitted(field, encoded)
+    return encoded
 
 
 def phrase(field: str, name: str, first_room: int) -> str:
