@@ -65,7 +65,7 @@ def preview_automation(
     with OpsStore(ops_path(db_path), busy_timeout=max(lock_timeout, 5.0)) as ops:
         job = AutomationTick(
             automation, db_path=db_path, ops=ops, settings=settings, now=now, lock_timeout=lock_timeout,
-            dry_run=True, clock=lambda: now, transport=None, build=None, outbox_dir=None, last_tick=None,
+            dry_run=True, clock=lambda: now, transport=None, build=None, base_dir=None, last_tick=None,
         )  # fmt: skip
         as_of = now.astimezone(ZoneInfo(settings.shop.timezone)).date()
         with job.open_duckdb() as con:

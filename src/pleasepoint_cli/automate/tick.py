@@ -234,7 +234,7 @@ class AutomationTick:
         clock: Callable[[], datetime],
         transport: Transport | None,
         build: MessageBuilder | None,
-        outbox_dir: Path | None,
+        base_dir: Path | None,
         last_tick: datetime | None,
     ) -> None:
         self.automation = automation
@@ -247,7 +247,7 @@ class AutomationTick:
         self.clock = clock
         self.transport = transport
         self.build = build
-        self.outbox_dir = outbox_dir
+        self.base_dir = base_dir
         self.last_tick = last_tick
         self.run = AutomationRun(automation.name, automation.describe_trigger())
         self.prepared: PreparedCampaign | None = None
@@ -492,14 +492,11 @@ class AutomationTick:
         rows = ledger.queued(self.ops, KIND, self.automation.name)
         if not rows:
             return
-        transport = self.transport
-        if transport is None:
-            outbox = self.outbox_dir or Path(self.settings.delivery.outbox_dir)
-            transport = default_transport(self.settings, outbox)
+        base_dir = self.base_dir or Path()
         sender = Sender(
             ops_path(self.db_path),
-            transport,
-            self.build or default_message_builder(self.settings),
+            self.transport or default_transport(self.settings, base_dir),
+            self.build or default_message_builder(self.settings, base_dir),
             connections=min(connections_of(self.settings) if self.transport is None else 1, len(rows)),
             clock=self.clock,
         )
@@ -532,7 +529,7 @@ def run_tick(
     only: str | None = None,
     transport: Transport | None = None,
     build: MessageBuilder | None = None,
-    outbox_dir: Path | None = None,
+    base_dir: Path | None = None,
 ) -> TickReport:
     """One tick over every active automation of `automations_dir` (or the one named `only`)."""
     if now.tzinfo is None:
@@ -543,7 +540,7 @@ def run_tick(
             report.skipped = True
             return report
         _tick(report, stack, db_path, settings, automations_dir, now, dry_run, lock_timeout, only,
-              transport, build, outbox_dir)  # fmt: skip
+              transport, build, base_dir)  # fmt: skip
     return report
 
 
@@ -559,7 +556,7 @@ def _tick(
     only: str | None,
     transport: Transport | None,
     build: MessageBuilder | None,
-    outbox_dir: Path | None,
+    base_dir: Path | None,
 ) -> None:
     from pleasepoint_cli.automate import state
     from pleasepoint_cli.automate.model import load_automations
@@ -592,7 +589,7 @@ def _tick(
             clock=clock,
             transport=transport,
             build=build,
-            outbox_dir=outbox_dir,
+            base_dir=base_dir,
             last_tick=current.last_tick,
         )
         try:

@@ -87,6 +87,7 @@ def automate_tick_command(
         dry_run=dry_run,
         lock_timeout=app_state.lock_timeout if lock_timeout is None else lock_timeout,
         only=only,
+        base_dir=app_state.config.parent if app_state.config is not None else Path(),
     )
     if fmt is OutputFormat.json:
         emit_json(report.as_json())
