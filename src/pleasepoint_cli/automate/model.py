@@ -144,10 +144,12 @@ class FrequencyModel(Strict):
     per_customer: str | None = None
     on_cap: Literal["skip", "defer"] = "skip"
 
-    @field_validator("per_customer")
+    @field_validator("per_customer", mode="before")
     @classmethod
-    def _cap(cls, value: str | None) -> str | None:
+    def _cap(cls, value: object) -> object:
         if value is not None:
+            if not isinstance(value, str):
+                raise ValueError(f"expected `once` or N/day, N/week or N/month (e.g. 1/month), got {value!r}")
             parse_cap(value, allow_once=True)
         return value
 
