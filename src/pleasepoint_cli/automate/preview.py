@@ -49,13 +49,25 @@ class Preview:
         }
 
 
+def _flat(rule: Any) -> Any:
+    """Nested `all` rules as one `all` of their items, so each item is a step of the funnel."""
+    from pleasepoint_cli.audience.model import AllRule
+
+    if not isinstance(rule, AllRule):
+        return rule
+    items = []
+    for item in rule.all:
+        flat = _flat(item)
+        items += list(flat.all) if isinstance(flat, AllRule) else [flat]
+    return AllRule(all=items)
+
+
 def preview_automation(
     db_path: Path, automation: Automation, settings: Settings, now: datetime, *, lock_timeout: float = 30.0
 ) -> Preview:
     from datetime import timedelta
     from zoneinfo import ZoneInfo
 
-    from pleasepoint_cli.audience.model import AllRule
     from pleasepoint_cli.audience.select import funnel
     from pleasepoint_cli.automate.caps import apply_caps, quiet_deferrals
     from pleasepoint_cli.automate.slots import slot_key
@@ -72,7 +84,7 @@ def preview_automation(
             prepared = job.prepare(con)
             campaign = automation.campaign
             rules = [campaign.variant_rule(v) for v in campaign.variants]
-            rule = rules[0] if len(rules) == 1 else AllRule(all=rules[:1])
+            rule = _flat(rules[0])
             steps = [
                 PreviewStep(s.label, s.customers) for s in funnel(con, rule, as_of=as_of, settings=settings)
             ]
@@ -86,7 +98,7 @@ def preview_automation(
         else:
             work = job.gather()
             period = None
-            label = f"event due in the last {automation.max_age}"
+            label = f"event due in the last {automation.model.trigger.max_age or '2d'} (max_age)"
         steps.append(PreviewStep(label, sum(len(recipients) for _, recipients in work)))
         fresh: list[str] = []
         for p, recipients in work:
