@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pleasepoint_cli.automate.marketing import MarketingSettings
 from pleasepoint_cli.delivery.settings import DeliverySettings
 
 CONFIG_FILE = "pleasepoint.yaml"
@@ -74,6 +75,7 @@ class Settings(Strict):
     levels: LevelThresholds = LevelThresholds()
     email: EmailSettings = EmailSettings()
     delivery: DeliverySettings = DeliverySettings()
+    marketing: MarketingSettings = MarketingSettings()
 
 
 def load_settings(path: Path | None) -> Settings:

@@ -91,7 +91,18 @@ def root(
 
 def _register() -> None:
     """The command groups, in the order of the workflow (each module imports only typer at load)."""
-    from pleasepoint_cli.cli import campaign, clv, customers, demo, enrich, ingest, persona, setup, suppress
+    from pleasepoint_cli.cli import (
+        automate,
+        campaign,
+        clv,
+        customers,
+        demo,
+        enrich,
+        ingest,
+        persona,
+        setup,
+        suppress,
+    )
 
     setup.register(app)
     demo.register(app)
@@ -101,6 +112,7 @@ def _register() -> None:
     app.add_typer(clv.app, name="clv")
     app.add_typer(customers.app, name="customers")
     app.add_typer(campaign.app, name="campaign")
+    automate.register(app)
     suppress.register(app)
 
 

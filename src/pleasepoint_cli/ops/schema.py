@@ -79,7 +79,29 @@ DELIVERY_MIGRATIONS: tuple[Migration, ...] = (
 # Provider events and tracking hits (helper "events"): add `events_0001_events` ... here.
 EVENTS_MIGRATIONS: tuple[Migration, ...] = ()
 
-# Automation state and log (helper "automate"): add `automate_0001_state` ... here.
-AUTOMATE_MIGRATIONS: tuple[Migration, ...] = ()
+# Automation state and log (helper "automate").
+AUTOMATE_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "automate_0001_state",
+        """
+        -- One row per automation that ever ticked or was toggled: the instant of its last completed tick
+        -- (due slots are those after it) and the Active/Inactive toggle (NULL: the YAML's `active:` decides).
+        CREATE TABLE automation_state (
+            name            TEXT PRIMARY KEY,
+            last_tick       TEXT,
+            active_override INTEGER
+        );
+        -- What each tick did per automation: slots run, slots missed (too late, coalesced...), sends, errors.
+        CREATE TABLE automation_log (
+            log_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+            name       TEXT NOT NULL,
+            tick_at    TEXT NOT NULL,           -- the tick's now (ISO-8601 UTC)
+            event      TEXT NOT NULL,           -- run | missed | error | toggled
+            detail     TEXT NOT NULL            -- JSON
+        );
+        CREATE INDEX automation_log_by_name ON automation_log (name, tick_at);
+        """,
+    ),
+)
 
 MIGRATIONS: tuple[Migration, ...] = DELIVERY_MIGRATIONS + EVENTS_MIGRATIONS + AUTOMATE_MIGRATIONS
