@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pleasepoint_cli.tracking.settings import TrackingSettings
+
 CONFIG_FILE = "pleasepoint.yaml"
 DB_ENV = "PLEASEPOINT_DB"
 DEFAULT_DB = "pleasepoint.duckdb"
@@ -71,6 +73,7 @@ class Settings(Strict):
     states: StateThresholds = StateThresholds()
     levels: LevelThresholds = LevelThresholds()
     email: EmailSettings = EmailSettings()
+    tracking: TrackingSettings = TrackingSettings()
 
 
 def load_settings(path: Path | None) -> Settings:
