@@ -110,13 +110,23 @@ class PreparedCampaign:
         """The template contexts of a batch of customers (a few set-based queries for the whole batch)."""
         return self.builder.build(con, customer_ids)
 
-    def render(self, context: dict[str, Any], variant: int) -> RenderedEmail:
-        """One recipient's email from their context (no database access)."""
+    def render(self, context: dict[str, Any], variant: int, send_id: str | None = None) -> RenderedEmail:
+        """One recipient's email from their context (no database access).
+
+        With `tracking.base_url` set, links go through signed click redirects and an open pixel is added,
+        naming the message by `send_id` when given, else by campaign and customer.
+        """
         prepared = self.variants[variant]
         context = {**context, "campaign": {**context["campaign"], "variant": prepared.name}}
         context["subject"] = subject = prepared.subject.render(context)
         context["preheader"] = preheader = prepared.preheader.render(context)
         html, text = prepared.template.render(context)
+        if self.settings.tracking.base_url:
+            from pleasepoint_cli.tracking.links import track_rendered
+
+            html = track_rendered(
+                html, self.settings, self.builder.secret, self.campaign.slug, context["customer_id"], send_id
+            )
         return RenderedEmail(
             campaign=self.campaign.slug,
             variant=prepared.name,
@@ -153,6 +163,10 @@ def prepare_campaign(
     from pleasepoint_cli.content.unsubscribe import check_base_url, signing_secret
 
     check_base_url(settings.email.unsubscribe_base_url)
+    if settings.tracking.base_url:
+        from pleasepoint_cli.tracking.links import check_tracking_url
+
+        check_tracking_url(settings.tracking.base_url)
     utm = campaign.utm_params()
     variants = tuple(
         PreparedVariant(

@@ -82,7 +82,7 @@ def root(
 
 def _register() -> None:
     """The command groups, in the order of the workflow (each module imports only typer at load)."""
-    from pleasepoint_cli.cli import campaign, clv, customers, demo, enrich, ingest, persona, setup
+    from pleasepoint_cli.cli import campaign, clv, customers, demo, enrich, events, ingest, persona, setup, stats, track
 
     setup.register(app)
     demo.register(app)
@@ -92,6 +92,9 @@ def _register() -> None:
     app.add_typer(clv.app, name="clv")
     app.add_typer(customers.app, name="customers")
     app.add_typer(campaign.app, name="campaign")
+    app.add_typer(events.app, name="events")
+    stats.register(app)
+    app.add_typer(track.app, name="track")
 
 
 _register()
