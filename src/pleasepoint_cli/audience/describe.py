@@ -15,6 +15,8 @@ from pleasepoint_cli.audience.model import (
     ClusterRef,
     ConsentLeaf,
     ContactableLeaf,
+    ConversionLeaf,
+    EngagementLeaf,
     FieldLeaf,
     IntRange,
     NearStoreLeaf,
@@ -134,4 +136,23 @@ def describe(rule: Rule) -> str:
         return " and ".join(
             _text_ops(field.name, field.equals, field.not_equals, field.in_, field.not_in, field.exists)
         )
+    if isinstance(rule, EngagementLeaf):
+        spec = rule.engagement
+        if spec.received is not None:
+            what = _bounds("emails received", spec.received)
+        else:
+            verb = "opened" if spec.opened is not None else "clicked"
+            yes = spec.opened if spec.opened is not None else spec.clicked
+            what = f"{verb} an email" if yes else f"never {verb} an email"
+            if spec.machine_opens:
+                what += " (machine opens included)"
+        if spec.campaign:
+            what += f" of campaign {spec.campaign}"
+        if spec.automation:
+            what += f" of automation {spec.automation}"
+        if spec.within_days is not None:
+            what += f" within {spec.within_days} days"
+        return what
+    if isinstance(rule, ConversionLeaf):
+        return _bounds("last_conversion_days", rule.last_conversion_days)
     raise TypeError(f"not a rule: {rule!r}")

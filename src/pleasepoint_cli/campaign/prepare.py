@@ -72,6 +72,7 @@ class PreparedCampaign:
     run_id: int | None
     variants: tuple[PreparedVariant, ...]
     builder: ContextBuilder
+    needs_ops: bool = False
 
     def audience_query(self) -> tuple[str, list[Any]]:
         """SQL of (customer_id, variant) for every recipient: the first variant whose audience matches."""
@@ -79,6 +80,7 @@ class PreparedCampaign:
 
         parts: list[str] = []
         params: list[Any] = []
+        self.needs_ops = False
         for variant in self.campaign.variants:
             compiled = compile_rule(
                 self.campaign.variant_rule(variant), as_of=self.as_of, marketing=True, settings=self.settings
@@ -87,22 +89,32 @@ class PreparedCampaign:
                 f"SELECT customer_id, {variant.index} AS variant FROM ({compiled.sql}) AS v{variant.index}"
             )
             params.extend(compiled.params)
+            self.needs_ops = self.needs_ops or compiled.needs_ops
         union = "\nUNION ALL\n".join(parts)
         return f"SELECT customer_id, min(variant) AS variant FROM ({union}) GROUP BY customer_id", params
 
     def assign(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
         """Every recipient and the index of its variant, by customer id."""
         sql, params = self.audience_query()
+        self._ops_views(con)
         rows = con.execute(f"{sql} ORDER BY customer_id", params).fetchall()
         return [(str(customer), int(variant)) for customer, variant in rows]
 
     def variant_of(self, con: duckdb.DuckDBPyConnection, customer_id: str) -> int | None:
         """The variant one customer would receive, or None when no variant's audience holds them."""
         sql, params = self.audience_query()
+        self._ops_views(con)
         row = con.execute(
             f"SELECT variant FROM ({sql}) WHERE customer_id = ?", [*params, customer_id]
         ).fetchone()
         return None if row is None else int(row[0])
+
+    def _ops_views(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Engagement rules read the operational store's sends and events: register them first."""
+        if self.needs_ops:
+            from pleasepoint_cli.events.views import ensure_ops_views
+
+            ensure_ops_views(con, self.settings)
 
     def contexts(
         self, con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]
