@@ -212,8 +212,15 @@ def register_engagement(con: duckdb.DuckDBPyConnection, shop: Shop) -> None:
         con,
         [(s.send_id, s.kind, s.source, s.customer_id, s.status, s.sent_at) for s in shop.sends],
         [
-            (e.send_id, by_id[e.send_id].customer_id, by_id[e.send_id].kind, by_id[e.send_id].source, e.kind,
-             e.subkind, e.occurred_at)
+            (
+                e.send_id,
+                by_id[e.send_id].customer_id,
+                by_id[e.send_id].kind,
+                by_id[e.send_id].source,
+                e.kind,
+                e.subkind,
+                e.occurred_at,
+            )
             for e in shop.events
             if e.send_id in by_id
         ],
@@ -408,7 +415,9 @@ class Oracle:
         }
         if spec.received is not None:
             received = sum(
-                1 for s in mine.values() if s.status == "sent" and self._in_window(s.sent_at, spec.within_days)
+                1
+                for s in mine.values()
+                if s.status == "sent" and self._in_window(s.sent_at, spec.within_days)
             )
             return in_range(received, spec.received)
         kind = "open" if spec.opened is not None else "click"

@@ -233,8 +233,12 @@ def _engagement() -> st.SearchStrategy[dict[str, Any]]:
         st.booleans().map(lambda b: {"clicked": b}),
         _bounds([0, 1, 2, 3]).map(lambda b: {"received": b}),
     )
-    window = st.sampled_from([{}, {"within_days": 0}, {"within_days": 7}, {"within_days": 30}, {"within_days": 90}])
-    source = st.sampled_from([{}, {}, {"campaign": "primavera"}, {"campaign": "otra"}, {"automation": "bienvenida"}])
+    window = st.sampled_from(
+        [{}, {"within_days": 0}, {"within_days": 7}, {"within_days": 30}, {"within_days": 90}]
+    )
+    source = st.sampled_from(
+        [{}, {}, {"campaign": "primavera"}, {"campaign": "otra"}, {"automation": "bienvenida"}]
+    )
     return st.builds(lambda m, w, s: {"engagement": {**m, **w, **s}}, measure, window, source)
 
 

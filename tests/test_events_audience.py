@@ -18,7 +18,12 @@ from pleasepoint_cli.ops.suppression import attach_suppressions
 from pleasepoint_cli.store import Store, open_store
 
 AS_OF = datetime(2026, 6, 30, 12, 0)  # shop time (Madrid, UTC+2 in summer)
-RULE = {"all": [{"engagement": {"clicked": True, "within_days": 30}}, {"not": {"engagement": {"opened": True, "within_days": 90}}}]}
+RULE = {
+    "all": [
+        {"engagement": {"clicked": True, "within_days": 30}},
+        {"not": {"engagement": {"opened": True, "within_days": 90}}},
+    ]
+}
 
 
 def _utc(local: datetime) -> str:
@@ -42,7 +47,12 @@ def _scenario() -> tuple[Shop, list[dict[str, object]]]:
     events: list[dict[str, object]] = []
     for n, (cid, happened) in enumerate(plan.items(), start=1):
         shop.customers.append(Customer(cid, email=f"{cid.lower()}@example.com", email_consent=True))
-        send = Send(f"S{n}", cid, "verano", sent_at=min([sent, *(AS_OF - timedelta(days=d + 1) for _, d, _ in happened)]))
+        send = Send(
+            f"S{n}",
+            cid,
+            "verano",
+            sent_at=min([sent, *(AS_OF - timedelta(days=d + 1) for _, d, _ in happened)]),
+        )
         shop.sends.append(send)
         for i, (kind, days_ago, subkind) in enumerate(happened):
             when = AS_OF - timedelta(days=days_ago)
@@ -84,15 +94,38 @@ def test_clicked_within_30_days_and_not_opened_in_90_selects_what_the_events_say
     assert [s.customers for s in steps] == [8, 5, 3]  # clicked within 30: C1 C2 C3 C6 C7
     machine = parse_rule({"engagement": {"opened": True, "machine_opens": True}})
     with open_store(db) as store:
-        assert select_customers(store, machine, as_of=AS_OF, marketing=False) == ["C2", "C3", "C4", "C6", "C7"]
+        assert select_customers(store, machine, as_of=AS_OF, marketing=False) == [
+            "C2",
+            "C3",
+            "C4",
+            "C6",
+            "C7",
+        ]
 
 
 def test_received_counts_sent_mail_per_campaign_and_window(tmp_path: Path) -> None:
     shop, events = _scenario()
     db = _stores(tmp_path, shop, events)
     with open_ops(db) as ops:
-        add_send(ops, "X1", "C1", "c1@example.com", source="otoño", period="", sent_at=_utc(AS_OF - timedelta(days=2)))
-        add_send(ops, "X2", "C1", "c1@example.com", source="otoño", kind="automation", period="p1", sent_at=_utc(AS_OF - timedelta(days=3)))
+        add_send(
+            ops,
+            "X1",
+            "C1",
+            "c1@example.com",
+            source="otoño",
+            period="",
+            sent_at=_utc(AS_OF - timedelta(days=2)),
+        )
+        add_send(
+            ops,
+            "X2",
+            "C1",
+            "c1@example.com",
+            source="otoño",
+            kind="automation",
+            period="p1",
+            sent_at=_utc(AS_OF - timedelta(days=3)),
+        )
         add_send(ops, "X3", "C2", "tester@example.com", kind="test", sent_at=_utc(AS_OF - timedelta(days=3)))
     with open_store(db) as store:
         pick = lambda data: select_customers(store, parse_rule(data), as_of=AS_OF, marketing=False)  # noqa: E731
@@ -100,7 +133,11 @@ def test_received_counts_sent_mail_per_campaign_and_window(tmp_path: Path) -> No
         assert pick({"engagement": {"received": {"gte": 2}, "within_days": 7}}) == ["C1"]
         assert pick({"engagement": {"received": {"gte": 1}, "automation": "otoño"}}) == ["C1"]
         assert pick({"engagement": {"received": {"lte": 0}, "campaign": "verano"}}) == []
-        assert pick({"engagement": {"received": {"gte": 2}, "within_days": 7}, }) == ["C1"]
+        assert pick(
+            {
+                "engagement": {"received": {"gte": 2}, "within_days": 7},
+            }
+        ) == ["C1"]
 
 
 def test_last_conversion_is_an_order_within_the_attribution_window_after_a_click() -> None:
@@ -111,7 +148,12 @@ def test_last_conversion_is_an_order_within_the_attribution_window_after_a_click
 
     shop = Shop(products={"P1": "A"})
     click = AS_OF - timedelta(days=20)
-    for cid, order_after in (("C1", timedelta(days=7)), ("C2", timedelta(days=7, seconds=1)), ("C3", timedelta(seconds=-1)), ("C4", timedelta(hours=1))):
+    for cid, order_after in (
+        ("C1", timedelta(days=7)),
+        ("C2", timedelta(days=7, seconds=1)),
+        ("C3", timedelta(seconds=-1)),
+        ("C4", timedelta(hours=1)),
+    ):
         shop.customers.append(Customer(cid, email=f"{cid}@example.com"))
         shop.sends.append(Send(f"S{cid}", cid, "verano", sent_at=click - timedelta(hours=1)))
         shop.events.append(Ev(f"S{cid}", "click", click))
@@ -123,7 +165,9 @@ def test_last_conversion_is_an_order_within_the_attribution_window_after_a_click
     rule = parse_rule({"last_conversion_days": {"lte": 30}})
     assert select_customers(store, rule, as_of=AS_OF, marketing=False) == ["C1", "C4"]
     assert Oracle(shop, AS_OF).select(rule, marketing=False) == ["C1", "C4"]
-    assert select_customers(store, parse_rule({"last_conversion_days": {"gte": 20}}), as_of=AS_OF, marketing=False) == ["C4"]
+    assert select_customers(
+        store, parse_rule({"last_conversion_days": {"gte": 20}}), as_of=AS_OF, marketing=False
+    ) == ["C4"]
 
 
 def test_engagement_rules_are_validated_with_file_and_path() -> None:
@@ -135,11 +179,15 @@ def test_engagement_rules_are_validated_with_file_and_path() -> None:
         parse_rule({"engagement": {"clicked": True, "machine_opens": True}})
 
 
-def test_hard_bounce_complaint_and_unsubscribe_stop_the_next_marketing_send_a_soft_bounce_does_not(tmp_path: Path) -> None:
+def test_hard_bounce_complaint_and_unsubscribe_stop_the_next_marketing_send_a_soft_bounce_does_not(
+    tmp_path: Path,
+) -> None:
     from events_data import FIXTURES, NOW, RECIPIENTS
 
     db = tmp_path / "shop.duckdb"
-    shop = Shop(customers=[Customer(cid, email=email, email_consent=True) for cid, email in RECIPIENTS.values()])
+    shop = Shop(
+        customers=[Customer(cid, email=email, email_consent=True) for cid, email in RECIPIENTS.values()]
+    )
     with open_store(db) as store:
         load(store.con, shop)
     with open_ops(db) as ops:
@@ -149,4 +197,8 @@ def test_hard_bounce_complaint_and_unsubscribe_stop_the_next_marketing_send_a_so
         with open_store(db) as store:
             attach_suppressions(store.con, ops)  # what audience planning does before a send
             audience = select_customers(store, parse_rule({"consent": True}), as_of=AS_OF, marketing=True)
-    assert audience == ["C1", "C2", "C4"]  # C3 hard bounce, C5 complaint, C6 unsubscribe; C4 soft bounce stays
+    assert audience == [
+        "C1",
+        "C2",
+        "C4",
+    ]  # C3 hard bounce, C5 complaint, C6 unsubscribe; C4 soft bounce stays

@@ -33,7 +33,9 @@ def test_each_fixture_holds_every_event_kind_and_keeps_machine_opens_apart(fmt: 
 
 
 @pytest.mark.parametrize("fmt", list(FIXTURES))
-def test_a_fixture_loads_matched_to_the_ledger_and_a_second_load_changes_nothing(tmp_path: Path, fmt: str) -> None:
+def test_a_fixture_loads_matched_to_the_ledger_and_a_second_load_changes_nothing(
+    tmp_path: Path, fmt: str
+) -> None:
     _, ops = primavera_store(tmp_path, {"S1": "uncertain"})
     first = ingest_events_file(ops, FIXTURES[fmt], fmt, now=NOW)
     assert first.inserted == first.events > 0
@@ -47,17 +49,25 @@ def test_a_fixture_loads_matched_to_the_ledger_and_a_second_load_changes_nothing
     ]
     second = ingest_events_file(ops, FIXTURES[fmt], fmt, now=NOW.replace(hour=18))
     assert (second.inserted, second.duplicates, second.suppressed, second.settled) == (0, first.events, 0, 0)
-    assert [ops.rows(f"SELECT * FROM {t} ORDER BY 1") for t in ("events", "suppressions", "ledger")] == snapshot
+    assert [
+        ops.rows(f"SELECT * FROM {t} ORDER BY 1") for t in ("events", "suppressions", "ledger")
+    ] == snapshot
 
 
 @pytest.mark.parametrize("fmt", list(FIXTURES))
-def test_hard_bounce_complaint_and_unsubscribe_suppress_a_soft_bounce_does_not(tmp_path: Path, fmt: str) -> None:
+def test_hard_bounce_complaint_and_unsubscribe_suppress_a_soft_bounce_does_not(
+    tmp_path: Path, fmt: str
+) -> None:
     _, ops = primavera_store(tmp_path)
     ingest_events_file(ops, FIXTURES[fmt], fmt, now=NOW)
     suppressed = {sid for sid, (_, email) in RECIPIENTS.items() if is_suppressed(ops, email)}
     assert suppressed == {"S3", "S5", "S6"}  # hard bounce, complaint, unsubscribe; S4's soft bounce is not
     reasons = {r["email"]: r["reason"] for r in ops.rows("SELECT email, reason FROM suppressions")}
-    assert reasons == {"eva@example.com": "bounced", "pepe@example.com": "complained", "rosa@example.com": "unsubscribed"}
+    assert reasons == {
+        "eva@example.com": "bounced",
+        "pepe@example.com": "complained",
+        "rosa@example.com": "unsubscribed",
+    }
 
 
 def test_an_uncertain_send_is_settled_sent_by_its_delivery_event(tmp_path: Path) -> None:
@@ -87,11 +97,15 @@ def test_a_bad_file_loads_nothing_and_names_each_bad_line(tmp_path: Path) -> Non
     assert ops.scalar("SELECT count(*) FROM suppressions") == 0
 
 
-def test_an_unknown_provider_event_is_a_problem_a_documented_uninteresting_one_is_skipped(tmp_path: Path) -> None:
+def test_an_unknown_provider_event_is_a_problem_a_documented_uninteresting_one_is_skipped(
+    tmp_path: Path,
+) -> None:
     _, ops = primavera_store(tmp_path)
     events = json.loads(FIXTURES["sendgrid"].read_text(encoding="utf-8"))
     path = tmp_path / "sg.json"
-    path.write_text(json.dumps([*events, {**events[1], "event": "teleported", "sg_event_id": "zz"}]), encoding="utf-8")
+    path.write_text(
+        json.dumps([*events, {**events[1], "event": "teleported", "sg_event_id": "zz"}]), encoding="utf-8"
+    )
     with pytest.raises(InputDataError, match="unknown SendGrid event 'teleported'"):
         ingest_events_file(ops, path, "sendgrid", now=NOW)
     report = ingest_events_file(ops, FIXTURES["sendgrid"], "sendgrid", now=NOW)

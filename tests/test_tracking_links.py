@@ -13,11 +13,15 @@ SECRET = b"k" * 40
 def test_links_are_rewritten_signed_and_the_unsubscribe_and_mailto_stay_direct() -> None:
     document = (
         '<html><body><a href="https://tienda.example/ofertas?a=1&amp;b=2">Ofertas</a>'
-        '<a class="x" href=\'https://tienda.example/baja?c=C1&amp;t=z\'>Baja</a>'
+        "<a class=\"x\" href='https://tienda.example/baja?c=C1&amp;t=z'>Baja</a>"
         '<a href="mailto:hola@tienda.example">Escríbenos</a><a href="#top">arriba</a></body></html>'
     )
     out = rewrite_html(
-        document, base_url="https://t.example/t", secret=SECRET, ref=LinkRef(send_id="S1"), keep=("https://tienda.example/baja",)
+        document,
+        base_url="https://t.example/t",
+        secret=SECRET,
+        ref=LinkRef(send_id="S1"),
+        keep=("https://tienda.example/baja",),
     )
     hrefs = [html.unescape(h) for h in re.findall(r'href=["\']([^"\']*)', out)]
     assert hrefs[1:] == ["https://tienda.example/baja?c=C1&t=z", "mailto:hola@tienda.example", "#top"]

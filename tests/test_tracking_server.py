@@ -80,7 +80,9 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]
     server_ops = open_ops(db)  # the server's own connection, as in its own process
     app = create_app(server_ops, signing_secret(db), settings)
     port = free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    uv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     while not uv.started:
@@ -105,13 +107,17 @@ def local(url: str, running: Running) -> str:
 
 
 def unsubscribe_link(running: Running, customer: str) -> str:
-    return local(unsubscribe_url("https://tienda.example/baja", running.secret, customer, "primavera"), running)
+    return local(
+        unsubscribe_url("https://tienda.example/baja", running.secret, customer, "primavera"), running
+    )
 
 
 def test_one_click_post_in_both_encodings_suppresses_with_200_and_no_redirect(server: Running) -> None:
     with httpx.Client(follow_redirects=False) as client:
         form = client.post(unsubscribe_link(server, "C1"), data={"List-Unsubscribe": "One-Click"})
-        multipart = client.post(unsubscribe_link(server, "C2"), files={"List-Unsubscribe": (None, "One-Click")})
+        multipart = client.post(
+            unsubscribe_link(server, "C2"), files={"List-Unsubscribe": (None, "One-Click")}
+        )
     for response in (form, multipart):
         assert response.status_code == 200
         assert "location" not in response.headers
@@ -126,7 +132,11 @@ def test_get_shows_a_confirm_page_and_get_and_head_change_nothing(server: Runnin
     with httpx.Client(follow_redirects=False) as client:
         page = client.get(link)
         head = client.head(link)
-        also = client.get(link.replace(server.url, server.url + "/unsubscribe", 1).replace("/unsubscribe/baja", "/unsubscribe"))
+        also = client.get(
+            link.replace(server.url, server.url + "/unsubscribe", 1).replace(
+                "/unsubscribe/baja", "/unsubscribe"
+            )
+        )
     assert page.status_code == 200 and head.status_code == 200 and also.status_code == 200
     assert 'method="post"' in page.text and "List-Unsubscribe" in page.text and "One-Click" in page.text
     assert server.count("suppressions") == 0 and server.count("events") == 0
@@ -161,13 +171,17 @@ def test_click_redirects_to_the_signed_url_and_an_altered_or_unsigned_one_gets_4
     assert ok.status_code == 302 and ok.headers["location"] == DESTINATION
     assert [r.status_code for r in refused] == [400, 400, 400, 400]
     assert all("location" not in r.headers for r in refused)
-    assert server.ops.rows("SELECT send_id, kind, url FROM events") == [{"send_id": "S1", "kind": "click", "url": DESTINATION}]
+    assert server.ops.rows("SELECT send_id, kind, url FROM events") == [
+        {"send_id": "S1", "kind": "click", "url": DESTINATION}
+    ]
 
 
 def test_the_pixel_records_opens_and_keeps_privacy_proxy_loads_apart(server: Running) -> None:
     link = local(pixel_url(BASE, server.secret, LinkRef(source="primavera", customer_id="C2")), server)
     with httpx.Client() as client:
-        person = client.get(link, headers={"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/125.0"})
+        person = client.get(
+            link, headers={"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/125.0"}
+        )
         proxy = client.get(link, headers={"User-Agent": "Mozilla/5.0"})
         head = client.head(link)
         forged = client.get(link.replace("c=C2", "c=C1"))
@@ -175,7 +189,10 @@ def test_the_pixel_records_opens_and_keeps_privacy_proxy_loads_apart(server: Run
     assert person.headers["content-type"] == "image/gif" and person.content.startswith(b"GIF89a")
     assert forged.status_code == 400
     rows = server.ops.rows("SELECT send_id, kind, subkind FROM events ORDER BY subkind")
-    assert rows == [{"send_id": "S2", "kind": "open", "subkind": ""}, {"send_id": "S2", "kind": "open", "subkind": "machine"}]
+    assert rows == [
+        {"send_id": "S2", "kind": "open", "subkind": ""},
+        {"send_id": "S2", "kind": "open", "subkind": "machine"},
+    ]
 
 
 def test_sendgrid_webhook_verifies_the_ecdsa_signature(server: Running) -> None:
@@ -185,17 +202,31 @@ def test_sendgrid_webhook_verifies_the_ecdsa_signature(server: Running) -> None:
     headers = {"X-Twilio-Email-Event-Webhook-Timestamp": stamp, "Content-Type": "application/json"}
     with httpx.Client() as client:
         bad = [
-            client.post(f"{server.url}/webhooks/sendgrid", content=body + b" ", headers={**headers, "X-Twilio-Email-Event-Webhook-Signature": good}),
+            client.post(
+                f"{server.url}/webhooks/sendgrid",
+                content=body + b" ",
+                headers={**headers, "X-Twilio-Email-Event-Webhook-Signature": good},
+            ),
             client.post(f"{server.url}/webhooks/sendgrid", content=body, headers=headers),
             client.post(
                 f"{server.url}/webhooks/sendgrid",
                 content=body,
-                headers={**headers, "X-Twilio-Email-Event-Webhook-Signature": sign_sendgrid(server.sendgrid_key, body, "1500000000"), "X-Twilio-Email-Event-Webhook-Timestamp": "1500000000"},
+                headers={
+                    **headers,
+                    "X-Twilio-Email-Event-Webhook-Signature": sign_sendgrid(
+                        server.sendgrid_key, body, "1500000000"
+                    ),
+                    "X-Twilio-Email-Event-Webhook-Timestamp": "1500000000",
+                },
             ),
         ]
         assert [r.status_code for r in bad] == [403, 403, 403]
         assert server.count("events") == 0
-        ok = client.post(f"{server.url}/webhooks/sendgrid", content=body, headers={**headers, "X-Twilio-Email-Event-Webhook-Signature": good})
+        ok = client.post(
+            f"{server.url}/webhooks/sendgrid",
+            content=body,
+            headers={**headers, "X-Twilio-Email-Event-Webhook-Signature": good},
+        )
     assert ok.status_code == 200
     assert server.count("events") == 12
     assert is_suppressed(server.ops, "eva@example.com") and not is_suppressed(server.ops, "ines@example.com")
@@ -203,7 +234,11 @@ def test_sendgrid_webhook_verifies_the_ecdsa_signature(server: Running) -> None:
 
 def _mailgun_payload(stamp: int, token: str, key: str = MAILGUN_KEY) -> dict[str, object]:
     payload = json.loads(FIXTURES["mailgun"].read_text(encoding="utf-8").splitlines()[2])  # an open of S1
-    payload["signature"] = {"timestamp": str(stamp), "token": token, "signature": mailgun_signature(key, str(stamp), token)}
+    payload["signature"] = {
+        "timestamp": str(stamp),
+        "token": token,
+        "signature": mailgun_signature(key, str(stamp), token),
+    }
     return payload
 
 
@@ -229,7 +264,9 @@ def test_sns_webhook_needs_basic_auth_and_a_configured_topic(server: Running) ->
     with httpx.Client() as client:
         anonymous = client.post(url, content=json.dumps(bounce), headers={"Content-Type": "text/plain"})
         wrong = client.post(url, content=json.dumps(bounce), auth=httpx.BasicAuth("sns-user", "nope"))
-        other_topic = client.post(url, content=json.dumps({**bounce, "TopicArn": TOPIC + "-other"}), auth=auth)
+        other_topic = client.post(
+            url, content=json.dumps({**bounce, "TopicArn": TOPIC + "-other"}), auth=auth
+        )
         assert (anonymous.status_code, wrong.status_code, other_topic.status_code) == (401, 401, 403)
         assert anonymous.headers["www-authenticate"].startswith("Basic")
         assert server.count("events") == 0
@@ -248,7 +285,11 @@ def test_while_an_analyst_holds_the_database_the_server_answers_and_stats_fold_t
     with open_store(server.db):
         pass
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(server.db)!r}); print('held', flush=True); time.sleep(60)"],
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys, time; c = duckdb.connect({str(server.db)!r}); print('held', flush=True); time.sleep(60)",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -259,12 +300,28 @@ def test_while_an_analyst_holds_the_database_the_server_answers_and_stats_fold_t
         link = local(click_url(BASE, server.secret, LinkRef(send_id="S5"), DESTINATION), server)
         with httpx.Client(follow_redirects=False, timeout=5) as client:
             assert client.get(link).status_code == 302
-            assert client.post(unsubscribe_link(server, "C5"), data={"List-Unsubscribe": "One-Click"}).status_code == 200
+            assert (
+                client.post(
+                    unsubscribe_link(server, "C5"), data={"List-Unsubscribe": "One-Click"}
+                ).status_code
+                == 200
+            )
     finally:
         holder.kill()
         holder.wait()
     stats = subprocess.run(
-        [sys.executable, "-m", "pleasepoint_cli", "--db", str(server.db), "stats", "--campaign", "primavera", "--format", "json"],
+        [
+            sys.executable,
+            "-m",
+            "pleasepoint_cli",
+            "--db",
+            str(server.db),
+            "stats",
+            "--campaign",
+            "primavera",
+            "--format",
+            "json",
+        ],
         capture_output=True,
         text=True,
         check=True,

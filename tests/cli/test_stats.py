@@ -67,10 +67,17 @@ def test_daily_table_cuts_days_in_the_shop_time_zone(tmp_path: Path, runner: Cli
     days = {row["start"][:10]: row for row in madrid["daily"]}
     # S6's unsubscribe at 22:30 UTC is 00:30 on the 25th in Madrid (UTC+2 in April).
     assert days["2026-04-24"]["unsubscribes"] == 0 and days["2026-04-25"]["unsubscribes"] == 1
-    assert (days["2026-04-24"]["sent"], days["2026-04-24"]["opens"], days["2026-04-24"]["clicks"]) == (6, 1, 1)
+    assert (days["2026-04-24"]["sent"], days["2026-04-24"]["opens"], days["2026-04-24"]["clicks"]) == (
+        6,
+        1,
+        1,
+    )
     assert days["2026-04-24"]["bounces"] == 2 and days["2026-04-24"]["complaints"] == 1
     (tmp_path / "utc.yaml").write_text("shop:\n  timezone: UTC\n", encoding="utf-8")
-    result = runner.invoke(app, ["--db", str(db), "--config", str(tmp_path / "utc.yaml"), "stats", "--by", "day", "--format", "json"])
+    result = runner.invoke(
+        app,
+        ["--db", str(db), "--config", str(tmp_path / "utc.yaml"), "stats", "--by", "day", "--format", "json"],
+    )
     utc_days = {row["start"][:10]: row for row in json.loads(result.stdout)["daily"]}
     assert list(utc_days) == ["2026-04-24"] and utc_days["2026-04-24"]["unsubscribes"] == 1
 
@@ -88,7 +95,9 @@ def test_hourly_by_default_under_seven_days_and_the_period_filters(tmp_path: Pat
     assert weekly["series"][0]["start"] == "2026-03-30T00:00:00"  # weeks start on Monday
 
 
-def test_json_has_no_nan_on_an_empty_store_and_an_unknown_campaign_is_an_error(tmp_path: Path, runner: CliRunner) -> None:
+def test_json_has_no_nan_on_an_empty_store_and_an_unknown_campaign_is_an_error(
+    tmp_path: Path, runner: CliRunner
+) -> None:
     db = tmp_path / "empty.duckdb"
     open_ops(db).close()
     result = runner.invoke(app, ["--db", str(db), "stats", "--format", "json"])
@@ -113,7 +122,9 @@ def test_the_terminal_page_fits_80_columns(tmp_path: Path, runner: CliRunner) ->
 
 def test_csv_is_the_series_and_html_is_self_contained(tmp_path: Path, runner: CliRunner) -> None:
     db = _shop(tmp_path)
-    csv_out = runner.invoke(app, ["--db", str(db), "stats", "--by", "day", "--format", "csv"]).stdout.splitlines()
+    csv_out = runner.invoke(
+        app, ["--db", str(db), "stats", "--by", "day", "--format", "csv"]
+    ).stdout.splitlines()
     assert csv_out[0].startswith("start,sent,delivered,opens")
     assert csv_out[1].startswith("2026-04-24T00:00:00,6,4,1,")
     report = tmp_path / "report.html"

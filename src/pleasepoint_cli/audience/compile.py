@@ -413,7 +413,6 @@ class RuleCompiler:
             near = Fragment(f"{near.sql} AND s.store_id = ?", (*near.params, spec.store))
         return Fragment(f"c.customer_id IN ({near.sql})", near.params)
 
-
     def _window(self, column: str, within_days: int | None) -> list[Fragment]:
         parts = [Fragment(f"{column} <= ?", (self.as_of,))]
         if within_days is not None:
@@ -438,11 +437,18 @@ class RuleCompiler:
                     *self._of_source(spec, "s.kind"),
                 ]
             )
-            count = Fragment(f"COALESCE((SELECT count(*) FROM ops_sends s WHERE {where.sql}), 0)", where.params)
+            count = Fragment(
+                f"COALESCE((SELECT count(*) FROM ops_sends s WHERE {where.sql}), 0)", where.params
+            )
             received = spec.received
             checks = [
                 Fragment(f"{count.sql} {_OPS[op]} ?", (*count.params, value))
-                for op, value in (("gte", received.gte), ("lte", received.lte), ("gt", received.gt), ("lt", received.lt))
+                for op, value in (
+                    ("gte", received.gte),
+                    ("lte", received.lte),
+                    ("gt", received.gt),
+                    ("lt", received.lt),
+                )
                 if value is not None
             ]
             return _and(checks)
@@ -454,7 +460,9 @@ class RuleCompiler:
         parts += self._window("occurred_at", spec.within_days)
         parts += self._of_source(spec, "send_kind")
         where = _and(parts)
-        test = Fragment(f"c.customer_id IN (SELECT customer_id FROM ops_events WHERE {where.sql})", where.params)
+        test = Fragment(
+            f"c.customer_id IN (SELECT customer_id FROM ops_events WHERE {where.sql})", where.params
+        )
         return test if wanted else Fragment(f"NOT COALESCE({test.sql}, FALSE)", test.params)
 
     def _conversion(self, bounds: IntRange) -> Fragment:

@@ -137,21 +137,21 @@ def describe(rule: Rule) -> str:
             _text_ops(field.name, field.equals, field.not_equals, field.in_, field.not_in, field.exists)
         )
     if isinstance(rule, EngagementLeaf):
-        spec = rule.engagement
-        if spec.received is not None:
-            what = _bounds("emails received", spec.received)
+        engaged = rule.engagement
+        if engaged.received is not None:
+            what = _bounds("emails received", engaged.received)
         else:
-            verb = "opened" if spec.opened is not None else "clicked"
-            yes = spec.opened if spec.opened is not None else spec.clicked
+            verb = "opened" if engaged.opened is not None else "clicked"
+            yes = engaged.opened if engaged.opened is not None else engaged.clicked
             what = f"{verb} an email" if yes else f"never {verb} an email"
-            if spec.machine_opens:
+            if engaged.machine_opens:
                 what += " (machine opens included)"
-        if spec.campaign:
-            what += f" of campaign {spec.campaign}"
-        if spec.automation:
-            what += f" of automation {spec.automation}"
-        if spec.within_days is not None:
-            what += f" within {spec.within_days} days"
+        if engaged.campaign:
+            what += f" of campaign {engaged.campaign}"
+        if engaged.automation:
+            what += f" of automation {engaged.automation}"
+        if engaged.within_days is not None:
+            what += f" within {engaged.within_days} days"
         return what
     if isinstance(rule, ConversionLeaf):
         return _bounds("last_conversion_days", rule.last_conversion_days)

@@ -82,7 +82,19 @@ def root(
 
 def _register() -> None:
     """The command groups, in the order of the workflow (each module imports only typer at load)."""
-    from pleasepoint_cli.cli import campaign, clv, customers, demo, enrich, events, ingest, persona, setup, stats, track
+    from pleasepoint_cli.cli import (
+        campaign,
+        clv,
+        customers,
+        demo,
+        enrich,
+        events,
+        ingest,
+        persona,
+        setup,
+        stats,
+        track,
+    )
 
     setup.register(app)
     demo.register(app)

@@ -31,7 +31,9 @@ def events_ingest_command(
     fmt: EventFormat = typer.Option(
         EventFormat.pleasepoint, "--format", "-f", help="pleasepoint, sendgrid, mailgun or ses."
     ),
-    output: ReportFormat = typer.Option(ReportFormat.table, "--output", "-o", help="table or json (on stdout)."),
+    output: ReportFormat = typer.Option(
+        ReportFormat.table, "--output", "-o", help="table or json (on stdout)."
+    ),
     now: str | None = typer.Option(None, "--now", help="Time of receipt (ISO 8601; default: the clock)."),
 ) -> None:
     """Load a provider's events (delivered, open, click, bounce, complaint, unsubscribe) and match them to

@@ -32,7 +32,9 @@ def stats(
     automation: str | None = typer.Option(None, "--automation", help="Only this automation (its name)."),
     date_from: str | None = typer.Option(None, "--from", help="First day YYYY-MM-DD (shop time zone)."),
     date_to: str | None = typer.Option(None, "--to", help="Last day YYYY-MM-DD, included (shop time zone)."),
-    by: By | None = typer.Option(None, "--by", help="hour, day or week (default: hour under 7 days, else day)."),
+    by: By | None = typer.Option(
+        None, "--by", help="hour, day or week (default: hour under 7 days, else day)."
+    ),
     metric: Metric | None = typer.Option(None, "--metric", help="Chart only sends, opens or clicks."),
     fmt: OutputFormat = FormatOption,
     html: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML report here."),
@@ -134,6 +136,9 @@ def _print_table(report: object, title: str, metrics: list[str]) -> None:
     for b in report.daily:
         daily.add_row(
             b.start.date().isoformat(),
-            *(f"{v:,}" for v in (b.sent, b.delivered, b.opens, b.clicks, b.bounces, b.complaints, b.unsubscribes)),
+            *(
+                f"{v:,}"
+                for v in (b.sent, b.delivered, b.opens, b.clicks, b.bounces, b.complaints, b.unsubscribes)
+            ),
         )
     console.print(daily)

@@ -12,7 +12,9 @@ app = typer.Typer(help="The tracking and one-click unsubscribe server.", no_args
 @app.command("serve")
 def track_serve_command(
     ctx: typer.Context,
-    host: str | None = typer.Option(None, "--host", help="Address to listen on (default tracking.host, 127.0.0.1)."),
+    host: str | None = typer.Option(
+        None, "--host", help="Address to listen on (default tracking.host, 127.0.0.1)."
+    ),
     port: int | None = typer.Option(
         None, "--port", min=1, max=65535, help="Port to listen on (default tracking.port, 8787)."
     ),

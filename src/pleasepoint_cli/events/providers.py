@@ -88,7 +88,7 @@ class _Bad(Exception):
     """A record does not fit its format (the message says which field and why)."""
 
 
-class _Skip(Exception):  # noqa: N818 - a signal, not an error
+class _Skip(Exception):
     """A documented record that carries nothing this tool counts."""
 
 
@@ -195,6 +195,16 @@ def _mapping(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _Bad(f"`{what}` must be an object")
     return value
+
+
+def _sub(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _items(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    return value if isinstance(value, list) else []
 
 
 def is_machine_user_agent(user_agent: Any) -> bool:
@@ -307,7 +317,9 @@ def _sendgrid(record: _Record) -> list[Event]:
         raise _Skip(f"SendGrid {name}: {_SENDGRID_SKIPPED[name]}")
     kind = _SENDGRID_KINDS.get(name)
     if kind is None:
-        raise _Bad(f"unknown SendGrid event {name!r} (known: {', '.join([*_SENDGRID_KINDS, *_SENDGRID_SKIPPED])})")
+        raise _Bad(
+            f"unknown SendGrid event {name!r} (known: {', '.join([*_SENDGRID_KINDS, *_SENDGRID_SKIPPED])})"
+        )
     event_id = _text(data.get("sg_event_id"))
     if event_id is None:
         raise _Bad("`sg_event_id` is required (it makes a reload of the same event a no-op)")
@@ -317,7 +329,9 @@ def _sendgrid(record: _Record) -> list[Event]:
         classification = str(data.get("bounce_classification") or "").strip().lower()
         soft = bounce_type == "blocked" or classification in _SENDGRID_SOFT_CLASSES
         subkind = "soft" if soft else "hard"
-    elif kind == "open" and (data.get("sg_machine_open") is True or is_machine_user_agent(data.get("useragent"))):
+    elif kind == "open" and (
+        data.get("sg_machine_open") is True or is_machine_user_agent(data.get("useragent"))
+    ):
         subkind = "machine"
     url = _text(data.get("url"))
     if kind == "click" and url is None:
@@ -379,7 +393,9 @@ def _mailgun(record: _Record) -> list[Event]:
         raise _Skip(f"Mailgun {name}: {_MAILGUN_SKIPPED[name]}")
     kind = _MAILGUN_KINDS.get(name)
     if kind is None:
-        raise _Bad(f"unknown Mailgun event {name!r} (known: {', '.join([*_MAILGUN_KINDS, *_MAILGUN_SKIPPED])})")
+        raise _Bad(
+            f"unknown Mailgun event {name!r} (known: {', '.join([*_MAILGUN_KINDS, *_MAILGUN_SKIPPED])})"
+        )
     event_id = _text(data.get("id")) or (signature and _text(signature.get("token")))
     if not event_id:
         raise _Bad("`event-data.id` (or `signature.token`) is required to recognise a reload")
@@ -390,7 +406,7 @@ def _mailgun(record: _Record) -> list[Event]:
             raise _Bad(f"a failed event needs `severity` permanent or temporary, got {severity!r}")
         subkind = "hard" if severity == "permanent" else "soft"
     elif kind == "open":
-        client = data.get("client-info") if isinstance(data.get("client-info"), dict) else {}
+        client = _sub(data, "client-info")
         bot = str(client.get("bot") or "").lower()
         if (bot and bot != "gmail") or is_machine_user_agent(client.get("user-agent")):
             subkind = "machine"
@@ -399,8 +415,8 @@ def _mailgun(record: _Record) -> list[Event]:
         raise _Bad("a Mailgun click needs its `url`")
     variables = data.get("user-variables")
     send_id = _text(variables.get(SEND_ID_ARG)) if isinstance(variables, dict) else None
-    message = data.get("message") if isinstance(data.get("message"), dict) else {}
-    headers = message.get("headers") if isinstance(message.get("headers"), dict) else {}
+    message = _sub(data, "message")
+    headers = _sub(message, "headers")
     return [
         Event(
             event_id=f"mailgun:{event_id}",
@@ -475,12 +491,14 @@ def _ses(record: _Record) -> list[Event]:
     if name in _SES_SKIPPED:
         raise _Skip(f"SES {name}: {_SES_SKIPPED[name]}")
     mail = _mapping(message.get("mail"), "mail")
-    tags = mail.get("tags") if isinstance(mail.get("tags"), dict) else {}
+    tags = _sub(mail, "tags")
     tag = tags.get(SEND_ID_ARG)
     send_id = _text(tag[0] if isinstance(tag, list) and tag else tag) or _ses_header(mail, SEND_ID_HEADER)
-    common = mail.get("commonHeaders") if isinstance(mail.get("commonHeaders"), dict) else {}
-    message_id = clean_message_id(common.get("messageId")) or clean_message_id(_ses_header(mail, "Message-ID"))
-    destination = mail.get("destination") if isinstance(mail.get("destination"), list) else []
+    common = _sub(mail, "commonHeaders")
+    message_id = clean_message_id(common.get("messageId")) or clean_message_id(
+        _ses_header(mail, "Message-ID")
+    )
+    destination = _items(mail, "destination")
     url: str | None = None
     subkind = ""
 
@@ -495,7 +513,9 @@ def _ses(record: _Record) -> list[Event]:
         detail = _mapping(message.get("bounce"), "bounce")
         bounce_type = detail.get("bounceType")
         if bounce_type not in ("Permanent", "Transient", "Undetermined"):
-            raise _Bad(f"`bounce.bounceType` must be Permanent, Transient or Undetermined, got {bounce_type!r}")
+            raise _Bad(
+                f"`bounce.bounceType` must be Permanent, Transient or Undetermined, got {bounce_type!r}"
+            )
         kind, subkind = "bounce", "hard" if bounce_type == "Permanent" else "soft"
         who = recipients(detail.get("bouncedRecipients"), "emailAddress")
     elif name == "Complaint":
@@ -521,7 +541,7 @@ def _ses(record: _Record) -> list[Event]:
             raise _Bad("an SES click needs `click.link`")
     elif name == "Subscription":
         detail = _mapping(message.get("subscription"), "subscription")
-        new = detail.get("newTopicPreferences") if isinstance(detail.get("newTopicPreferences"), dict) else {}
+        new = _sub(detail, "newTopicPreferences")
         topics = new.get("topicSubscriptionStatus")
         opted_out = new.get("unsubscribeAll") is True or any(
             isinstance(t, dict) and str(t.get("subscriptionStatus", "")).lower() == "optout"
@@ -532,7 +552,16 @@ def _ses(record: _Record) -> list[Event]:
         kind, who = "unsubscribe", recipients(None, None)
     else:
         known = ", ".join(
-            ["Bounce", "Complaint", "Delivery", "DeliveryDelay", "Open", "Click", "Subscription", *_SES_SKIPPED]
+            [
+                "Bounce",
+                "Complaint",
+                "Delivery",
+                "DeliveryDelay",
+                "Open",
+                "Click",
+                "Subscription",
+                *_SES_SKIPPED,
+            ]
         )
         raise _Bad(f"unknown SES event type {name!r} (known: {known})")
     when = _iso(detail.get("timestamp") or mail.get("timestamp"), f"{name.lower()}.timestamp")

@@ -35,7 +35,9 @@ def secret_from_env(name: str, what: str) -> str:
     """A key or secret from the environment variable the settings name (never from the file itself)."""
     value = os.environ.get(name, "").strip()
     if not value:
-        raise ConfigError(f"{what}: set the environment variable {name} (named in pleasepoint.yaml tracking:).")
+        raise ConfigError(
+            f"{what}: set the environment variable {name} (named in pleasepoint.yaml tracking:)."
+        )
     return value
 
 
@@ -72,7 +74,13 @@ def load_sendgrid_key(text: str) -> Any:
 
 
 def verify_sendgrid(
-    public_key: str, payload: bytes, signature: str | None, timestamp: str | None, *, now: datetime, max_age: float
+    public_key: str,
+    payload: bytes,
+    signature: str | None,
+    timestamp: str | None,
+    *,
+    now: datetime,
+    max_age: float,
 ) -> None:
     """Check a SendGrid Signed Event Webhook request; raise SignatureError if it does not verify."""
     from cryptography.exceptions import InvalidSignature
@@ -80,7 +88,9 @@ def verify_sendgrid(
     from cryptography.hazmat.primitives.asymmetric import ec
 
     if not signature or not timestamp:
-        raise SignatureError(f"SendGrid webhook: the {SENDGRID_SIGNATURE_HEADER} and timestamp headers are required.")
+        raise SignatureError(
+            f"SendGrid webhook: the {SENDGRID_SIGNATURE_HEADER} and timestamp headers are required."
+        )
     key = load_sendgrid_key(public_key)
     try:
         raw = base64.b64decode(signature, validate=True)
@@ -95,7 +105,9 @@ def sign_sendgrid(private_key: Any, payload: bytes, timestamp: str) -> str:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    return base64.b64encode(private_key.sign(timestamp.encode() + payload, ec.ECDSA(hashes.SHA256()))).decode()
+    return base64.b64encode(
+        private_key.sign(timestamp.encode() + payload, ec.ECDSA(hashes.SHA256()))
+    ).decode()
 
 
 # --- Mailgun ----------------------------------------------------------------------------------------------
@@ -137,13 +149,31 @@ def check_topic(envelope: Mapping[str, Any], topics: list[str]) -> None:
     if not topics:
         raise ConfigError("SNS webhook: list the accepted topics in tracking.sns.topic_arns.")
     if envelope.get("TopicArn") not in topics:
-        raise SignatureError(f"SNS webhook: topic {envelope.get('TopicArn')!r} is not one of tracking.sns.topic_arns.")
+        raise SignatureError(
+            f"SNS webhook: topic {envelope.get('TopicArn')!r} is not one of tracking.sns.topic_arns."
+        )
 
 
 _SNS_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
-    "UnsubscribeConfirmation": ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
+    "SubscriptionConfirmation": (
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
+    ),
+    "UnsubscribeConfirmation": (
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
+    ),
 }
 _SNS_CERT_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 
@@ -164,7 +194,11 @@ def sns_string_to_sign(envelope: Mapping[str, Any]) -> bytes:
 def check_cert_url(url: Any) -> str:
     """The signing certificate URL, which must be https on sns.<region>.amazonaws.com and end in .pem."""
     parts = urlsplit(str(url or ""))
-    if parts.scheme != "https" or not _SNS_CERT_HOST.match(parts.hostname or "") or not parts.path.endswith(".pem"):
+    if (
+        parts.scheme != "https"
+        or not _SNS_CERT_HOST.match(parts.hostname or "")
+        or not parts.path.endswith(".pem")
+    ):
         raise SignatureError(f"SNS webhook: the signing certificate URL {url!r} is not an SNS one.")
     return str(url)
 
@@ -179,7 +213,7 @@ def verify_sns_signature(envelope: Mapping[str, Any], certificate_pem: bytes) ->
     version = str(envelope.get("SignatureVersion"))
     algorithm: hashes.HashAlgorithm
     if version == "1":
-        algorithm = hashes.SHA1()  # noqa: S303 - SNS SignatureVersion 1 is SHA1withRSA by definition
+        algorithm = hashes.SHA1()
     elif version == "2":
         algorithm = hashes.SHA256()
     else:

@@ -21,7 +21,11 @@ from pleasepoint_cli.ops.suppression import add_suppression, email_hash, iso
 if TYPE_CHECKING:
     from pleasepoint_cli.ops.store import OpsStore
 
-SUPPRESSING = {("bounce", "hard"): "bounced", ("complaint", ""): "complained", ("unsubscribe", ""): "unsubscribed"}
+SUPPRESSING = {
+    ("bounce", "hard"): "bounced",
+    ("complaint", ""): "complained",
+    ("unsubscribe", ""): "unsubscribed",
+}
 """(kind, subkind) of the events that put the address on the suppression list, and the reason recorded."""
 
 
@@ -121,7 +125,9 @@ def store_events(
         reason = suppression_reason(event)
         if reason and email:
             try:
-                added = add_suppression(ops, email, reason, source=f"{event.provider} {event.kind}", now=now, con=con)
+                added = add_suppression(
+                    ops, email, reason, source=f"{event.provider} {event.kind}", now=now, con=con
+                )
             except InputDataError:  # an address the list cannot hold (malformed): the event is kept anyway
                 added = False
             result.suppressed += int(added)

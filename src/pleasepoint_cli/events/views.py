@@ -82,7 +82,12 @@ def register_rows(con: duckdb.DuckDBPyConnection, sends: list[SendRow], events: 
     names = ("send_id", "customer_id", "send_kind", "source", "kind", "subkind", "occurred_at")
     con.register(
         EVENTS_VIEW,
-        pa.table({name: column(events, i, stamp if name == "occurred_at" else text) for i, name in enumerate(names)}),
+        pa.table(
+            {
+                name: column(events, i, stamp if name == "occurred_at" else text)
+                for i, name in enumerate(names)
+            }
+        ),
     )
 
 
@@ -101,11 +106,15 @@ def views_registered(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def database_path(con: duckdb.DuckDBPyConnection) -> Path | None:
-    rows = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    rows = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
     return Path(str(rows[0][0])) if rows and rows[0][0] else None
 
 
-def ensure_ops_views(con: duckdb.DuckDBPyConnection, settings: Settings | None = None, *, refresh: bool = False) -> None:
+def ensure_ops_views(
+    con: duckdb.DuckDBPyConnection, settings: Settings | None = None, *, refresh: bool = False
+) -> None:
     """Register the views unless already there: from the operational store beside the database file (none
     yet: empty, so a rule on engagement selects as if nothing was ever sent); an in-memory database gets
     empty views unless the caller registered its own."""
@@ -117,7 +126,7 @@ def ensure_ops_views(con: duckdb.DuckDBPyConnection, settings: Settings | None =
     if path is None:
         register_rows(con, [], [])
         return
-    from pleasepoint_cli.ops.store import ops_path, open_ops
+    from pleasepoint_cli.ops.store import open_ops, ops_path
 
     if not ops_path(path).exists():
         register_rows(con, [], [])

@@ -27,7 +27,9 @@ def _columns(values: Sequence[int], width: int) -> list[int]:
     return [sum(values[i : i + per]) for i in range(0, len(values), per)]
 
 
-def chart_lines(report: StatsReport, metrics: Sequence[str], *, width: int = 80, height: int = 6) -> list[str]:
+def chart_lines(
+    report: StatsReport, metrics: Sequence[str], *, width: int = 80, height: int = 6
+) -> list[str]:
     """One small bar chart per metric, each line at most `width` characters."""
     axis = 8
     plot_width = max(width - axis - 1, 10)
@@ -51,8 +53,10 @@ def chart_lines(report: StatsReport, metrics: Sequence[str], *, width: int = 80,
         if buckets:
             first, last = _label(buckets[0].start, report.by), _label(buckets[-1].start, report.by)
             gap = max(len(values) - len(first) - len(last), 1)
-            footer = f"{'':>{axis}} {first}{' ' * gap}{last}" if len(values) >= len(first) + len(last) + 1 else (
-                f"{'':>{axis}} {first} … {last}"
+            footer = (
+                f"{'':>{axis}} {first}{' ' * gap}{last}"
+                if len(values) >= len(first) + len(last) + 1
+                else (f"{'':>{axis}} {first} … {last}")
             )
             lines.append(footer[:width])
         lines.append("")
@@ -91,7 +95,13 @@ def render_html(report: StatsReport, title: str) -> str:
         + "".join(
             f"<td>{html.escape(str(x))}</td>"
             for x in (
-                b.start.date().isoformat(), b.sent, b.delivered, b.opens, b.clicks, b.bounces, b.complaints,
+                b.start.date().isoformat(),
+                b.sent,
+                b.delivered,
+                b.opens,
+                b.clicks,
+                b.bounces,
+                b.complaints,
                 b.unsubscribes,
             )
         )

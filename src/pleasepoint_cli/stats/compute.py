@@ -149,7 +149,9 @@ def load_tables(
         params,
     ).fetchall()
     unmatched = int(
-        ops.scalar("SELECT count(*) FROM events e WHERE e.send_id IS NULL OR e.send_id NOT IN (SELECT send_id FROM ledger)")
+        ops.scalar(
+            "SELECT count(*) FROM events e WHERE e.send_id IS NULL OR e.send_id NOT IN (SELECT send_id FROM ledger)"
+        )
         or 0
     )
     stamp = pa.timestamp("us", tz="UTC")
@@ -244,7 +246,12 @@ def _truncate(moment: datetime, unit: str) -> datetime:
 
 
 def _series(
-    con: duckdb.DuckDBPyConnection, unit: str, tz: str, bounds: list[datetime], first: datetime, last: datetime
+    con: duckdb.DuckDBPyConnection,
+    unit: str,
+    tz: str,
+    bounds: list[datetime],
+    first: datetime,
+    last: datetime,
 ) -> list[Bucket]:
     """Every bucket from `first` to `last` (local, truncated), empty ones included."""
     rows = con.execute(_series_sql(unit), [tz, *bounds[:2], tz, *bounds[2:]]).fetchall()
@@ -294,7 +301,9 @@ def compute_stats(
         ).fetchall()[0]
         row = con.execute(_COUNTERS_SQL, bounds).fetchall()[0]
         values = [int(v) for v in row]
-        (sent, delivered, opens_total, opens_unique, opens_all, machine, clicks_total, clicks_unique) = values[:8]
+        (sent, delivered, opens_total, opens_unique, opens_all, machine, clicks_total, clicks_unique) = (
+            values[:8]
+        )
         hard, soft, complaints, unsubscribes, deferred, bounced_any = values[8:]
         if delivered > 0:
             base, base_kind = delivered, "delivered"
@@ -331,6 +340,8 @@ def compute_stats(
         series = _series(con, unit, timezone, bounds, first, last)
         daily = series if unit == "day" else _series(con, "day", timezone, bounds, first, last)
         period_end = _step(_truncate(last, unit), unit)
-        return StatsReport(selection, timezone, _truncate(first, unit), period_end, unit, counters, series, daily, unmatched)
+        return StatsReport(
+            selection, timezone, _truncate(first, unit), period_end, unit, counters, series, daily, unmatched
+        )
     finally:
         con.close()

@@ -33,11 +33,19 @@ def find_ref(con: sqlite3.Connection, ref: LinkRef) -> LedgerRow | None:
     if row is None:
         return None
     send_id, email, customer_id, kind, source = row
-    return LedgerRow(str(send_id), None if email is None else str(email), str(customer_id), str(kind), str(source))
+    return LedgerRow(
+        str(send_id), None if email is None else str(email), str(customer_id), str(kind), str(source)
+    )
 
 
 def record_hit(
-    ops: OpsStore, ref: LinkRef, kind: str, *, now: datetime, subkind: str = "", url: str | None = None,
+    ops: OpsStore,
+    ref: LinkRef,
+    kind: str,
+    *,
+    now: datetime,
+    subkind: str = "",
+    url: str | None = None,
     details: dict[str, str] | None = None,
 ) -> bool:
     """Store an open or click of a verified link; False when the link names no send of the ledger."""
@@ -68,7 +76,9 @@ class UnsubscribeOutcome:
     newly_suppressed: bool
 
 
-def record_unsubscribe(ops: OpsStore, customer_id: str, campaign: str, *, now: datetime) -> UnsubscribeOutcome:
+def record_unsubscribe(
+    ops: OpsStore, customer_id: str, campaign: str, *, now: datetime
+) -> UnsubscribeOutcome:
     """Suppress the address the customer was mailed at (from the ledger) and store the unsubscribe event.
 
     The link's signature is checked by the caller. A customer with no ledger row (a link never sent) is
@@ -95,4 +105,6 @@ def record_unsubscribe(ops: OpsStore, customer_id: str, campaign: str, *, now: d
             raw=json.dumps({"c": customer_id, "m": campaign, "via": "one-click"}, ensure_ascii=False),
         )
         result = store_events(ops, [event], now=now, con=con)
-    return UnsubscribeOutcome(known=send is not None and send.email is not None, newly_suppressed=result.suppressed > 0)
+    return UnsubscribeOutcome(
+        known=send is not None and send.email is not None, newly_suppressed=result.suppressed > 0
+    )

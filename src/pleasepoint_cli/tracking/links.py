@@ -119,12 +119,11 @@ def rewrite_html(
         f'<img src="{html.escape(pixel_url(base_url, secret, ref), quote=True)}" width="1" height="1" '
         'alt="" style="display:block;width:1px;height:1px;border:0" />'
     )
-    match = None
-    for match in _BODY_END.finditer(rewritten):
-        pass
-    if match is None:
+    ends = list(_BODY_END.finditer(rewritten))
+    if not ends:
         return rewritten + pixel
-    return rewritten[: match.start()] + pixel + rewritten[match.start() :]
+    at = ends[-1].start()
+    return rewritten[:at] + pixel + rewritten[at:]
 
 
 def check_tracking_url(base_url: str) -> str:

@@ -38,7 +38,14 @@ from pleasepoint_cli.events import signatures
 from pleasepoint_cli.events.providers import is_machine_user_agent, parse_payload
 from pleasepoint_cli.events.store import store_events, token_seen
 from pleasepoint_cli.tracking.hits import record_hit, record_unsubscribe
-from pleasepoint_cli.tracking.links import CLICK_PATH, OPEN_PATH, LinkRef, is_trackable, verify_click, verify_open
+from pleasepoint_cli.tracking.links import (
+    CLICK_PATH,
+    OPEN_PATH,
+    LinkRef,
+    is_trackable,
+    verify_click,
+    verify_open,
+)
 
 if TYPE_CHECKING:
     from pleasepoint_cli.config import Settings
@@ -62,9 +69,9 @@ def _utc_now() -> datetime:
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     document = (
-        "<!doctype html><html lang=\"es\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<meta name=\"robots\" content=\"noindex\"><title>{html.escape(title)}</title>"
+        '<!doctype html><html lang="es"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="robots" content="noindex"><title>{html.escape(title)}</title>'
         "<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;"
         "line-height:1.5}button{font-size:1rem;padding:.6rem 1.2rem}</style></head>"
         f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
@@ -136,7 +143,7 @@ class TrackingApp:
             )
         try:
             form = await request.form()
-        except Exception:  # noqa: BLE001 - a body that is neither form encoding is the client's error
+        except Exception:
             return PlainTextResponse("the body must be form-urlencoded or multipart", status_code=400)
         if form.get("List-Unsubscribe") != "One-Click":
             return PlainTextResponse("expected List-Unsubscribe=One-Click (RFC 8058)", status_code=400)
@@ -156,11 +163,17 @@ class TrackingApp:
             return PlainTextResponse("invalid tracking link", status_code=400, headers=NO_STORE)
         if request.method == "GET":
             agent = request.headers.get("user-agent", "")
-            machine = is_machine_user_agent(agent) or agent.strip() in self.settings.tracking.machine_user_agents
+            machine = (
+                is_machine_user_agent(agent) or agent.strip() in self.settings.tracking.machine_user_agents
+            )
             now = self.clock()
             await self._store(
                 lambda: record_hit(
-                    self.ops, ref, "open", now=now, subkind="machine" if machine else "",
+                    self.ops,
+                    ref,
+                    "open",
+                    now=now,
+                    subkind="machine" if machine else "",
                     details={"user_agent": agent[:300]},
                 )
             )
@@ -236,7 +249,9 @@ class TrackingApp:
         except SignatureError:
             # SNS sends credentials only after a 401 challenge.
             return PlainTextResponse(
-                "authentication required", status_code=401, headers={"WWW-Authenticate": 'Basic realm="pleasepoint"'}
+                "authentication required",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Basic realm="pleasepoint"'},
             )
         envelope = self._json(await self._body(request))
         if not isinstance(envelope, dict):
@@ -246,7 +261,9 @@ class TrackingApp:
             certificate = await self._store(lambda: self._certificate(envelope.get("SigningCertURL")))
             signatures.verify_sns_signature(envelope, certificate)
         if envelope.get("Type") == "SubscriptionConfirmation":
-            _log(f"SNS subscription to {envelope.get('TopicArn')}: confirm it at {envelope.get('SubscribeURL')}")
+            _log(
+                f"SNS subscription to {envelope.get('TopicArn')}: confirm it at {envelope.get('SubscribeURL')}"
+            )
             return PlainTextResponse("subscription noted; confirm it from its SubscribeURL")
         inserted = await self._store(lambda: self._save(envelope, "ses"))
         return PlainTextResponse(f"stored {inserted}")
@@ -308,8 +325,11 @@ def unsubscribe_paths(settings: Settings) -> list[str]:
     """`/unsubscribe`, and the path of `email.unsubscribe_base_url` so a proxy can pass it through as is."""
     paths = ["/unsubscribe"]
     path = urlsplit(settings.email.unsubscribe_base_url).path.rstrip("/")
-    if path and path not in paths and path not in (OPEN_PATH, CLICK_PATH, "/healthz") and not path.startswith(
-        "/webhooks"
+    if (
+        path
+        and path not in paths
+        and path not in (OPEN_PATH, CLICK_PATH, "/healthz")
+        and not path.startswith("/webhooks")
     ):
         paths.append(path)
     return paths
