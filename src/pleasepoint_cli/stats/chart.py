@@ -183,8 +183,10 @@ def _svg(report: StatsReport, width: int = 900, height: int = 320) -> str:
         ticks = sorted({0, len(buckets) // 2, len(buckets) - 1})
         for i in ticks:
             label = _label(buckets[i].start, report.by)
+            anchor = "start" if i == 0 else "end" if i == len(buckets) - 1 else "middle"
             parts.append(
-                f'<text x="{x(i):.1f}" y="{height - 15}" text-anchor="middle" font-size="11">{html.escape(label)}</text>'
+                f'<text x="{x(i):.1f}" y="{height - 15}" text-anchor="{anchor}" font-size="11">'
+                f"{html.escape(label)}</text>"
             )
     parts.append("</svg>")
     # The data behind the chart, for whoever opens the page's source.
