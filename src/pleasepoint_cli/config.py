@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pleasepoint_cli.automate.marketing import MarketingSettings
 from pleasepoint_cli.delivery.settings import DeliverySettings
+from pleasepoint_cli.tracking.settings import TrackingSettings
 
 CONFIG_FILE = "pleasepoint.yaml"
 DB_ENV = "PLEASEPOINT_DB"
@@ -76,6 +77,7 @@ class Settings(Strict):
     email: EmailSettings = EmailSettings()
     delivery: DeliverySettings = DeliverySettings()
     marketing: MarketingSettings = MarketingSettings()
+    tracking: TrackingSettings = TrackingSettings()
 
 
 def load_settings(path: Path | None) -> Settings:

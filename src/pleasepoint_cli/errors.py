@@ -57,3 +57,7 @@ class StoreBusyError(PleasepointError):
 
 class StoreError(PleasepointError):
     """The database file cannot be opened or migrated."""
+
+
+class SignatureError(PleasepointError):
+    """A signed link, token or provider webhook does not verify (forged, altered, stale or replayed)."""

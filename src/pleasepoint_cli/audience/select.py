@@ -29,6 +29,14 @@ class FunnelStep:
     customers: int
 
 
+def _ops_views(con: duckdb.DuckDBPyConnection | Store, needed: bool, settings: Settings | None) -> None:
+    """Register the operational store's sends and events when the rule reads them (engagement leaves)."""
+    if needed:
+        from pleasepoint_cli.events.views import ensure_ops_views
+
+        ensure_ops_views(connection_of(con), settings)
+
+
 def select_customers(
     con: duckdb.DuckDBPyConnection | Store,
     rule: Rule,
@@ -39,6 +47,7 @@ def select_customers(
 ) -> list[str]:
     """The customer_ids the rule selects on `as_of`, sorted."""
     compiled = compile_rule(rule, as_of=as_of, marketing=marketing, settings=settings)
+    _ops_views(con, compiled.needs_ops, settings)
     rows = (
         connection_of(con)
         .execute(f"SELECT customer_id FROM ({compiled.sql}) ORDER BY customer_id", compiled.params)
@@ -57,6 +66,7 @@ def count_customers(
 ) -> int:
     """How many customers the rule selects on `as_of`."""
     compiled = compile_rule(rule, as_of=as_of, marketing=marketing, settings=settings)
+    _ops_views(con, compiled.needs_ops, settings)
     row = connection_of(con).execute(f"SELECT count(*) FROM ({compiled.sql})", compiled.params).fetchone()
     return int(row[0]) if row else 0
 
@@ -92,6 +102,7 @@ def funnel(
             )
         )
     with_clause, joins = compiler.sources()
+    _ops_views(con, "ops" in compiler.needs, settings)
     flags = ",\n".join(f"{fragment.sql} AS s{i}" for i, (_, fragment) in enumerate(steps))
     counts = ["count(*)"] + [
         "count(*) FILTER (WHERE " + " AND ".join(f"s{j}" for j in range(i + 1)) + ")"

@@ -98,10 +98,13 @@ def _register() -> None:
         customers,
         demo,
         enrich,
+        events,
         ingest,
         persona,
         setup,
+        stats,
         suppress,
+        track,
     )
 
     setup.register(app)
@@ -114,6 +117,9 @@ def _register() -> None:
     app.add_typer(campaign.app, name="campaign")
     automate.register(app)
     suppress.register(app)
+    app.add_typer(events.app, name="events")
+    stats.register(app)
+    app.add_typer(track.app, name="track")
 
 
 _register()

@@ -76,8 +76,40 @@ DELIVERY_MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
-# Provider events and tracking hits (helper "events"): add `events_0001_events` ... here.
-EVENTS_MIGRATIONS: tuple[Migration, ...] = ()
+# Provider events and tracking hits (helper "events").
+EVENTS_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "events_0001_events",
+        """
+        -- Every delivery and engagement event: provider webhooks and files (`events ingest`) and the tracking
+        -- server's own hits (open pixel, click, one-click unsubscribe). kind: delivered|open|click|bounce|
+        -- complaint|unsubscribe|deferred; subkind: hard|soft (bounce), machine (open), '' otherwise.
+        -- send_id is the ledger row the event was matched to (NULL: unmatched). Times are ISO-8601 UTC text.
+        CREATE TABLE events (
+            event_id     TEXT PRIMARY KEY,      -- '<provider>:<provider event id>', or 'track:<uuid>'
+            provider     TEXT NOT NULL,         -- pleasepoint|sendgrid|mailgun|ses|track
+            kind         TEXT NOT NULL,
+            subkind      TEXT NOT NULL DEFAULT '',
+            send_id      TEXT,
+            message_id   TEXT,
+            email_sha256 TEXT,
+            url          TEXT,
+            occurred_at  TEXT NOT NULL,
+            received_at  TEXT NOT NULL,
+            raw          TEXT
+        );
+        CREATE INDEX events_by_send ON events (send_id, kind);
+        CREATE INDEX events_by_time ON events (occurred_at);
+        CREATE INDEX events_by_email ON events (email_sha256);
+        -- Mailgun webhook tokens already seen: a reused token is a replay and is refused.
+        CREATE TABLE webhook_tokens (
+            token    TEXT PRIMARY KEY,
+            provider TEXT NOT NULL,
+            seen_at  TEXT NOT NULL
+        );
+        """,
+    ),
+)
 
 # Automation state and log (helper "automate").
 AUTOMATE_MIGRATIONS: tuple[Migration, ...] = (
