@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +14,7 @@ from audience_oracle import Customer, Ev, Line, Oracle, Run, Send, Shop, load, r
 from pleasepoint_cli.audience import funnel, parse_rule, rule_to_data, select_customers
 from pleasepoint_cli.audience.validate import walk
 from pleasepoint_cli.store.connection import Store
+from pleasepoint_cli.store.connection import memory_store as new_memory_store
 from pleasepoint_cli.store.migrations import apply_migrations
 
 AS_OF = [
@@ -319,7 +318,7 @@ TABLES = (
 @pytest.fixture(scope="module")
 def memory_store() -> Iterator[Store]:
     """One migrated in-memory store for every example (emptied before each): migrating takes longer than a test."""
-    store = Store(duckdb.connect(":memory:"), Path(":memory:"))
+    store = new_memory_store()
     apply_migrations(store)
     yield store
     store.close()

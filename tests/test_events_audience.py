@@ -15,7 +15,8 @@ from pleasepoint_cli.errors import RuleError
 from pleasepoint_cli.events.ingest import ingest_events_file
 from pleasepoint_cli.ops.store import open_ops
 from pleasepoint_cli.ops.suppression import attach_suppressions
-from pleasepoint_cli.store import Store, open_store
+from pleasepoint_cli.store import open_store
+from pleasepoint_cli.store.connection import memory_store
 
 AS_OF = datetime(2026, 6, 30, 12, 0)  # shop time (Madrid, UTC+2 in summer)
 RULE = {
@@ -141,7 +142,6 @@ def test_received_counts_sent_mail_per_campaign_and_window(tmp_path: Path) -> No
 
 
 def test_last_conversion_is_an_order_within_the_attribution_window_after_a_click() -> None:
-    import duckdb
 
     from audience_oracle import register_engagement
     from pleasepoint_cli.store.migrations import apply_migrations
@@ -158,7 +158,7 @@ def test_last_conversion_is_an_order_within_the_attribution_window_after_a_click
         shop.sends.append(Send(f"S{cid}", cid, "verano", sent_at=click - timedelta(hours=1)))
         shop.events.append(Ev(f"S{cid}", "click", click))
         shop.lines.append(Line(f"O{cid}", cid, click + order_after, "P1", 1, 10.0, None))
-    store = Store(duckdb.connect(":memory:"), Path(":memory:"))
+    store = memory_store()
     apply_migrations(store)
     load(store.con, shop)
     register_engagement(store.con, shop)

@@ -322,3 +322,24 @@ def test_a_read_only_open_never_creates_the_file(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"no database at .*run `pleasepoint init`"):
         open_store(missing, read_only=True)
     assert not missing.exists()
+
+
+def test_duckdb_top_n_after_delete_regression() -> None:
+    """DuckDB 2.0.1's row group pruner made `ORDER BY created_at DESC LIMIT 1` return no row, 2 times in 400,
+    on an in-memory table refilled after a DELETE (found by the audience property test: `run: latest` chose
+    no run). The store turns that optimizer off; this test fails without that (and passes on plain 1.5.6)."""
+    import random
+    from datetime import datetime
+
+    from pleasepoint_cli.store.connection import memory_store
+
+    with memory_store() as store:
+        store.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, created_at TIMESTAMP NOT NULL)")
+        rng = random.Random(1)
+        empty = 0
+        for _ in range(400):
+            store.execute("DELETE FROM t")
+            for i in range(1, rng.choice([1, 2, 2]) + 1):
+                store.execute("INSERT INTO t VALUES (?, ?)", [i, datetime(2024, 1, rng.randint(1, 2))])
+            empty += not store.rows("SELECT id FROM t ORDER BY created_at DESC, id DESC LIMIT 1")
+        assert empty == 0

@@ -281,14 +281,13 @@ def compute_stats(
     `start` and `end` are aware instants (end exclusive); None means from the first / to the last record.
     `by` is hour, day or week (None: hourly for periods under 7 days, else daily).
     """
-    import duckdb
-
     from pleasepoint_cli.clock import shop_zone
+    from pleasepoint_cli.store.connection import memory_store
 
     zone = shop_zone(timezone)
     if by is not None and by not in GRANULARITIES:
         raise ValueError(f"by must be one of {GRANULARITIES}")
-    con = duckdb.connect(":memory:")
+    con = memory_store().con
     try:
         unmatched = load_tables(ops, con, campaign=campaign, automation=automation)
         low = start or datetime(1970, 1, 1, tzinfo=UTC)
