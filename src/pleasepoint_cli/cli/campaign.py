@@ -239,7 +239,7 @@ def _print_summary(ctx: typer.Context, summary: SendSummary, fmt: OutputFormat) 
     else:
         rows = [
             {"outcome": key, "messages": data[key]}
-            for key in ("sent", "bounced", "failed", "suppressed", "skipped", "uncertain")
+            for key in ("sent", "bounced", "failed", "suppressed", "skipped", "capped", "uncertain")
         ]
         rows += [
             {"outcome": f"skipped: {reason}", "messages": n} for reason, n in summary.skipped_reasons.items()
@@ -314,6 +314,8 @@ def campaign_send_command(
         if limit is not None:
             to_send = min(to_send, limit)
         parts = [f"{plan.new:,} new"] + [f"{n:,} {status}" for status, n in plan.already.items()]
+        if plan.capped:
+            parts.append(f"{len(plan.capped):,} capped by marketing.global_cap")
         if plan.uncertain:
             parts.append(f"{plan.uncertain:,} uncertain")
         say(
