@@ -279,3 +279,41 @@ def test_forget_leaves_no_trace_and_a_reimport_is_never_mailed(
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["sent"] == 5
     assert not any(b"zoe.kaur" in p.read_bytes().lower() for p in (tmp_path / "outbox").glob("*.eml"))
+
+
+def test_the_global_marketing_cap_holds_back_campaign_sends(tmp_path: Path, shop: tuple[Path, Path]) -> None:
+    db, campaign = shop
+    make_shop(db, 2)
+    config = write_config(tmp_path, None)
+    config.write_text(config.read_text() + "marketing:\n  global_cap: 1/week\n", encoding="utf-8")
+    runner = CliRunner()
+    first = runner.invoke(app, ["campaign", "send", str(campaign), "--yes", "--format", "json", *NOW])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["sent"] == 2
+    make_shop(db, 0, extra=[(customer_id(2), address(2), "Ana"), (customer_id(3), address(3), "Eva")])
+    body = campaign.read_text(encoding="utf-8")
+    other = write_campaign(tmp_path / "other", body=body.replace("Rebajas de otoño", "Navidad"))
+    noon = ["--now", "2026-09-01T12:00"]
+    dry = runner.invoke(app, ["campaign", "send", str(other), "--dry-run", "--format", "json", *noon])
+    assert json.loads(dry.stdout)["capped"] == 2 and json.loads(dry.stdout)["would_send"] == 2
+    second = runner.invoke(app, ["campaign", "send", str(other), "--yes", "--format", "json", *noon])
+    assert second.exit_code == 0, second.output
+    summary = json.loads(second.stdout)
+    assert (summary["sent"], summary["capped"]) == (2, 2)
+    with OpsStore(ops_path(db)) as ops:
+        capped = ops.rows(
+            "SELECT customer_id, error FROM ledger WHERE source = 'navidad' AND status = 'capped'"
+        )
+    assert {(r["customer_id"], r["error"]) for r in capped} == {
+        (customer_id(0), "global marketing cap"),
+        (customer_id(1), "global marketing cap"),
+    }
+    table = runner.invoke(app, ["campaign", "status", str(other), "--format", "json"])
+    assert json.loads(table.stdout)["counts"]["capped"] == 2
+    # A week later the window has passed: a third campaign goes to everyone.
+    third = write_campaign(tmp_path / "third", body=body.replace("Rebajas de otoño", "Reyes"))
+    later = runner.invoke(
+        app, ["campaign", "send", str(third), "--yes", "--format", "json", "--now", "2026-09-08T11:00"]
+    )
+    assert (json.loads(later.stdout)["sent"], json.loads(later.stdout)["capped"]) == (4, 0)
+    assert Counter(m.name for m in (tmp_path / "outbox").glob("*.eml")).total() == 8
