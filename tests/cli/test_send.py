@@ -213,6 +213,14 @@ def test_suppress_commands_and_unsubscribe(tmp_path: Path, shop: tuple[Path, Pat
     assert runner.invoke(app, ["unsubscribe", link]).exit_code == 0
     listed = json.loads(runner.invoke(app, ["suppress", "list", "--format", "json"]).stdout)
     assert (address(2), "unsubscribed") in {(r["email"], r["reason"]) for r in listed}
+    # Recorded the way the tracking server records it: an unsubscribe event tied to the message's ledger row.
+    with OpsStore(ops_path(db)) as ops:
+        events = ops.rows(
+            "SELECT e.provider, e.kind, l.customer_id FROM events e JOIN ledger l USING (send_id)"
+        )
+    assert events == [{"provider": "cli", "kind": "unsubscribe", "customer_id": customer_id(2)}]
+    again = runner.invoke(app, ["unsubscribe", link, "--format", "json"])
+    assert again.exit_code == 0 and json.loads(again.stdout)["added"] is False
 
 
 def _everything(db: Path, outbox: Path) -> list[str]:
