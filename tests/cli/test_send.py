@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from pleasepoint_cli.cli import app
 from pleasepoint_cli.ops import OpsStore, ops_path
-from send_data import address, customer_id, make_shop, write_campaign
+from send_data import TEMPLATE, address, customer_id, make_shop, write_campaign
 from smtp_server import ServerProcess, spawn_server
 
 NOW = ["--now", "2026-09-01T10:00"]
@@ -325,3 +325,58 @@ def test_the_global_marketing_cap_holds_back_campaign_sends(tmp_path: Path, shop
     )
     assert (json.loads(later.stdout)["sent"], json.loads(later.stdout)["capped"]) == (4, 0)
     assert Counter(m.name for m in (tmp_path / "outbox").glob("*.eml")).total() == 8
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_a_tracked_send_names_each_message_by_its_send_id(tmp_path: Path, shop: tuple[Path, Path]) -> None:
+    import html as html_lib
+    import re
+    from email import message_from_bytes, policy
+    from urllib.parse import parse_qs, urlsplit
+
+    from starlette.testclient import TestClient
+
+    from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.keys import signing_secret
+    from pleasepoint_cli.tracking.server import create_app
+    from pleasepoint_cli.tracking.settings import TrackingSettings
+
+    db, _ = shop
+    template = TEMPLATE.replace(
+        '<mj-text><a href="{{ unsubscribe_url }}">',
+        '<mj-text><a href="https://tienda.example/otono?x=1">Ver ofertas</a></mj-text>\n'
+        '      <mj-text><a href="{{ unsubscribe_url }}">',
+    )
+    campaign = write_campaign(tmp_path, template=template)
+    make_shop(db, 3)
+    config = write_config(tmp_path, None)
+    config.write_text(
+        config.read_text() + "tracking:\n  base_url: https://tienda.example/t\n", encoding="utf-8"
+    )
+    sent = CliRunner().invoke(app, ["campaign", "send", str(campaign), "--yes", "--format", "json", *NOW])
+    assert sent.exit_code == 0, sent.output
+    with OpsStore(ops_path(db)) as ops:
+        send_ids = {
+            r["customer_id"]: r["send_id"] for r in ops.rows("SELECT customer_id, send_id FROM ledger")
+        }
+    eml = next(p for p in (tmp_path / "outbox").glob("*.eml") if address(1).encode() in p.read_bytes())
+    message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    body = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    hrefs = [html_lib.unescape(h) for h in re.findall(r'href="([^"]+)"', body)]
+    click = next(h for h in hrefs if h.startswith("https://tienda.example/t/"))
+    query = parse_qs(urlsplit(click).query)
+    assert query["s"] == [send_ids[customer_id(1)]] and query["u"] == ["https://tienda.example/otono?x=1"]
+    pixel = next(html_lib.unescape(s) for s in re.findall(r'<img src="([^"]+)"', body) if "/t/" in s)
+    assert parse_qs(urlsplit(pixel).query)["s"] == [send_ids[customer_id(1)]]
+
+    # The tracking server checks the signature and records the click against that very message.
+    settings = Settings(tracking=TrackingSettings(base_url="https://tienda.example/t"))
+    with OpsStore(ops_path(db)) as server_ops:
+        client = TestClient(create_app(server_ops, signing_secret(db), settings))
+        local = click.replace("https://tienda.example/t", "http://testserver", 1)  # as the proxy passes it
+        answer = client.get(local, follow_redirects=False)
+        assert answer.status_code in (302, 303, 307) and answer.headers["location"] == query["u"][0]
+        altered = client.get(local.replace("x%3D1", "x%3D2"), follow_redirects=False)
+        assert altered.status_code == 400
+        clicks = server_ops.rows("SELECT send_id, url FROM events WHERE kind = 'click'")
+    assert clicks == [{"send_id": send_ids[customer_id(1)], "url": "https://tienda.example/otono?x=1"}]

@@ -425,7 +425,9 @@ class AutomationTick:
                     job.skipped = "no email address"
                 else:
                     try:
-                        job.email = prepared.render(context, index.get(str(row["variant"]), 0))
+                        job.email = prepared.render(
+                            context, index.get(str(row["variant"]), 0), send_id=job.send_id
+                        )
                     except PleasepointError as e:
                         job.failed = f"render: {e}"
                 yield job
