@@ -255,11 +255,45 @@ def test_forget_leaves_no_trace_and_a_reimport_is_never_mailed(
         app, ["campaign", "send", str(campaign), "--test-csv", "qa.csv", "--customer", "ZK9", *NOW]
     )
     assert test.exit_code == 0, test.output
+    # Engagement about their message: a provider file (the address percent-encoded in a click URL, which no
+    # plain-text scrub would find) and a tracking server hit.
+    with OpsStore(ops_path(db)) as ops:
+        send_id = ops.scalar("SELECT send_id FROM ledger WHERE customer_id = 'ZK9' AND kind = 'campaign'")
+        other_send = ops.scalar(
+            "SELECT send_id FROM ledger WHERE customer_id = ? AND kind = 'campaign'", [customer_id(0)]
+        )
+        from pleasepoint_cli.tracking.hits import record_hit
+        from pleasepoint_cli.tracking.links import LinkRef
+        from send_data import NOW as SENT
+
+        assert record_hit(ops, LinkRef(send_id=send_id), "open", now=SENT)
+    click_url = "https://tienda.example/perfil?e=zoe.kaur%40example.com"
+    events_file = tmp_path / "events.jsonl"
+    events_file.write_text(
+        "\n".join(
+            json.dumps(e)
+            for e in [
+                {"id": "e1", "event": "delivered", "at": "2026-09-01T10:01:00Z", "send_id": send_id},
+                {
+                    "id": "e2",
+                    "event": "click",
+                    "at": "2026-09-01T11:00:00Z",
+                    "send_id": send_id,
+                    "url": click_url,
+                },
+                {"id": "e3", "event": "open", "at": "2026-09-01T11:00:00Z", "send_id": other_send},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    loaded = runner.invoke(app, ["events", "ingest", str(events_file), "--format", "pleasepoint"])
+    assert loaded.exit_code == 0, loaded.output
     exported = runner.invoke(app, ["customers", "export", "ZK9"])
     assert exported.exit_code == 0, exported.output
     data = json.loads(exported.stdout)
     assert data["profile"]["email"] == "Zoe.Kaur@Example.com"
     assert {r["kind"] for r in data["ledger"]} == {"campaign", "test"}
+    assert sorted(e["kind"] for e in data["events"]) == ["click", "delivered", "open"]
     needles = ["zoe.kaur@example.com", "ZK9", "Zoë Núñez"]
     assert any(n.lower() in c.lower() for c in _everything(db, tmp_path / "outbox") for n in needles)
 
@@ -271,6 +305,14 @@ def test_forget_leaves_no_trace_and_a_reimport_is_never_mailed(
     with OpsStore(ops_path(db)) as ops:
         assert ops.scalar("SELECT count(*) FROM ledger WHERE email IS NULL") == 2  # anonymous counts remain
         assert ops.scalar("SELECT reason FROM suppressions WHERE email IS NULL") == "erased"
+        erased_hash = ops.scalar("SELECT email_sha256 FROM suppressions WHERE email IS NULL")
+        events = ops.rows("SELECT * FROM events ORDER BY event_id")
+    assert len(events) == 4  # the counts stay; nothing left in them names the person
+    theirs = [e for e in events if e["send_id"] == send_id]
+    assert len(theirs) == 3 and all(e["raw"] is None and e["url"] is None for e in theirs)
+    cells = [str(v).lower() for e in events for v in e.values() if v is not None]
+    assert not any("zoe" in c or "kaur" in c or "zk9" in c or c == erased_hash for c in cells)
+    assert [e["kind"] for e in events if e["send_id"] == other_send] == ["open"]
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 5
 
     # Re-imported, the customer is never mailed again (a new campaign too).
