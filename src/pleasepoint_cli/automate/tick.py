@@ -180,12 +180,6 @@ class Recipient:
     email: str | None
 
 
-def _stamp(moment: datetime) -> str:
-    from pleasepoint_cli.ops.suppression import iso
-
-    return iso(moment)
-
-
 class AutomationTick:
     """One automation at one tick: plan its work into the ledger and send it."""
 
@@ -310,13 +304,9 @@ class AutomationTick:
     # --- ledger steps ---------------------------------------------------------------------------------------
 
     def existing(self, period: str) -> set[str]:
-        return {
-            str(r[0])
-            for r in self.ops.execute(
-                "SELECT customer_id FROM ledger WHERE kind = ? AND source = ? AND period = ?",
-                [KIND, self.automation.name, period],
-            ).fetchall()
-        }
+        from pleasepoint_cli.ops import ledger
+
+        return set(ledger.existing(self.ops, KIND, self.automation.name, period))
 
     def _decide(
         self, customers: Sequence[str], period: str | None
@@ -361,15 +351,12 @@ class AutomationTick:
         """Queued rows more than the lateness limit behind their time are skipped ("too late"), not sent."""
         if self.dry_run:
             return
-        limit = self.now - self.lateness_limit
-        with self.ops.transaction() as con:
-            cursor = con.execute(
-                "UPDATE ledger SET status = 'skipped', error = 'too late: past max_lateness' "
-                "WHERE kind = ? AND source = ? AND status = 'queued' "
-                "AND julianday(coalesce(not_before, period)) < julianday(?)",
-                [KIND, self.automation.name, _stamp(limit)],
-            )
-        self.run.expired += cursor.rowcount
+        from pleasepoint_cli.ops import ledger
+
+        self.run.expired += ledger.expire_queued(
+            self.ops, KIND, self.automation.name, before=self.now - self.lateness_limit,
+            reason="too late: past max_lateness",
+        )  # fmt: skip
 
     def plan(self, work: list[tuple[str, list[Recipient]]]) -> None:
         for period, recipients in work:

@@ -510,13 +510,9 @@ class CampaignSend:
                     [[c for c, _ in assigned]],
                 ).fetchall()
             )
-        existing = {
-            str(r["customer_id"]): str(r["status"])
-            for r in ops.rows(
-                "SELECT customer_id, status FROM ledger WHERE kind = 'campaign' AND source = ? AND period = ''",
-                [self.slug],
-            )
-        }
+        from pleasepoint_cli.ops import ledger
+
+        existing = ledger.existing(ops, "campaign", self.slug, "")
         already = Counter(existing[c] for c, _ in assigned if c in existing)
         uncertain = sum(1 for status in existing.values() if status == "uncertain")
         capped: set[str] = set()

@@ -219,6 +219,29 @@ def recent_sends(
     return {str(c): None if oldest is None else _from_julian(float(oldest)) for c, oldest in rows}
 
 
+def existing(ops: OpsStore, kind: str, source: str, period: str) -> dict[str, str]:
+    """customer -> status of the rows already planned under one key (planning never adds a second row)."""
+    return {
+        str(r["customer_id"]): str(r["status"])
+        for r in ops.rows(
+            "SELECT customer_id, status FROM ledger WHERE kind = ? AND source = ? AND period = ?",
+            [kind, source, period],
+        )
+    }
+
+
+def expire_queued(ops: OpsStore, kind: str, source: str, *, before: datetime, reason: str) -> int:
+    """Queued rows whose time (`not_before`, else the period's instant) is before `before` become `skipped`
+    with `reason`: too late to send (an automation's max_lateness)."""
+    with ops.transaction() as con:
+        cursor = con.execute(
+            "UPDATE ledger SET status = 'skipped', error = ? WHERE kind = ? AND source = ? AND status = 'queued' "
+            "AND julianday(coalesce(not_before, period)) < julianday(?)",
+            [reason, kind, source, iso(before)],
+        )
+    return int(cursor.rowcount)
+
+
 def mark_uncertain(ops: OpsStore, kind: str, source: str, period: str | None = None) -> int:
     """Turn the `sending` rows a dead run left into `uncertain`. Call only while holding the send's lock."""
     where, params = _key(kind, source, period)
@@ -366,6 +389,8 @@ __all__ = [
     "Released",
     "claim",
     "counts",
+    "existing",
+    "expire_queued",
     "make_send_id",
     "mark_uncertain",
     "plan_rows",
