@@ -66,7 +66,8 @@ def campaign_create_command(
 
     if (from_cluster is None) == (from_filter is None):
         raise typer.BadParameter("give one of --from-cluster RUN:CLUSTER or --from-filter FILE|KEY=VALUE.")
-    with state(ctx).store() as store, store.transaction() as con:
+    with state(ctx).reader() as store:
+        con = store.con
         if from_cluster is not None:
             run, sep, cluster = from_cluster.rpartition(":")
             if not sep or not run or not cluster.strip().isdigit():
