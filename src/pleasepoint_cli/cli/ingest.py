@@ -65,6 +65,11 @@ def _load(
         on_error = OnError.skip
     if rejects is not None and len(files) > 1:
         raise ConfigError("--rejects takes one file at a time; run ingest once per file.")
+    if rejects is not None and _same_file(rejects, files[0]):
+        raise ConfigError(
+            f"--rejects {rejects}: is the input file itself; writing the rejects there would overwrite "
+            "the export. Give another path, e.g. --rejects rejects.csv."
+        )
     fmt_section = mapping.format
     options = ReadOptions(
         delimiter=delimiter or fmt_section.delimiter,
@@ -135,6 +140,16 @@ def _load(
                 say(ctx, f"[yellow]warning:[/] {warning}")
             if r.rejects_file:
                 say(ctx, f"rejected rows and their reasons: {r.rejects_file}")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file (also through a symbolic or hard link)."""
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist (yet): they cannot be the same file
+        return False
 
 
 def _command(entity: str, example: str) -> None:
