@@ -216,7 +216,10 @@ def test_grouped_weighted_fit_equals_the_ungrouped_fit(
     assert len(x) < len(cdnow.x) and weights.sum() == len(cdnow.x)
     grouped = model_class().fit(x, t_x, T, weights=weights)
     ungrouped = model_class().fit(cdnow.x, cdnow.t_x, cdnow.T)
-    assert grouped.params_ == pytest.approx(ungrouped.params_, rel=1e-4)
+    # Pareto/NBD's s and beta lie on a flat ridge of the likelihood (the log-likelihoods agree to 1e-6), so
+    # the optimiser stops at points 2e-4 apart along it depending on the order of the sums.
+    rel = 1e-4 if model_class is BetaGeoFitter else 1e-3
+    assert grouped.params_ == pytest.approx(ungrouped.params_, rel=rel)
     assert grouped.log_likelihood_ == pytest.approx(ungrouped.log_likelihood_, abs=1e-6)
 
 

@@ -140,7 +140,7 @@ def test_unsubscribe_url_is_signed_per_customer_and_campaign(
 ) -> None:
     monkeypatch.delenv(SECRET_ENV, raising=False)
     secret = signing_secret(shop.con)
-    assert signing_secret(shop.con) == secret and len(secret) == 64  # made once, kept in the database
+    assert signing_secret(shop.con) == secret and len(secret) == 64  # made once, kept beside the database
     url = _builder(shop, secret=secret).build(shop.con, ["C1"])["C1"]["unsubscribe_url"]
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc, parts.path) == ("https", "tienda.example", "/baja")

@@ -228,7 +228,7 @@ def test_a_waiting_process_gets_the_database_once_it_is_released(db_path: Path) 
 
 
 def test_duckdb_transaction_regression_staging_from_parquet(db_path: Path) -> None:
-    """DuckDB 2.0.0 answered 0 here inside a transaction (see pitfalls); 1.5.6 is right. Keep this test."""
+    """DuckDB 2.0.0 once answered 0 here inside a transaction (see pitfalls); 2.0.1 answers right. Keep this test."""
     con = duckdb.connect(str(db_path))
     parquet = str(DATA / "online_retail.parquet")
     con.execute(
@@ -249,4 +249,4 @@ def test_duckdb_transaction_regression_staging_from_parquet(db_path: Path) -> No
     con.execute("INSERT INTO ol SELECT * FROM new")
     assert con.execute("SELECT count(*) FROM ol").fetchone() == (406_829,)
     con.execute("COMMIT")
-    assert duckdb.__version__ == "1.5.6", "upgrade only after this test passes on the new version"
+    assert duckdb.__version__ == "2.0.1", "upgrade only after this test passes on the new version"

@@ -352,15 +352,14 @@ def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> Pred
             "holdout_expected": holdout_expected,
         }
     )
-    con.register("clv_group_predictions", table)
-    try:
+    from pleasepoint_cli.store.connection import registered
+
+    with registered(con, "clv_group_predictions", table):
         sp = spend_model.params_
         con.execute(
             _PREDICTIONS_SQL.format(t_x_bin=t_x_bin, T_bin=T_bin),
             {"unit": unit, "p": sp["p"], "q": sp["q"], "gamma": sp["gamma"]},
         )
-    finally:
-        con.unregister("clv_group_predictions")
     totals_row = _one(
         con,
         f"SELECT sum(expected_purchases), sum(expected_spend), sum(clv), avg(p_alive) "

@@ -22,9 +22,8 @@ def customer_batch(con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) 
     """Register the ids as a one-column (customer_id) view for the block; yields the view's name."""
     import pyarrow as pa
 
+    from pleasepoint_cli.store.connection import registered
+
     name = f"_pp_batch_{next(_names)}"
-    con.register(name, pa.table({"customer_id": pa.array(list(customer_ids), pa.string())}))
-    try:
+    with registered(con, name, pa.table({"customer_id": pa.array(list(customer_ids), pa.string())})):
         yield name
-    finally:
-        con.unregister(name)

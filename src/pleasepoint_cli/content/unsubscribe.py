@@ -1,7 +1,7 @@
 """Signed unsubscribe links: an HMAC-SHA256 of (customer, campaign) so a link cannot be forged or altered.
 
-The key comes from $PLEASEPOINT_SECRET; without it, from a random key made once per database and kept in the
-`secrets` table. It is never printed, logged or exported.
+The key comes from $PLEASEPOINT_SECRET; without it, from a random key file beside the database (see
+`pleasepoint_cli.keys`). It is never printed, logged or exported.
 """
 
 from __future__ import annotations
@@ -10,31 +10,34 @@ import base64
 import hashlib
 import hmac
 import os
-import secrets
-from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from pleasepoint_cli.errors import ConfigError
+from pleasepoint_cli.keys import SECRET_ENV
 
 if TYPE_CHECKING:
     import duckdb
 
-SECRET_ENV = "PLEASEPOINT_SECRET"
-_SECRET_NAME = "unsubscribe_hmac"
+__all__ = ["SECRET_ENV", "signing_secret"]
 
 
 def signing_secret(con: duckdb.DuckDBPyConnection) -> bytes:
-    """The signing key: $PLEASEPOINT_SECRET, else this database's own random key (made on first use)."""
+    """The signing key of the database this connection is open on: $PLEASEPOINT_SECRET, else its key file.
+
+    Reads nothing from and writes nothing to the database, so it works on a read-only connection.
+    """
+    from pleasepoint_cli import keys
+
     if from_env := os.environ.get(SECRET_ENV):
         return from_env.encode("utf-8")
-    con.execute(
-        "INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
-        [_SECRET_NAME, secrets.token_hex(32), datetime.now()],
-    )
-    row = con.execute("SELECT value FROM secrets WHERE name = ?", [_SECRET_NAME]).fetchone()
-    assert row is not None
-    return str(row[0]).encode("utf-8")
+    rows = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
+    if not rows or not rows[0][0]:
+        raise ConfigError(f"an in-memory database has no key file: set ${SECRET_ENV} to sign links.")
+    return keys.signing_secret(Path(str(rows[0][0])))
 
 
 def unsubscribe_token(secret: bytes, customer_id: str, campaign: str) -> str:

@@ -334,7 +334,7 @@ def build_features(
 
 def _fetch(con: duckdb.DuckDBPyConnection, attributes: list[str], unit: str, np: Any) -> FeatureMatrix:
     """Read the coded tables into arrays and the dense matrix; compute the input fingerprint."""
-    customers = con.execute(
+    customers = con.sql(
         "SELECT customer_id, orders, spend, net_spend, recency_days FROM _pp_customers ORDER BY row"
     ).to_arrow_table()
     n = customers.num_rows

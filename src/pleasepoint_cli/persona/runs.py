@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pleasepoint_cli.errors import ConfigError, NotFoundError
 from pleasepoint_cli.persona.profile import ClusterSummary, Profile, ProfileCell
+from pleasepoint_cli.store.connection import registered
 
 if TYPE_CHECKING:
     import duckdb
@@ -231,9 +232,7 @@ def save_run(store: Store, run: RunComputation) -> int:
     )
     con = store.con
     with store.transaction():
-        row = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM persona_runs").fetchone()
-        assert row is not None
-        run_id = int(row[0])
+        run_id = int(store.scalar("SELECT nextval('run_id_seq')"))
         con.execute(
             "INSERT INTO persona_runs (run_id, name, created_at, k, customers, manifest) VALUES (?, ?, ?, ?, ?, ?)",
             [
@@ -261,9 +260,10 @@ def save_run(store: Store, run: RunComputation) -> int:
                     list(c.centroid),
                 ],
             )
-        con.register("_pp_new_profile", profile_table)
-        con.register("_pp_new_assignments", assignments)
-        try:
+        with (
+            registered(con, "_pp_new_profile", profile_table),
+            registered(con, "_pp_new_assignments", assignments),
+        ):
             con.execute(
                 "INSERT INTO persona_profile SELECT ?, cluster, variable, position, cluster_value, population_value, "
                 "propensity, level FROM _pp_new_profile",
@@ -273,9 +273,6 @@ def save_run(store: Store, run: RunComputation) -> int:
                 "INSERT INTO persona_assignments SELECT ?, customer_id, cluster FROM _pp_new_assignments",
                 [run_id],
             )
-        finally:
-            con.unregister("_pp_new_profile")
-            con.unregister("_pp_new_assignments")
     return run_id
 
 

@@ -52,9 +52,10 @@ def verify_run(
     fresh = pa.table(
         {"customer_id": now.features.customer_ids, "cluster": pa.array((now.labels + 1).astype(np.int32))}
     )
-    con.register("_pp_verify", fresh)
-    try:
-        row = con.execute(
+    from pleasepoint_cli.store.connection import registered
+
+    with registered(con, "_pp_verify", fresh):
+        rows = con.execute(
             """
             SELECT count(*) FILTER (WHERE s.customer_id IS NOT NULL AND n.customer_id IS NOT NULL
                                     AND s.cluster <> n.cluster),
@@ -64,10 +65,8 @@ def verify_run(
             FULL OUTER JOIN _pp_verify n ON n.customer_id = s.customer_id
             """,
             [stored.record.run_id],
-        ).fetchone()
-    finally:
-        con.unregister("_pp_verify")
-    assert row is not None
+        ).fetchall()
+    row = rows[0]
     changed, only_stored, only_now = (int(x) for x in row)
     labels_changed = [
         old.cluster

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,14 +51,21 @@ class Store:
 
     def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run a query and return its rows as dictionaries keyed by column name."""
-        cursor = self.con.execute(sql, params)
-        names = [d[0] for d in cursor.description or []]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        with wrapped_errors(self.path):
+            cursor = self.con.execute(sql, params)
+            names = [d[0] for d in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         """Run a query and return the first column of its first row (None when it has no rows)."""
-        row = self.con.execute(sql, params).fetchone()
-        return None if row is None else row[0]
+        with wrapped_errors(self.path):
+            rows = self.con.execute(sql, params).fetchall()
+        return rows[0][0] if rows else None
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> None:
+        """Run a statement whose result is not needed (DDL, INSERT, UPDATE, DELETE)."""
+        with wrapped_errors(self.path):
+            self.con.execute(sql, params).fetchall()
 
     def close(self) -> None:
         """Close the connection, releasing the file lock for other processes."""
@@ -71,6 +78,40 @@ class Store:
         self.close()
 
 
+@contextmanager
+def wrapped_errors(path: Path) -> Iterator[None]:
+    """Turn DuckDB's errors into the store's typed errors (a one-line message, never a traceback)."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.Error as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise StoreError(f"{path}: the database refused a query: {first}") from e
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[str]:
+    """An Arrow table visible to queries as the view `name` for the length of the block.
+
+    DuckDB 2.0 refuses `register` while a result of `execute()` is partly fetched (a `fetchone()` of a one-row
+    result counts): nothing of such a result is still wanted here, so it is finished first.
+    """
+    import duckdb
+
+    con.abort()
+    con.register(name, table)
+    try:
+        yield name
+    except BaseException:
+        # In an aborted transaction DuckDB 2.0 refuses even `unregister`: keep the error that matters.
+        with suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.abort()
+    con.unregister(name)
+
+
 def _busy_message(path: Path, error: Exception, waited: float) -> str:
     holder = _LOCK_HOLDER.search(str(error))
     who = f"{holder['program']} (PID {holder['pid']})" if holder else "another process"
@@ -80,15 +121,37 @@ def _busy_message(path: Path, error: Exception, waited: float) -> str:
     )
 
 
-def connect(path: Path, lock_timeout: float = 30.0) -> duckdb.DuckDBPyConnection:
+# Never fetch or load an extension behind the user's back: a file that needs one (a SQLite file) is refused.
+_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """A file that is not DuckDB's (a SQLite database, a CSV passed as --db) is refused before it is opened."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise StoreError(f"{path}: cannot read the database file: {e.strerror}.") from e
+    if head == _SQLITE_MAGIC:
+        raise StoreError(
+            f"{path} is a SQLite database, not a pleasepoint (DuckDB) file. Pass another --db, "
+            "or run `pleasepoint init` in a new folder."
+        )
+
+
+def connect(path: Path, lock_timeout: float = 30.0, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file, retrying while another process holds its lock, up to `lock_timeout` seconds."""
     import duckdb
 
+    _refuse_foreign_file(path)
     deadline = time.monotonic() + max(lock_timeout, 0.0)
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path))
+            return duckdb.connect(str(path), read_only=read_only, config=dict(_CONFIG))
         except duckdb.IOException as e:
             if "lock" not in str(e).lower():
                 raise StoreError(f"{path}: cannot open the database: {e}") from e
@@ -102,17 +165,29 @@ def connect(path: Path, lock_timeout: float = 30.0) -> duckdb.DuckDBPyConnection
             ) from e
 
 
-def open_store(path: Path, lock_timeout: float = 30.0, migrate: bool = True) -> Store:
-    """Open (creating if needed) the database at `path` and bring its schema up to date."""
-    from pleasepoint_cli.store.migrations import apply_migrations
+def open_store(
+    path: Path, lock_timeout: float = 30.0, migrate: bool = True, read_only: bool = False
+) -> Store:
+    """Open the database at `path` (created if needed unless read-only) and bring its schema up to date.
 
+    A read-only store is never created: a missing file is an error that says how to make one.
+    """
+    from pleasepoint_cli.store.migrations import apply_migrations, check_is_pleasepoint
+
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a database file. Pass a file path with --db.")
+    if read_only and not path.exists():
+        raise StoreError(
+            f"no database at {path}: load data with `pleasepoint ingest` or run `pleasepoint init`."
+        )
     if path.parent and not path.parent.exists():
         raise StoreError(f"{path}: the folder {path.parent} does not exist. Create it, or pass another --db.")
-    store = Store(connect(path, lock_timeout), path)
-    if migrate:
-        try:
+    store = Store(connect(path, lock_timeout, read_only=read_only), path)
+    try:
+        check_is_pleasepoint(store)
+        if migrate and not read_only:
             apply_migrations(store)
-        except BaseException:
-            store.close()
-            raise
+    except BaseException:
+        store.close()
+        raise
     return store

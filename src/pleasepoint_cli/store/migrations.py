@@ -5,6 +5,7 @@ Never edit a migration that has shipped: add a new one at the end.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,10 +17,36 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Migration:
-    """One schema step: a unique name and the SQL statements that make it."""
+    """One schema step: a unique name, the SQL statements that make it, and an optional Python step after them
+    (for what SQL alone cannot do, such as starting a sequence at a value read from the data)."""
 
     name: str
     sql: str
+    step: Callable[[Store], None] | None = None
+
+
+def _start_run_ids_from_a_sequence(store: Store) -> None:
+    # `max(run_id) + 1` reused the id of a run whose header row a crash had lost; a sequence never goes back.
+    start = int(store.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM persona_runs"))
+    store.execute(f"CREATE SEQUENCE run_id_seq START {start}")
+
+
+def _move_signing_key_to_a_file(store: Store) -> None:
+    # The key that signs unsubscribe links moves beside the database, so a process that cannot open DuckDB
+    # (the tracking server while an analyst holds the file) can verify links; links already sent keep working.
+    from pleasepoint_cli.keys import key_path, write_key_file
+
+    value = store.scalar("SELECT value FROM secrets WHERE name = 'unsubscribe_hmac'")
+    if value is None:
+        return
+    if not write_key_file(store.path, str(value)):
+        existing = key_path(store.path).read_text(encoding="ascii").strip()
+        if existing != str(value):
+            raise StoreError(
+                f"{key_path(store.path)} holds another signing key than the one this database signed its "
+                "links with. Move that file away and open the database again."
+            )
+    store.execute("DELETE FROM secrets WHERE name = 'unsubscribe_hmac'")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -222,7 +249,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE order_lines ALTER COLUMN amount DROP NOT NULL;
         """,
     ),
+    Migration("0007_run_id_sequence", "SELECT 1", _start_run_ids_from_a_sequence),
+    Migration("0008_signing_key_in_a_file", "SELECT 1", _move_signing_key_to_a_file),
 )
+
+
+def check_is_pleasepoint(store: Store) -> None:
+    """Refuse a DuckDB file written by another application before anything is written to it."""
+    names = {
+        str(row["table_name"])
+        for row in store.rows(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_catalog = current_database()"
+        )
+    }
+    if names and "schema_migrations" not in names:
+        raise StoreError(
+            f"{store.path} is a DuckDB file of another application (tables: {', '.join(sorted(names)[:5])}), "
+            "not a pleasepoint database. Pass another --db, or run `pleasepoint init` in a new folder."
+        )
 
 
 def apply_migrations(store: Store) -> list[str]:
@@ -251,6 +296,8 @@ def apply_migrations(store: Store) -> list[str]:
         try:
             with store.transaction():
                 con.execute(migration.sql)
+                if migration.step is not None:
+                    migration.step(store)
                 con.execute("INSERT INTO schema_migrations (name) VALUES (?)", [migration.name])
         except duckdb.Error as e:
             raise StoreError(f"{store.path}: migration {migration.name} failed: {e}") from e
