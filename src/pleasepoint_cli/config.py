@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -14,9 +15,14 @@ DEFAULT_DB = "pleasepoint.duckdb"
 
 
 class Strict(BaseModel):
-    """Base for every YAML model: unknown keys are errors, not silently ignored."""
+    """Base for every YAML model: unknown keys are errors, not silently ignored, and types are strict (YAML
+    gives native ones): `true` is not the number 1, `"5"` is not 5 (a whole number still fills a float)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+YamlDate = Annotated[date, Field(strict=False)]
+"""A date in a strict model: a YAML date (2024-05-01), or the same written as a quoted string."""
 
 
 class ShopSettings(Strict):

@@ -43,7 +43,7 @@ def snapshot(db: Path) -> dict[str, tuple[int, str]]:
         result = {}
         for table in tables:
             row = con.execute(
-                f'SELECT count(*), md5(COALESCE(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY CAST(t AS VARCHAR)), \'\')) FROM "{table}" t'
+                f"SELECT count(*), md5(COALESCE(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY CAST(t AS VARCHAR)), '')) FROM \"{table}\" t"
             ).fetchall()[0]
             result[table] = (int(row[0]), str(row[1]))
         return result
@@ -124,3 +124,47 @@ def test_rejects_pointing_at_the_input_is_refused_also_through_a_link(db: Path, 
         assert code == 1 and "is the input file itself" in err, err
         assert export.read_bytes() == original
     assert snapshot(db) == before
+
+
+def test_ingests_finish_after_they_start(db: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text(BASE_ORDERS, encoding="utf-8")
+    second.write_text(BASE_ORDERS.replace("O1", "O7"), encoding="utf-8")
+    code, _, err = run(db, "ingest", "orders", str(first), str(second))
+    assert code == 0, err
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        wrong = con.execute("SELECT count(*) FROM ingests WHERE finished_at < started_at").fetchall()[0][0]
+    finally:
+        con.close()
+    assert wrong == 0
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "says"),
+    [
+        ("states: {active_below: true}\n", "states.active_below: Input should be a valid integer"),
+        ("states: {active_below: '90'}\n", "states.active_below: Input should be a valid integer"),
+        ("levels: {high: '1.5'}\n", "levels.high: Input should be a valid number"),
+    ],
+)
+def test_settings_numbers_are_strict(db: Path, tmp_path: Path, yaml_text: str, says: str) -> None:
+    config = tmp_path / "pleasepoint.yaml"
+    config.write_text(yaml_text, encoding="utf-8")
+    orders = tmp_path / "o.csv"
+    orders.write_text(BASE_ORDERS, encoding="utf-8")
+    before = snapshot(db)
+    code, _, err = run(db, "--config", str(config), "ingest", "orders", str(orders))
+    assert code == 1 and f"{config}:1: {says}" in err, err
+    assert snapshot(db) == before
+
+
+def test_a_mapping_boolean_is_strict(db: Path, tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("customers:\n  keep_extra_columns: 1\n", encoding="utf-8")
+    customers = tmp_path / "c.csv"
+    customers.write_text(BASE_CUSTOMERS, encoding="utf-8")
+    code, _, err = run(db, "ingest", "customers", str(customers), "--mapping", str(mapping))
+    assert (
+        code == 1 and f"{mapping}:2: customers.keep_extra_columns: Input should be a valid boolean" in err
+    ), err

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -585,13 +585,15 @@ def ingest_file(
             con.execute("DROP TABLE IF EXISTS _stage")
             report.seconds = time.monotonic() - clock
             con.execute(
-                "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?)",
+                "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     ingest_id,
                     entity.name,
                     str(path.resolve()),
                     digest.result(),
                     started,
+                    # Not DuckDB's now(): that is the start of the transaction, before this file began.
+                    started + timedelta(seconds=report.seconds),
                     report.rows_read,
                     report.inserted,
                     report.updated,
