@@ -68,8 +68,9 @@ def _check_shape(text: str, path: Path) -> None:
         if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
             depth += 1
             if depth > MAX_YAML_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 1
                 raise ConfigError(
-                    f"{path}:{event.start_mark.line + 1}: nested more than {MAX_YAML_DEPTH} levels deep; "
+                    f"{path}:{line}: nested more than {MAX_YAML_DEPTH} levels deep; "
                     "a definition never needs that many. Flatten it."
                 )
         elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
