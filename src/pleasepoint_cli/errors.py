@@ -45,3 +45,7 @@ class StoreBusyError(PleasepointError):
 
 class StoreError(PleasepointError):
     """The database file cannot be opened or migrated."""
+
+
+class OutputError(PleasepointError):
+    """A result cannot be written: the disk is full, the path is a folder or not writable."""

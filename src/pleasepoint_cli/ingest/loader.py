@@ -499,15 +499,14 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, plan: _Plan, target: Path) ->
         """,
         plan.source.params,
     )
+    from pleasepoint_cli.outfiles import output_path
+
     header = [d[0] for d in cursor.description or []]
-    try:
-        with target.open("w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(header)
-            while batch := cursor.fetchmany(10_000):
-                writer.writerows(batch)
-    except OSError as e:
-        raise InputDataError(f"{target}: cannot write the rejects file: {e}") from e
+    with output_path(target, "--rejects") as temp, temp.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        while batch := cursor.fetchmany(10_000):
+            writer.writerows(batch)
 
 
 def ingest_file(
