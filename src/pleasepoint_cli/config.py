@@ -62,6 +62,14 @@ class LevelThresholds(Strict):
         return self
 
 
+class IngestSettings(Strict):
+    """Which dates an export may hold (docs/ingest.md): none before `earliest_date`, and none (but an offer's
+    dates) later than `future_days` after the load; a value outside is a bad row like any other."""
+
+    earliest_date: YamlDate = date(1900, 1, 1)
+    future_days: Annotated[int, Field(ge=0)] = 2
+
+
 class EmailSettings(Strict):
     from_address: str = "Mi tienda <hola@tienda.example>"
     reply_to: str | None = None
@@ -76,6 +84,7 @@ class Settings(Strict):
     shop: ShopSettings = ShopSettings()
     states: StateThresholds = StateThresholds()
     levels: LevelThresholds = LevelThresholds()
+    ingest: IngestSettings = IngestSettings()
     email: EmailSettings = EmailSettings()
 
 

@@ -4,6 +4,7 @@ every table exactly as it was (row counts and a hash of each table's content).""
 
 from __future__ import annotations
 
+import csv
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +95,142 @@ class Case:
     notes: list[str] = field(default_factory=list)
 
 
-CASES: list[Case] = []
+CASES: list[Case] = [
+    # 3: a short row is an error, never padded with NULLs (which blanked a customer's email and name)
+    Case(
+        "short_row_customers.csv",
+        "customers",
+        ("short_row_customers.csv:3: the row has 2 fields where the header has 4", "'C2,luis@example.com'"),
+    ),
+    Case(
+        "cut_mid_line_orders.csv",
+        "orders",
+        ("cut_mid_line_orders.csv:3: the row has 4 fields where the header has 6", "cut off mid-line"),
+    ),
+    # 4: money
+    Case(
+        "missing_money_orders.csv",
+        "orders",
+        ("missing_money_orders.csv:3: column 'unit_price'", "is empty and so is amount"),
+    ),
+    Case(
+        "negative_price_orders.csv",
+        "orders",
+        ("negative_price_orders.csv:2: column 'unit_price': value '-5': is negative on a purchase line",),
+    ),
+    # 5: bytes: mixed encodings, control bytes
+    Case(
+        "mixed_encoding_customers.csv",
+        "customers",
+        (
+            "mixed_encoding_customers.csv:3: UTF-8 text ('ñ') in a file read as cp1252",
+            "'C2,b@example.com,IÃ±igo,Bilbao'",
+        ),
+    ),
+    Case("control_byte_customers.csv", "customers", ("control_byte_customers.csv:2: a control byte 0x01",)),
+    Case(
+        "c1_control_latin1_customers.csv",
+        "customers",
+        (
+            "c1_control_latin1_customers.csv:2: a control byte 0x81 (C1) in a file read as latin-1",
+            "--encoding cp1252",
+        ),
+    ),
+    # 8: NaN, Infinity, overflow
+    Case(
+        "nan_price_orders.csv",
+        "orders",
+        ("nan_price_orders.csv:2: column 'unit_price': value 'NaN': is not a finite number",),
+    ),
+    Case(
+        "infinity_price_orders.csv",
+        "orders",
+        ("infinity_price_orders.csv:2: column 'unit_price': value 'Infinity': is not a finite number",),
+    ),
+    Case(
+        "overflow_price_orders.csv",
+        "orders",
+        ("overflow_price_orders.csv:2: column 'unit_price': value '1e400': is not a finite number",),
+    ),
+    Case(
+        "huge_quantity_orders.csv",
+        "orders",
+        (
+            "huge_quantity_orders.csv:2: column 'quantity': value '1e300': is not a finite number within ±1,000,000,000",
+        ),
+    ),
+    # 9: the date window
+    Case(
+        "year_0001_orders.csv",
+        "orders",
+        ("year_0001_orders.csv:2: column 'ordered_at': value '0001-03-01': is before 1900-01-01",),
+    ),
+    Case(
+        "year_2100_orders.csv",
+        "orders",
+        ("year_2100_orders.csv:2: column 'ordered_at': value '2100-03-01': is in the future",),
+    ),
+    Case(
+        "year_9999_orders.csv",
+        "orders",
+        ("year_9999_orders.csv:2: column 'ordered_at': value '9999-12-31': is in the future",),
+    ),
+    Case(
+        "birth_year_1066_customers.csv",
+        "customers",
+        ("birth_year_1066_customers.csv:2: column 'birth_date': value '1066-10-14': is before 1900-01-01",),
+    ),
+    # 10: more fields than the header
+    Case(
+        "long_row_orders.csv",
+        "orders",
+        ("long_row_orders.csv:3: the row has more fields than the header's 6",),
+    ),
+    Case(
+        "long_row_customers.csv",
+        "customers",
+        ("long_row_customers.csv:2: the row has more fields than the header's 4",),
+    ),
+    # 11: NUL bytes, a list as an id (untrimmed keys: test_json_keys_are_trimmed_like_csv_keys)
+    Case("nul_in_id_orders.csv", "orders", ("nul_in_id_orders.csv:2: a control byte 0x00",)),
+    Case(
+        "nul_in_id_customers.jsonl",
+        "customers",
+        ("nul_in_id_customers.jsonl, record 1: column 'customer_id'", "holds a NUL byte"),
+    ),
+    Case(
+        "list_id_orders.parquet",
+        "orders",
+        (
+            "list_id_orders.parquet: column 'customer_id' holds INTEGER[] values",
+            "it cannot be the customer_id",
+        ),
+    ),
+    # 16: wording
+    Case("empty_orders.csv", "orders", ("empty_orders.csv: is empty (0 bytes)",)),
+    Case("scalar_orders.json", "orders", ("scalar_orders.json: holds bigint values, not records",)),
+    Case("symlink_loop_a.csv", "orders", ("symlink_loop_a.csv: is a loop of symbolic links",)),
+    Case(
+        "header_only_orders.csv",
+        "orders",
+        ("warning: no rows: the file has a header and nothing else",),
+        exit_code=0,
+    ),
+    Case(
+        "long_value_orders.csv",
+        "orders",
+        ("long_value_orders.csv:2: column 'quantity': value '99999999999", "…': is not a number"),
+    ),
+    # held before issue 8
+    Case("does_not_exist.csv", "orders", ("does_not_exist.csv: no such file",)),
+    Case("a_folder.csv", "orders", ("a_folder.csv: is a folder",)),
+    Case("fake_orders.parquet", "orders", ("fake_orders.parquet: cannot read the file",)),
+    Case(
+        "wrong_types_orders.parquet",
+        "orders",
+        ("wrong_types_orders.parquet, row 1: column 'quantity': value 'muchos': is not a number",),
+    ),
+]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.file for c in CASES])
@@ -168,3 +304,95 @@ def test_a_mapping_boolean_is_strict(db: Path, tmp_path: Path) -> None:
     assert (
         code == 1 and f"{mapping}:2: customers.keep_extra_columns: Input should be a valid boolean" in err
     ), err
+
+
+def _query(db: Path, sql: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_skip_rejects_a_short_row_and_keeps_the_customer_as_it_was(db: Path, tmp_path: Path) -> None:
+    rejects = tmp_path / "rejects.csv"
+    code, _, err = run(
+        db,
+        "ingest",
+        "customers",
+        str(CORPUS / "short_row_customers.csv"),
+        "--on-error",
+        "skip",
+        "--rejects",
+        str(rejects),
+    )
+    assert code == 0, err
+    assert _query(db, "SELECT email, first_name FROM customers WHERE customer_id = 'C2'") == [
+        ("luis@example.com", "Luis")
+    ]
+    with rejects.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["line", "reason", "customer_id", "email", "first_name", "city"]
+    assert len(rows) == 2 and rows[1][0] == "3" and rows[1][2:] == ["C2", "luis@example.com"]
+    assert rows[1][1].startswith("the row has 2 fields where the header has 4")
+
+
+def test_quoted_line_breaks_load_and_later_lines_keep_their_numbers(db: Path, tmp_path: Path) -> None:
+    code, _, err = run(db, "ingest", "customers", str(CORPUS / "quoted_newlines_customers.csv"))
+    assert code == 0, err
+    assert _query(db, "SELECT first_name FROM customers WHERE customer_id IN ('C1', 'C2') ORDER BY 1") == [
+        ("Ana\r\nMaría",),
+        ("Luis\nJosé",),
+    ]
+    bad = tmp_path / "orders.csv"
+    bad.write_text(
+        "order_id,customer_id,ordered_at,product_id,quantity,unit_price,status\n"
+        'O5,C1,2024-03-01,P1,1,2,"en\nvarias\nlíneas"\n'
+        "O5,C1,2024-03-01,P1,1,2,ok,extra\n"
+        "O6,C1,2024-03-01,P1,muchos,2,ok\n",
+        encoding="utf-8",
+    )
+    before = snapshot(db)
+    code, _, err = run(db, "ingest", "orders", str(bad))
+    assert code == 1
+    assert (
+        "orders.csv:5: the row has more fields" in err
+        and "orders.csv:6: column 'quantity': value 'muchos'" in err
+    ), err
+    assert snapshot(db) == before
+
+
+def test_a_10_mb_field_is_named_on_its_line_and_not_echoed(db: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big.csv"
+    big.write_text(
+        "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
+        "O5,C1,2024-03-01,P1,1,2\n"
+        f"O6,C1,2024-03-01,P1,1,{'9' * (10 << 20)}\n"
+        "O7,C1,2024-03-01,P1,1,2\n",
+        encoding="utf-8",
+    )
+    before = snapshot(db)
+    code, _, err = run(db, "ingest", "orders", str(big))
+    assert code == 1
+    assert "big.csv:3: the line is longer than 2,000,000 bytes" in err, err[:500]
+    assert len(err) < 1000
+    assert snapshot(db) == before
+
+
+def test_json_keys_are_trimmed_like_csv_keys(db: Path) -> None:
+    code, _, err = run(db, "ingest", "customers", str(CORPUS / "padded_keys_customers.json"))
+    assert code == 0, err
+    assert _query(db, "SELECT customer_id, city FROM customers ORDER BY 1") == [
+        ("C1", "Toledo"),
+        ("C2", "Sevilla"),
+        ("C3", "Bilbao"),
+    ]
+
+
+def test_dates_window_is_configurable(db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "pleasepoint.yaml"
+    config.write_text("ingest:\n  earliest_date: 2024-06-01\n", encoding="utf-8")
+    orders = tmp_path / "o.csv"
+    orders.write_text(BASE_ORDERS.replace("O1", "O8"), encoding="utf-8")
+    code, _, err = run(db, "--config", str(config), "ingest", "orders", str(orders))
+    assert code == 1 and "o.csv:2: column 'ordered_at': value '2024-01-05': is before 2024-06-01" in err, err

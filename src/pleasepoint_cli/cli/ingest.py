@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,7 +48,7 @@ def _load(
 ) -> None:
     from pleasepoint_cli.cli._progress import stage_progress
     from pleasepoint_cli.errors import ConfigError
-    from pleasepoint_cli.ingest.loader import ingest_file
+    from pleasepoint_cli.ingest.loader import Limits, ingest_file
     from pleasepoint_cli.ingest.mapping import EntitySection, MappingFile, load_mapping, parse_map_flags
     from pleasepoint_cli.ingest.source import ReadOptions
 
@@ -81,6 +82,8 @@ def _load(
     )
     explicit = parse_map_flags(maps)
     app_state = state(ctx)
+    ingest_settings = app_state.settings.ingest
+    limits = Limits.around(datetime.now(), ingest_settings.earliest_date, ingest_settings.future_days)
     reports: list[IngestReport] = []
     with (
         app_state.store() as store,
@@ -99,6 +102,7 @@ def _load(
                     on_error=on_error.value,
                     rejects=rejects,
                     progress=stage,
+                    limits=limits,
                 )
             )
     rows = [
