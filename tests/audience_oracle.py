@@ -28,6 +28,8 @@ from pleasepoint_cli.audience.model import (
     ClusterLeaf,
     ConsentLeaf,
     ContactableLeaf,
+    ConversionLeaf,
+    EngagementLeaf,
     FieldLeaf,
     IntRange,
     NearStoreLeaf,
@@ -81,6 +83,28 @@ class Run:
 
 
 @dataclass
+class Send:
+    """A ledger row: a message to a customer (times are shop-local, like the as-of moment)."""
+
+    send_id: str
+    customer_id: str
+    source: str
+    kind: str = "campaign"  # campaign | automation | test
+    status: str = "sent"
+    sent_at: datetime | None = None
+
+
+@dataclass
+class Ev:
+    """An event matched to a send: open (subkind machine for a privacy proxy), click, delivered..."""
+
+    send_id: str
+    kind: str
+    occurred_at: datetime
+    subkind: str = ""
+
+
+@dataclass
 class Shop:
     customers: list[Customer] = field(default_factory=list)
     lines: list[Line] = field(default_factory=list)
@@ -90,6 +114,8 @@ class Shop:
     suppressed_emails: list[str] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
     assignments: dict[tuple[int, str], int] = field(default_factory=dict)  # (run, customer) -> cluster
+    sends: list[Send] = field(default_factory=list)
+    events: list[Ev] = field(default_factory=list)
 
 
 def email_hash(email: str) -> str:
@@ -177,6 +203,30 @@ def load(con: duckdb.DuckDBPyConnection, shop: Shop) -> None:
     )
 
 
+def register_engagement(con: duckdb.DuckDBPyConnection, shop: Shop) -> None:
+    """Hand the shop's sends and events to DuckDB the way the operational store's are (ops_sends, ops_events)."""
+    from pleasepoint_cli.events.views import register_rows
+
+    by_id = {s.send_id: s for s in shop.sends}
+    register_rows(
+        con,
+        [(s.send_id, s.kind, s.source, s.customer_id, s.status, s.sent_at) for s in shop.sends],
+        [
+            (
+                e.send_id,
+                by_id[e.send_id].customer_id,
+                by_id[e.send_id].kind,
+                by_id[e.send_id].source,
+                e.kind,
+                e.subkind,
+                e.occurred_at,
+            )
+            for e in shop.events
+            if e.send_id in by_id
+        ],
+    )
+
+
 def valid_email(email: str | None) -> bool:
     """An address with one @, a dot-atom local part and a dotted domain ending in a 2+ letter TLD (ASCII)."""
     if email is None:
@@ -211,7 +261,14 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 class Oracle:
     """Evaluates rules customer by customer, the slow and obvious way."""
 
-    def __init__(self, shop: Shop, as_of: datetime, states: tuple[int, int, int] = (182, 365, 730)) -> None:
+    def __init__(
+        self,
+        shop: Shop,
+        as_of: datetime,
+        states: tuple[int, int, int] = (182, 365, 730),
+        attribution_days: int = 7,
+    ) -> None:
+        self.attribution_days = attribution_days
         self.shop = shop
         self.as_of = as_of
         self.today = as_of.date()
@@ -330,7 +387,60 @@ class Oracle:
                 spec.exists,
                 present=value is not None and value.strip(" ") != "",
             )
+        if isinstance(rule, EngagementLeaf):
+            return self.engagement(rule, c)
+        if isinstance(rule, ConversionLeaf):
+            last = self.last_conversion(c)
+            return last is not None and in_range((self.today - last).days, rule.last_conversion_days)
         raise TypeError(rule)
+
+    def _in_window(self, moment: datetime | None, within_days: int | None) -> bool:
+        if moment is None or moment > self.as_of:
+            return False
+        return within_days is None or (self.today - moment.date()).days <= within_days
+
+    def _counts(self, send: Send, campaign: str | None, automation: str | None) -> bool:
+        if campaign is not None:
+            return send.kind == "campaign" and send.source == campaign
+        if automation is not None:
+            return send.kind == "automation" and send.source == automation
+        return send.kind != "test"
+
+    def engagement(self, rule: EngagementLeaf, c: Customer) -> bool:
+        spec = rule.engagement
+        mine = {
+            s.send_id: s
+            for s in self.shop.sends
+            if s.customer_id == c.customer_id and self._counts(s, spec.campaign, spec.automation)
+        }
+        if spec.received is not None:
+            received = sum(
+                1
+                for s in mine.values()
+                if s.status == "sent" and self._in_window(s.sent_at, spec.within_days)
+            )
+            return in_range(received, spec.received)
+        kind = "open" if spec.opened is not None else "click"
+        wanted = spec.opened if spec.opened is not None else spec.clicked
+        happened = any(
+            e.send_id in mine
+            and e.kind == kind
+            and (kind != "open" or e.subkind != "machine" or bool(spec.machine_opens))
+            and self._in_window(e.occurred_at, spec.within_days)
+            for e in self.shop.events
+        )
+        return happened == wanted
+
+    def last_conversion(self, c: Customer) -> date | None:
+        """The day of the latest purchase made within attribution_days after a click on one of our emails."""
+        mine = {s.send_id for s in self.shop.sends if s.customer_id == c.customer_id and s.kind != "test"}
+        clicks = [e.occurred_at for e in self.shop.events if e.send_id in mine and e.kind == "click"]
+        days = [
+            line.ordered_at.date()
+            for line in self.purchases(c)
+            if any(t <= line.ordered_at <= t + timedelta(days=self.attribution_days) for t in clicks)
+        ]
+        return max(days, default=None)
 
     def in_cluster(self, rule: ClusterLeaf, c: Customer) -> bool:
         ref = rule.cluster

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audience_oracle import Customer, Line, Oracle, Run, Shop, load
+from audience_oracle import Customer, Ev, Line, Oracle, Run, Send, Shop, load, register_engagement
 from pleasepoint_cli.audience import funnel, parse_rule, rule_to_data, select_customers
 from pleasepoint_cli.audience.validate import walk
 from pleasepoint_cli.store.connection import Store
+from pleasepoint_cli.store.connection import memory_store as new_memory_store
 from pleasepoint_cli.store.migrations import apply_migrations
 
 AS_OF = [
@@ -55,6 +54,19 @@ FIELD_VALUES = {
     "postal_code": ["28001", "41001"],
     "language": ["es", "ca"],
 }
+CLICK_BEFORE_ORDER = [
+    timedelta(days=-1),
+    timedelta(0),
+    timedelta(hours=2),
+    timedelta(days=6, hours=23),
+    timedelta(days=7),
+    timedelta(days=7, seconds=1),
+    timedelta(days=9),
+]
+"""How long before an order a click happened (the attribution window is 7 days, ends included)."""
+SOURCES = ["primavera", "verano", "bienvenida"]
+ENGAGEMENT_DAYS_AGO = [-1, 0, 1, 6, 7, 8, 29, 30, 31, 89, 90, 91, 200]
+"""Days before the as-of date of the sends: around the within_days of the engagement leaves drawn."""
 DAYS_AGO = [-1, 0, 1, 7, 15, 16, 30, 90, 91, 181, 182, 183, 364, 365, 400, 729, 730]
 """Days before the as-of date around the thresholds rules use (recency, states, within_days)."""
 
@@ -137,6 +149,31 @@ def shops(draw: st.DrawFn) -> tuple[Shop, datetime]:
                 )
         for key in draw(st.lists(st.sampled_from(ATTRIBUTE_KEYS), unique=True)):
             shop.attributes[(cid, key)] = draw(st.sampled_from(ATTRIBUTE_VALUES))
+    send_number = 0
+    for c in shop.customers:  # marketing emails and what the customer did with them
+        for _ in range(draw(st.integers(0, 3))):
+            send_number += 1
+            sent = datetime.combine(
+                as_of.date() - timedelta(days=draw(st.sampled_from(ENGAGEMENT_DAYS_AGO))), datetime.min.time()
+            ) + timedelta(minutes=draw(st.sampled_from([0, 600, 1439])))
+            send = Send(
+                f"S{send_number}",
+                c.customer_id,
+                draw(st.sampled_from(SOURCES)),
+                kind=draw(st.sampled_from(["campaign", "campaign", "automation", "test"])),
+                status=draw(st.sampled_from(["sent", "sent", "sent", "bounced", "queued"])),
+                sent_at=sent,
+            )
+            shop.sends.append(send)
+            orders = [line.ordered_at for line in shop.lines if line.customer_id == c.customer_id]
+            if orders and draw(st.booleans()):  # a click just before (or after) an order: conversions
+                before = draw(st.sampled_from(CLICK_BEFORE_ORDER))
+                shop.events.append(Ev(send.send_id, "click", draw(st.sampled_from(orders)) - before))
+            for _ in range(draw(st.integers(0, 3))):
+                kind = draw(st.sampled_from(["open", "open", "click", "delivered", "bounce"]))
+                subkind = draw(st.sampled_from(["", "machine"])) if kind == "open" else ""
+                later = timedelta(hours=draw(st.sampled_from([0, 1, 30, 24 * 5, 24 * 8, 24 * 40])))
+                shop.events.append(Ev(send.send_id, kind, sent + later, subkind))
     emails = [c.email for c in shop.customers if c.email]
     if emails:
         shop.suppressed_emails = draw(st.lists(st.sampled_from(emails), max_size=3))
@@ -188,6 +225,22 @@ def _attribute() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+def _engagement() -> st.SearchStrategy[dict[str, Any]]:
+    measure = st.one_of(
+        st.booleans().map(lambda b: {"opened": b}),
+        st.builds(lambda b, m: {"opened": b, "machine_opens": m}, st.booleans(), st.booleans()),
+        st.booleans().map(lambda b: {"clicked": b}),
+        _bounds([0, 1, 2, 3]).map(lambda b: {"received": b}),
+    )
+    window = st.sampled_from(
+        [{}, {"within_days": 0}, {"within_days": 7}, {"within_days": 30}, {"within_days": 90}]
+    )
+    source = st.sampled_from(
+        [{}, {}, {"campaign": "primavera"}, {"campaign": "otra"}, {"automation": "bienvenida"}]
+    )
+    return st.builds(lambda m, w, s: {"engagement": {**m, **w, **s}}, measure, window, source)
+
+
 LEAF_KINDS: list[st.SearchStrategy[dict[str, Any]]] = [
     _cluster(),
     _attribute(),
@@ -232,6 +285,8 @@ LEAF_KINDS: list[st.SearchStrategy[dict[str, Any]]] = [
             for name, values in FIELD_VALUES.items()
         )
     ),
+    _engagement(),
+    _bounds([0, 1, 7, 30, 90]).map(lambda b: {"last_conversion_days": b}),
 ]
 LEAVES = st.one_of(*LEAF_KINDS)
 EVERY_LEAF = st.tuples(*LEAF_KINDS)
@@ -263,7 +318,7 @@ TABLES = (
 @pytest.fixture(scope="module")
 def memory_store() -> Iterator[Store]:
     """One migrated in-memory store for every example (emptied before each): migrating takes longer than a test."""
-    store = Store(duckdb.connect(":memory:"), Path(":memory:"))
+    store = new_memory_store()
     apply_migrations(store)
     yield store
     store.close()
@@ -284,6 +339,7 @@ def test_compiled_sql_selects_what_the_oracle_selects(
     for table in TABLES:
         store.con.execute(f"DELETE FROM {table}")
     load(store.con, shop)
+    register_engagement(store.con, shop)
     for data in leaves:
         leaf = parse_rule(data)
         assert select_customers(store, leaf, as_of=as_of, marketing=False) == oracle.select(leaf, False), data

@@ -295,3 +295,15 @@ def test_validate_checks_the_rules_against_the_store(crafted: Store, tmp_path: P
     report = validate_campaign(crafted.con, path, settings=SETTINGS, as_of=AS_OF)
     assert not report.ok
     assert report.problems[0].startswith(f"{path}:7: audience.all.1.attribute: unknown attribute 'segmentoo'")
+
+
+def test_validate_refuses_header_templates_that_could_forge_headers(crafted: Store, tmp_path: Path) -> None:
+    forged = BASIC.replace('"{{ first_name }}, ofertas"', '"=?utf-8?q?{{ first_name }}=0D=0ABcc:_x?="')
+    report = validate_campaign(crafted.con, _campaign(tmp_path, forged), settings=SETTINGS, as_of=AS_OF)
+    path = tmp_path / "campaign.yaml"
+    assert not report.ok
+    assert report.problems[0].startswith(f"{path}:2: subject: value ")
+    assert "encoded-word syntax" in report.problems[0]
+    sender = BASIC + 'from: "=?utf-8?q?Tienda=0D=0ABcc:_x@evil.test?= <hola@tienda.example>"\n'
+    report = validate_campaign(crafted.con, _campaign(tmp_path, sender), settings=SETTINGS, as_of=AS_OF)
+    assert not report.ok and report.problems[0].startswith(f"{path}: from ")

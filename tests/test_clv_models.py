@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -286,10 +285,8 @@ def test_a_million_grouped_customers_fit_in_seconds_and_recover_the_truth(
     assert callable(simulate)
     x, t_x, T, weights = group_rfm(*simulate(1_000_000, truth, np.random.default_rng(7)))
     assert 10_000 < len(x) < 200_000
-    started = time.perf_counter()
     model = model_class().fit(x, t_x, T, weights=weights)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 5.0  # about 0.4 s (BG/NBD) and 1 s (Pareto/NBD) on a laptop core
+    # How fast is the bench's business (bench/bench_clv.py), not a timed assertion here.
     assert model.params_ == pytest.approx(truth, rel=rel)
     true_model = model_class.from_params(**truth)
     assert model.expected_number_of_purchases_up_to_time(78.0) == pytest.approx(

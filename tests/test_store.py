@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
 from pleasepoint_cli.errors import StoreBusyError, StoreError
 from pleasepoint_cli.store import open_store
@@ -250,3 +252,94 @@ def test_duckdb_transaction_regression_staging_from_parquet(db_path: Path) -> No
     assert con.execute("SELECT count(*) FROM ol").fetchone() == (406_829,)
     con.execute("COMMIT")
     assert duckdb.__version__ == "2.0.1", "upgrade only after this test passes on the new version"
+
+
+def test_orphan_rows_are_reported_at_open_and_repaired_by_doctor(
+    db_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows of a run with no header row (what DuckDB 1.5.6 left when killed during COMMIT) are found."""
+    from pleasepoint_cli.cli import app
+
+    with open_store(db_path) as store:
+        store.execute("INSERT INTO persona_assignments VALUES (7, 'C1', 1), (7, 'C2', 2)")
+        store.execute(
+            "INSERT INTO attribute_history (change_id, customer_id, key, old_value, new_value, changed_at) "
+            "VALUES (3, 'C1', 'k', NULL, 'v', now())"
+        )
+    with open_store(db_path) as store:
+        assert any("persona_assignments holds rows of run_id 7" in w for w in store.warnings)
+    found = runner.invoke(app, ["--db", str(db_path), "doctor", "--format", "json"])
+    assert found.exit_code == 0, found.output
+    assert {(r["table"], r["rows"]) for r in json.loads(found.stdout)} == {
+        ("persona_assignments", 2),
+        ("attribute_history", 1),
+    }
+    table = runner.invoke(app, ["--db", str(db_path), "doctor"])
+    assert table.exit_code == 1 and "2 rows of persona_assignments point to run_id 7" in table.output
+    repaired = runner.invoke(app, ["--db", str(db_path), "doctor", "--repair"])
+    assert repaired.exit_code == 0, repaired.output
+    with open_store(db_path) as store:
+        assert store.scalar("SELECT count(*) FROM persona_assignments") == 0
+        assert store.scalar("SELECT count(*) FROM attribute_history") == 0
+        assert store.warnings == []
+
+
+def test_a_sqlite_file_is_refused_before_anything_is_written(tmp_path: Path, runner: CliRunner) -> None:
+    import hashlib
+    import sqlite3
+
+    from pleasepoint_cli.cli import app
+
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE customers (id INTEGER)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = runner.invoke(app, ["--db", str(path), "persona", "list"])
+    assert result.exit_code == 1
+    assert "is a SQLite database, not a pleasepoint (DuckDB) file" in result.output
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_another_applications_duckdb_file_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "theirs.duckdb"
+    with duckdb.connect(str(path)) as theirs:
+        theirs.execute("CREATE TABLE customers (id INTEGER)")
+    with pytest.raises(StoreError, match="DuckDB file of another application"):
+        open_store(path)
+    with duckdb.connect(str(path)) as theirs:
+        tables = {r[0] for r in theirs.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert tables == {"customers"}
+
+
+def test_extensions_never_install_or_load_by_themselves(db_path: Path) -> None:
+    with open_store(db_path) as store:
+        assert store.scalar("SELECT current_setting('autoinstall_known_extensions')") is False
+        assert store.scalar("SELECT current_setting('autoload_known_extensions')") is False
+
+
+def test_a_read_only_open_never_creates_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.duckdb"
+    with pytest.raises(StoreError, match=r"no database at .*run `pleasepoint init`"):
+        open_store(missing, read_only=True)
+    assert not missing.exists()
+
+
+def test_duckdb_top_n_after_delete_regression() -> None:
+    """DuckDB 2.0.1's row group pruner made `ORDER BY created_at DESC LIMIT 1` return no row, 2 times in 400,
+    on an in-memory table refilled after a DELETE (found by the audience property test: `run: latest` chose
+    no run). The store turns that optimizer off; this test fails without that (and passes on plain 1.5.6)."""
+    import random
+    from datetime import datetime
+
+    from pleasepoint_cli.store.connection import memory_store
+
+    with memory_store() as store:
+        store.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, created_at TIMESTAMP NOT NULL)")
+        rng = random.Random(1)
+        empty = 0
+        for _ in range(400):
+            store.execute("DELETE FROM t")
+            for i in range(1, rng.choice([1, 2, 2]) + 1):
+                store.execute("INSERT INTO t VALUES (?, ?)", [i, datetime(2024, 1, rng.randint(1, 2))])
+            empty += not store.rows("SELECT id FROM t ORDER BY created_at DESC, id DESC LIMIT 1")
+        assert empty == 0

@@ -9,6 +9,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pleasepoint_cli.automate.marketing import MarketingSettings
+from pleasepoint_cli.delivery.settings import DeliverySettings
+from pleasepoint_cli.tracking.settings import TrackingSettings
+
 CONFIG_FILE = "pleasepoint.yaml"
 DB_ENV = "PLEASEPOINT_DB"
 DEFAULT_DB = "pleasepoint.duckdb"
@@ -86,6 +90,9 @@ class Settings(Strict):
     levels: LevelThresholds = LevelThresholds()
     ingest: IngestSettings = IngestSettings()
     email: EmailSettings = EmailSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    marketing: MarketingSettings = MarketingSettings()
+    tracking: TrackingSettings = TrackingSettings()
 
 
 def load_settings(path: Path | None) -> Settings:

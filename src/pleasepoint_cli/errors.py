@@ -37,6 +37,18 @@ class DeliveryError(PleasepointError):
     """A message cannot be built or handed to its transport."""
 
 
+class MessageError(DeliveryError):
+    """One recipient's message cannot be built from their data: that row fails, the send goes on."""
+
+
+class HeaderInjectionError(MessageError):
+    """A header value holds CR, LF or another control character, raw or inside an RFC 2047 encoded word."""
+
+
+class TransportError(DeliveryError):
+    """The mail server cannot be reached or refuses the sender (every message would fail): stop the send."""
+
+
 class StoreBusyError(PleasepointError):
     """The database file is held by another process past the lock timeout."""
 
@@ -49,3 +61,7 @@ class StoreError(PleasepointError):
 
 class OutputError(PleasepointError):
     """A result cannot be written: the disk is full, the path is a folder or not writable."""
+
+
+class SignatureError(PleasepointError):
+    """A signed link, token or provider webhook does not verify (forged, altered, stale or replayed)."""

@@ -212,7 +212,11 @@ def test_list_shows_the_campaigns_of_a_folder(runner: CliRunner) -> None:
     )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    assert [r["file"] for r in rows] == ["cluster_supermercado.yaml", "newsletter_septiembre.yaml"]
+    assert [r["file"] for r in rows] == [
+        "cluster_supermercado.yaml",
+        "newsletter_septiembre.yaml",
+        "recuperacion_plantas.yaml",  # the win-back campaign of examples/automations/
+    ]
     assert rows[1]["variants"] == "familias con hijos, mayores, parejas jóvenes" and not rows[1]["problem"]
     assert runner.invoke(app, ["campaign", "list", "--dir", "nada"]).exit_code == 1
 

@@ -26,6 +26,9 @@ from pleasepoint_cli.audience.model import (
     ClusterLeaf,
     ConsentLeaf,
     ContactableLeaf,
+    ConversionLeaf,
+    EngagementLeaf,
+    EngagementSpec,
     FieldLeaf,
     IntRange,
     NearStoreLeaf,
@@ -82,6 +85,8 @@ class CompiledAudience:
 
     sql: str
     params: list[Any]
+    needs_ops: bool = False
+    """The rule reads `ops_sends` / `ops_events`: register them first (`events.views.ensure_ops_views`)."""
 
 
 @dataclass(frozen=True)
@@ -247,6 +252,12 @@ class RuleCompiler:
         if isinstance(rule, StateLeaf):
             self.needs.add("orders")
             return self._states(rule.state)
+        if isinstance(rule, EngagementLeaf):
+            self.needs.add("ops")
+            return self._engagement(rule.engagement)
+        if isinstance(rule, ConversionLeaf):
+            self.needs.add("ops")
+            return self._conversion(rule.last_conversion_days)
         if isinstance(rule, FieldLeaf):
             spec = rule.field
             return _text_operators(
@@ -402,6 +413,80 @@ class RuleCompiler:
             near = Fragment(f"{near.sql} AND s.store_id = ?", (*near.params, spec.store))
         return Fragment(f"c.customer_id IN ({near.sql})", near.params)
 
+    def _window(self, column: str, within_days: int | None) -> list[Fragment]:
+        parts = [Fragment(f"{column} <= ?", (self.as_of,))]
+        if within_days is not None:
+            since = datetime.combine(self._days_before(within_days), time.min)
+            parts.append(Fragment(f"{column} >= ?", (since,)))
+        return parts
+
+    @staticmethod
+    def _of_source(spec: EngagementSpec, kind_column: str) -> list[Fragment]:
+        if spec.campaign is not None:
+            return [Fragment(f"{kind_column} = 'campaign' AND source = ?", (spec.campaign,))]
+        if spec.automation is not None:
+            return [Fragment(f"{kind_column} = 'automation' AND source = ?", (spec.automation,))]
+        return [Fragment(f"{kind_column} <> 'test'")]
+
+    def _engagement(self, spec: EngagementSpec) -> Fragment:
+        if spec.received is not None:
+            where = _and(
+                [
+                    Fragment("s.customer_id = c.customer_id AND s.status = 'sent'"),
+                    *self._window("s.sent_at", spec.within_days),
+                    *self._of_source(spec, "s.kind"),
+                ]
+            )
+            count = Fragment(
+                f"COALESCE((SELECT count(*) FROM ops_sends s WHERE {where.sql}), 0)", where.params
+            )
+            received = spec.received
+            checks = [
+                Fragment(f"{count.sql} {_OPS[op]} ?", (*count.params, value))
+                for op, value in (
+                    ("gte", received.gte),
+                    ("lte", received.lte),
+                    ("gt", received.gt),
+                    ("lt", received.lt),
+                )
+                if value is not None
+            ]
+            return _and(checks)
+        kind = "open" if spec.opened is not None else "click"
+        wanted = spec.opened if spec.opened is not None else spec.clicked
+        parts = [Fragment("customer_id IS NOT NULL AND kind = ?", (kind,))]
+        if kind == "open" and not spec.machine_opens:
+            parts.append(Fragment("subkind <> 'machine'"))
+        parts += self._window("occurred_at", spec.within_days)
+        parts += self._of_source(spec, "send_kind")
+        where = _and(parts)
+        test = Fragment(
+            f"c.customer_id IN (SELECT customer_id FROM ops_events WHERE {where.sql})", where.params
+        )
+        return test if wanted else Fragment(f"NOT COALESCE({test.sql}, FALSE)", test.params)
+
+    def _conversion(self, bounds: IntRange) -> Fragment:
+        # The last conversion day: the latest purchase within attribution_days after a click (on or before
+        # the as-of moment); each bound on days since it is a bound on that day, as for recency.
+        days = self.settings.tracking.attribution_days
+        conversions = Fragment(
+            "SELECT ol.customer_id, max(CAST(ol.ordered_at AS DATE)) AS last_day "
+            "FROM order_lines ol JOIN ops_events e ON e.customer_id = ol.customer_id "
+            "WHERE e.kind = 'click' AND e.send_kind <> 'test' AND ol.quantity > 0 AND ol.ordered_at <= ? "
+            "AND ol.ordered_at >= e.occurred_at AND ol.ordered_at <= e.occurred_at + to_days(CAST(? AS INTEGER)) "
+            "GROUP BY ol.customer_id",
+            (self.as_of, days),
+        )
+        parts = []
+        for op, value in (("gte", bounds.gte), ("lte", bounds.lte), ("gt", bounds.gt), ("lt", bounds.lt)):
+            if value is not None:
+                parts.append(Fragment(f"last_day {_FLIPPED[op]} ?", (self._days_before(value),)))
+        where = _and(parts)
+        return Fragment(
+            f"c.customer_id IN (SELECT customer_id FROM ({conversions.sql}) WHERE {where.sql})",
+            conversions.params + where.params,
+        )
+
 
 _OPS = {"gte": ">=", "lte": "<=", "gt": ">", "lt": "<"}
 _FLIPPED = {"gte": "<=", "lte": ">=", "gt": "<", "lt": ">"}
@@ -449,4 +534,39 @@ def compile_rule(
     return CompiledAudience(
         sql=f"{with_clause.sql}SELECT c.customer_id\n{joins}\nWHERE {condition.sql}",
         params=[*with_clause.params, *condition.params],
+        needs_ops="ops" in compiler.needs,
+    )
+
+
+def earlier_variants_excluded(compiler: RuleCompiler, earlier: Sequence[Rule]) -> Fragment:
+    """The one definition of "a customer gets the first variant that matches": no earlier variant's rule
+    selects them. Used by the send (`compile_variants`) and by the funnel's last step alike."""
+    predicates = [compiler.predicate(rule) for rule in earlier]
+    return Fragment(
+        "NOT (" + " OR ".join(p.sql for p in predicates) + ")", tuple(v for p in predicates for v in p.params)
+    )
+
+
+def compile_variants(
+    rules: Sequence[Rule], *, as_of: datetime | date, marketing: bool = True, settings: Settings | None = None
+) -> CompiledAudience:
+    """One query of (customer_id, variant): every customer some variant selects, with the index (from 0) of
+    the first variant, in the given order, whose rule selects them."""
+    compiler = RuleCompiler(as_of, settings)
+    guards = [guard for _, guard in compiler.guards()] if marketing else []
+    conditions = []
+    for index, rule in enumerate(rules):
+        parts = [*guards, compiler.predicate(rule)]
+        if index:
+            parts.append(earlier_variants_excluded(compiler, rules[:index]))
+        conditions.append(_and(parts))
+    with_clause, joins = compiler.sources()
+    selects = [
+        f"SELECT c.customer_id, {index} AS variant\n{joins}\nWHERE {condition.sql}"
+        for index, condition in enumerate(conditions)
+    ]
+    return CompiledAudience(
+        sql=with_clause.sql + "\nUNION ALL\n".join(selects),
+        params=[*with_clause.params, *(v for condition in conditions for v in condition.params)],
+        needs_ops="ops" in compiler.needs,
     )

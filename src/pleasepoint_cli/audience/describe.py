@@ -15,6 +15,8 @@ from pleasepoint_cli.audience.model import (
     ClusterRef,
     ConsentLeaf,
     ContactableLeaf,
+    ConversionLeaf,
+    EngagementLeaf,
     FieldLeaf,
     IntRange,
     NearStoreLeaf,
@@ -134,4 +136,23 @@ def describe(rule: Rule) -> str:
         return " and ".join(
             _text_ops(field.name, field.equals, field.not_equals, field.in_, field.not_in, field.exists)
         )
+    if isinstance(rule, EngagementLeaf):
+        engaged = rule.engagement
+        if engaged.received is not None:
+            what = _bounds("emails received", engaged.received)
+        else:
+            verb = "opened" if engaged.opened is not None else "clicked"
+            yes = engaged.opened if engaged.opened is not None else engaged.clicked
+            what = f"{verb} an email" if yes else f"never {verb} an email"
+            if engaged.machine_opens:
+                what += " (machine opens included)"
+        if engaged.campaign:
+            what += f" of campaign {engaged.campaign}"
+        if engaged.automation:
+            what += f" of automation {engaged.automation}"
+        if engaged.within_days is not None:
+            what += f" within {engaged.within_days} days"
+        return what
+    if isinstance(rule, ConversionLeaf):
+        return _bounds("last_conversion_days", rule.last_conversion_days)
     raise TypeError(f"not a rule: {rule!r}")

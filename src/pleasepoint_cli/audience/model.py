@@ -227,6 +227,42 @@ class FieldLeaf(RuleModel):
     field: FieldSpec
 
 
+class EngagementSpec(RuleModel):
+    """Email engagement from the events of the operational store: exactly one of `opened`, `clicked`
+    (true: at least one; false: none) or `received` (how many marketing emails were sent), optionally within
+    the last `within_days` days and for one campaign or automation. Machine opens (privacy proxies that load
+    every image on arrival) never count as opens unless `machine_opens: true`."""
+
+    opened: bool | None = None
+    clicked: bool | None = None
+    received: IntRange | None = None
+    within_days: Count | None = None
+    campaign: Text | None = None
+    automation: Text | None = None
+    machine_opens: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_measure(self) -> EngagementSpec:
+        given = [n for n in ("opened", "clicked", "received") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `opened`, `clicked` or `received`")
+        if self.campaign is not None and self.automation is not None:
+            raise ValueError("give `campaign` or `automation`, not both")
+        if self.machine_opens is not None and self.opened is None:
+            raise ValueError("`machine_opens` goes with `opened`")
+        return self
+
+
+class EngagementLeaf(RuleModel):
+    engagement: EngagementSpec
+
+
+class ConversionLeaf(RuleModel):
+    """Days since the last order placed within `tracking.attribution_days` after a click on one of our emails."""
+
+    last_conversion_days: IntRange
+
+
 # --- Nodes -----------------------------------------------------------------------------------------------
 
 
@@ -257,6 +293,8 @@ Leaf = (
     | ContactableLeaf
     | StateLeaf
     | FieldLeaf
+    | EngagementLeaf
+    | ConversionLeaf
 )
 Rule = AllRule | AnyRule | NotRule | Leaf
 
@@ -281,6 +319,8 @@ RULE_MODELS: dict[str, type[RuleModel]] = {
     "contactable": ContactableLeaf,
     "state": StateLeaf,
     "field": FieldLeaf,
+    "engagement": EngagementLeaf,
+    "last_conversion_days": ConversionLeaf,
 }
 """Each rule's head key (the key that says which rule a YAML mapping is) and its model."""
 
@@ -288,3 +328,14 @@ RULE_MODELS: dict[str, type[RuleModel]] = {
 def rule_to_data(rule: Rule) -> Any:
     """The YAML-ready data of a rule (what `parse_rule` reads back into an equal rule)."""
     return rule.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def combine_rules(*rules: Rule | None) -> Rule | None:
+    """Rules that must all hold, as one: a campaign's audience and a variant's (items of an `all` are
+    flattened, so each stays a step of the funnel). None when no rule is given."""
+    given = [rule for rule in rules if rule is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+    return AllRule(
+        all=[item for rule in given for item in (rule.all if isinstance(rule, AllRule) else [rule])]
+    )

@@ -36,6 +36,8 @@ _ALLOWED_KEYS: dict[str, tuple[str, ...]] = {
     "birthday": ("within_days",),
     "near_store": ("store", "km"),
     "field": ("name", *FIELD_OPERATORS),
+    "engagement": ("opened", "clicked", "received", "within_days", "campaign", "automation", "machine_opens"),
+    "last_conversion_days": ("gte", "lte", "gt", "lt"),
 }
 """The keys each rule allows: beside the head key for `attribute`/`pattern`, inside its mapping otherwise."""
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from pleasepoint_cli.audience.compile import Fragment, RuleCompiler, compile_rule
+from pleasepoint_cli.audience.compile import Fragment, RuleCompiler, compile_rule, earlier_variants_excluded
 from pleasepoint_cli.audience.describe import describe
 from pleasepoint_cli.audience.model import AllRule, Rule
 from pleasepoint_cli.audience.validate import connection_of
@@ -29,6 +29,14 @@ class FunnelStep:
     customers: int
 
 
+def _ops_views(con: duckdb.DuckDBPyConnection | Store, needed: bool, settings: Settings | None) -> None:
+    """Register the operational store's sends and events when the rule reads them (engagement leaves)."""
+    if needed:
+        from pleasepoint_cli.events.views import ensure_ops_views
+
+        ensure_ops_views(connection_of(con), settings)
+
+
 def select_customers(
     con: duckdb.DuckDBPyConnection | Store,
     rule: Rule,
@@ -39,6 +47,7 @@ def select_customers(
 ) -> list[str]:
     """The customer_ids the rule selects on `as_of`, sorted."""
     compiled = compile_rule(rule, as_of=as_of, marketing=marketing, settings=settings)
+    _ops_views(con, compiled.needs_ops, settings)
     rows = (
         connection_of(con)
         .execute(f"SELECT customer_id FROM ({compiled.sql}) ORDER BY customer_id", compiled.params)
@@ -57,6 +66,7 @@ def count_customers(
 ) -> int:
     """How many customers the rule selects on `as_of`."""
     compiled = compile_rule(rule, as_of=as_of, marketing=marketing, settings=settings)
+    _ops_views(con, compiled.needs_ops, settings)
     row = connection_of(con).execute(f"SELECT count(*) FROM ({compiled.sql})", compiled.params).fetchone()
     return int(row[0]) if row else 0
 
@@ -81,17 +91,9 @@ def funnel(
     items = rule.all if isinstance(rule, AllRule) else [rule]
     steps += [(describe(item), compiler.predicate(item)) for item in items]
     if exclude:
-        earlier = [compiler.predicate(r) for r in exclude]
-        steps.append(
-            (
-                EXCLUDED_LABEL,
-                Fragment(
-                    "NOT (" + " OR ".join(p.sql for p in earlier) + ")",
-                    tuple(v for p in earlier for v in p.params),
-                ),
-            )
-        )
+        steps.append((EXCLUDED_LABEL, earlier_variants_excluded(compiler, exclude)))
     with_clause, joins = compiler.sources()
+    _ops_views(con, "ops" in compiler.needs, settings)
     flags = ",\n".join(f"{fragment.sql} AS s{i}" for i, (_, fragment) in enumerate(steps))
     counts = ["count(*)"] + [
         "count(*) FILTER (WHERE " + " AND ".join(f"s{j}" for j in range(i + 1)) + ")"

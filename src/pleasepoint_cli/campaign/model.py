@@ -164,12 +164,11 @@ class Campaign:
 
     def variant_rule(self, variant: Variant) -> Rule:
         """The audience of one variant: the campaign's rule and the variant's, both."""
-        from pleasepoint_cli.audience.model import AllRule
+        from pleasepoint_cli.audience.model import combine_rules
 
-        rules = [r for r in (self.audience, variant.audience) if r is not None]
-        if len(rules) == 1:
-            return rules[0]
-        return AllRule(all=rules)
+        rule = combine_rules(self.audience, variant.audience)
+        assert rule is not None, "the model requires an audience for every variant"
+        return rule
 
     def utm_params(self) -> dict[str, str]:
         """The utm_* query parameters (empty without a `utm:` block)."""

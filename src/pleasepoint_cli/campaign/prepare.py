@@ -72,37 +72,45 @@ class PreparedCampaign:
     run_id: int | None
     variants: tuple[PreparedVariant, ...]
     builder: ContextBuilder
+    needs_ops: bool = False
 
     def audience_query(self) -> tuple[str, list[Any]]:
         """SQL of (customer_id, variant) for every recipient: the first variant whose audience matches."""
-        from pleasepoint_cli.audience.compile import compile_rule
+        from pleasepoint_cli.audience.compile import compile_variants
 
-        parts: list[str] = []
-        params: list[Any] = []
-        for variant in self.campaign.variants:
-            compiled = compile_rule(
-                self.campaign.variant_rule(variant), as_of=self.as_of, marketing=True, settings=self.settings
-            )
-            parts.append(
-                f"SELECT customer_id, {variant.index} AS variant FROM ({compiled.sql}) AS v{variant.index}"
-            )
-            params.extend(compiled.params)
-        union = "\nUNION ALL\n".join(parts)
-        return f"SELECT customer_id, min(variant) AS variant FROM ({union}) GROUP BY customer_id", params
+        variants = self.campaign.variants  # `index` is the position: compile_variants numbers them alike
+        assert [v.index for v in variants] == list(range(len(variants)))
+        compiled = compile_variants(
+            [self.campaign.variant_rule(v) for v in variants],
+            as_of=self.as_of,
+            marketing=True,
+            settings=self.settings,
+        )
+        self.needs_ops = compiled.needs_ops
+        return f"SELECT customer_id, variant FROM ({compiled.sql})", compiled.params
 
     def assign(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
         """Every recipient and the index of its variant, by customer id."""
         sql, params = self.audience_query()
+        self._ops_views(con)
         rows = con.execute(f"{sql} ORDER BY customer_id", params).fetchall()
         return [(str(customer), int(variant)) for customer, variant in rows]
 
     def variant_of(self, con: duckdb.DuckDBPyConnection, customer_id: str) -> int | None:
         """The variant one customer would receive, or None when no variant's audience holds them."""
         sql, params = self.audience_query()
+        self._ops_views(con)
         row = con.execute(
             f"SELECT variant FROM ({sql}) WHERE customer_id = ?", [*params, customer_id]
         ).fetchone()
         return None if row is None else int(row[0])
+
+    def _ops_views(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Engagement rules read the operational store's sends and events: register them first."""
+        if self.needs_ops:
+            from pleasepoint_cli.events.views import ensure_ops_views
+
+            ensure_ops_views(con, self.settings)
 
     def contexts(
         self, con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]
@@ -110,13 +118,23 @@ class PreparedCampaign:
         """The template contexts of a batch of customers (a few set-based queries for the whole batch)."""
         return self.builder.build(con, customer_ids)
 
-    def render(self, context: dict[str, Any], variant: int) -> RenderedEmail:
-        """One recipient's email from their context (no database access)."""
+    def render(self, context: dict[str, Any], variant: int, send_id: str | None = None) -> RenderedEmail:
+        """One recipient's email from their context (no database access).
+
+        With `tracking.base_url` set, links go through signed click redirects and an open pixel is added,
+        naming the message by `send_id` when given, else by campaign and customer.
+        """
         prepared = self.variants[variant]
         context = {**context, "campaign": {**context["campaign"], "variant": prepared.name}}
         context["subject"] = subject = prepared.subject.render(context)
         context["preheader"] = preheader = prepared.preheader.render(context)
         html, text = prepared.template.render(context)
+        if self.settings.tracking.base_url:
+            from pleasepoint_cli.tracking.links import track_rendered
+
+            html = track_rendered(
+                html, self.settings, self.builder.secret, self.campaign.slug, context["customer_id"], send_id
+            )
         return RenderedEmail(
             campaign=self.campaign.slug,
             variant=prepared.name,
@@ -153,6 +171,10 @@ def prepare_campaign(
     from pleasepoint_cli.content.unsubscribe import check_base_url, signing_secret
 
     check_base_url(settings.email.unsubscribe_base_url)
+    if settings.tracking.base_url:
+        from pleasepoint_cli.tracking.links import check_tracking_url
+
+        check_tracking_url(settings.tracking.base_url)
     utm = campaign.utm_params()
     variants = tuple(
         PreparedVariant(

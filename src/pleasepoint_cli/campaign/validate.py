@@ -73,6 +73,13 @@ def _check_address(label: str, value: str | None) -> str | None:
     return None
 
 
+def _header_template_problem(label: str, source: str | None) -> str | None:
+    """A header template that could put a line break into a header (raw or RFC 2047-encoded), or None."""
+    from pleasepoint_cli.delivery.headers import check_header_template
+
+    return None if source is None else check_header_template(label, source)
+
+
 def _render_checked(prepared: PreparedCampaign, context: dict[str, Any], variant: int) -> RenderedEmail:
     """Render the MJML source (for `.mjml` line numbers) and then the real email; check its links."""
     from pleasepoint_cli.content.templates import link_problems
@@ -108,8 +115,11 @@ def validate_campaign(
         ("from", campaign.from_address(settings)),
         ("reply_to", campaign.reply_to(settings)),
     ):
-        if problem := _check_address(label, value):
+        if problem := _check_address(label, value) or _header_template_problem(label, value):
             report.problems.append(f"{path}: {problem}")
+    for variant in campaign.variants:
+        if problem := _header_template_problem("value", variant.subject):
+            report.problems.append(f"{variant.subject_where}: {problem}")
     report.problems += _rule_problems(con, campaign)
     prepared = prepare_campaign(con, campaign, settings, as_of)
     report.candidates = candidate_products(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,14 @@ class PleasepointGroup(TyperGroup):
 
             stderr_console().print(f"[bold red]error:[/] {escape(str(e))}", markup=True, highlight=False)
             raise typer.Exit(e.exit_code) from e
+        except Exception as e:
+            duckdb = sys.modules.get("duckdb")
+            if duckdb is None or not isinstance(e, duckdb.Error):
+                raise
+            # A query the store did not wrap (a damaged file, a table dropped by hand): one line, exit 1.
+            lines = str(e).strip().splitlines() or [type(e).__name__]
+            typer.echo(f"error: the database refused a query: {lines[0]}", err=True)
+            raise typer.Exit(1) from e
         except KeyboardInterrupt:
             typer.echo("interrupted: nothing was half-written.", err=True)
             raise typer.Exit(130) from None
@@ -82,7 +91,21 @@ def root(
 
 def _register() -> None:
     """The command groups, in the order of the workflow (each module imports only typer at load)."""
-    from pleasepoint_cli.cli import campaign, clv, customers, demo, enrich, ingest, persona, setup
+    from pleasepoint_cli.cli import (
+        automate,
+        campaign,
+        clv,
+        customers,
+        demo,
+        enrich,
+        events,
+        ingest,
+        persona,
+        setup,
+        stats,
+        suppress,
+        track,
+    )
 
     setup.register(app)
     demo.register(app)
@@ -92,6 +115,11 @@ def _register() -> None:
     app.add_typer(clv.app, name="clv")
     app.add_typer(customers.app, name="customers")
     app.add_typer(campaign.app, name="campaign")
+    automate.register(app)
+    suppress.register(app)
+    app.add_typer(events.app, name="events")
+    stats.register(app)
+    app.add_typer(track.app, name="track")
 
 
 _register()

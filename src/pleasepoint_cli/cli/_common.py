@@ -62,6 +62,26 @@ class AppState:
         from pleasepoint_cli.store import open_store
 
         store = open_store(self.db_path, self.lock_timeout)
+        if not self.quiet:
+            for warning in store.warnings:
+                stderr_console().print(f"warning: {warning}", markup=False)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    @contextmanager
+    def reader(self) -> Iterator[Store]:
+        """Open the database read-only for the block: never created, never written, and it works beside
+        another process's read-only connection. A file whose schema is behind is migrated first (a write)."""
+        from pleasepoint_cli.store import open_store
+        from pleasepoint_cli.store.migrations import pending_migrations
+
+        store = open_store(self.db_path, self.lock_timeout, migrate=False, read_only=True)
+        if pending_migrations(store):
+            store.close()
+            open_store(self.db_path, self.lock_timeout).close()
+            store = open_store(self.db_path, self.lock_timeout, migrate=False, read_only=True)
         try:
             yield store
         finally:

@@ -69,7 +69,11 @@ def campaign_audience(
 
     day = parse_as_of(as_of) or date.today()
     app_state = state(ctx)
-    with app_state.store() as store:
+    with app_state.reader() as store:
+        if not no_guards:  # the suppression list lives in the operational store
+            from pleasepoint_cli.ops.suppression import attach_suppressions_beside
+
+            attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
         funnels = file_funnels(store, file, as_of=day, marketing=not no_guards, settings=app_state.settings)
     if fmt is OutputFormat.json:
         emit_json(

@@ -1,22 +1,35 @@
-"""`pleasepoint campaign create|validate|preview|list`: one-off email campaigns from YAML and MJML."""
+"""`pleasepoint campaign create|validate|preview|send|status|list`: one-off email campaigns from YAML and MJML."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pleasepoint_cli.cli import audience_cmd
-from pleasepoint_cli.cli._common import FormatOption, OutputFormat, emit_rows, parse_as_of, say, state
+from pleasepoint_cli.cli._common import (
+    FormatOption,
+    OutputFormat,
+    emit_json,
+    emit_rows,
+    parse_as_of,
+    say,
+    state,
+    stderr_console,
+)
 
 if TYPE_CHECKING:
     from pleasepoint_cli.campaign.validate import ValidationReport
+    from pleasepoint_cli.delivery.send import SendSummary
 
 app = typer.Typer(
     help="One-off email campaigns: create them from a cluster or a filter, see their audience funnel, "
-    "validate, preview, list.",
+    "validate, preview, send, see the send status, list.",
     no_args_is_help=True,
 )
 
@@ -53,7 +66,8 @@ def campaign_create_command(
 
     if (from_cluster is None) == (from_filter is None):
         raise typer.BadParameter("give one of --from-cluster RUN:CLUSTER or --from-filter FILE|KEY=VALUE.")
-    with state(ctx).store() as store, store.transaction() as con:
+    with state(ctx).reader() as store:
+        con = store.con
         if from_cluster is not None:
             run, sep, cluster = from_cluster.rpartition(":")
             if not sep or not run or not cluster.strip().isdigit():
@@ -102,10 +116,14 @@ def campaign_validate_command(
     """
     from pleasepoint_cli.campaign.validate import validate_campaign
     from pleasepoint_cli.cli._common import stderr_console
+    from pleasepoint_cli.ops.suppression import attach_suppressions_beside
 
     app_state = state(ctx)
-    with app_state.store() as store, store.transaction() as con:
-        report = validate_campaign(con, file, settings=app_state.settings, as_of=_as_of(as_of), sample=sample)
+    with app_state.reader() as store:
+        attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
+        report = validate_campaign(
+            store.con, file, settings=app_state.settings, as_of=_as_of(as_of), sample=sample
+        )
     rows = _report_rows(report)
     json_data = {
         "file": str(report.path),
@@ -145,10 +163,12 @@ def campaign_preview_command(
     Example: pleasepoint campaign preview campaigns/x.yaml --customer C0000042 --out preview.html
     """
     from pleasepoint_cli.campaign.validate import preview
+    from pleasepoint_cli.ops.suppression import attach_suppressions_beside
 
     app_state = state(ctx)
-    with app_state.store() as store, store.transaction() as con:
-        result = preview(con, file, customer, settings=app_state.settings, as_of=_as_of(as_of))
+    with app_state.reader() as store:
+        attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
+        result = preview(store.con, file, customer, settings=app_state.settings, as_of=_as_of(as_of))
     email = result.email
     from pleasepoint_cli.outfiles import output_path
 
@@ -185,6 +205,178 @@ def campaign_list_command(
         fmt,
         title=str(directory),
         columns=["file", "name", "variants", "templates", "subject", "problem"],
+    )
+
+
+def _base_dir(ctx: typer.Context) -> Path:
+    """The folder `delivery:` paths are relative to: the settings file's, else the working directory."""
+    config = state(ctx).config
+    return config.parent if config is not None else Path()
+
+
+def outbox_dir(ctx: typer.Context) -> Path:
+    """delivery.outbox_dir, resolved against the settings file's folder."""
+    configured = Path(state(ctx).settings.delivery.outbox_dir)
+    return configured if configured.is_absolute() else _base_dir(ctx) / configured
+
+
+@contextmanager
+def _send_progress(ctx: typer.Context, label: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar on stderr while messages go out (silent with --quiet or when stderr is not a terminal)."""
+    if state(ctx).quiet or not sys.stderr.isatty():
+        yield lambda _done, _total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pleasepoint_cli.cli._common import stderr_console
+
+    bar = Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=stderr_console()
+    )
+    task = bar.add_task(label, total=None)
+    with bar:
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _print_summary(ctx: typer.Context, summary: SendSummary, fmt: OutputFormat) -> None:
+    data = summary.as_json()
+    if fmt is OutputFormat.json:
+        emit_json(data)
+    else:
+        rows = [
+            {"outcome": key, "messages": data[key]}
+            for key in ("sent", "bounced", "failed", "suppressed", "skipped", "uncertain")
+        ]
+        rows += [
+            {"outcome": f"skipped: {reason}", "messages": n} for reason, n in summary.skipped_reasons.items()
+        ]
+        emit_rows(rows, fmt, title=f"{summary.campaign} ({summary.kind})", columns=["outcome", "messages"])
+    if summary.uncertain:
+        say(
+            ctx,
+            f"[yellow]{summary.uncertain} uncertain[/]: a previous run died after claiming them and before the "
+            "server's answer was recorded; they may have been delivered. Resend them with --retry-uncertain.",
+        )
+    for error in summary.run.errors[:10]:
+        say(ctx, f"[yellow]{error['status']}:[/] {error['customer_id']}: {error['error']}")
+
+
+@app.command("send")
+def campaign_send_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The campaign YAML file.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan and count only: nothing written or sent.")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=0, help="Send at most N messages this run.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    retry_uncertain: Annotated[
+        bool, typer.Option("--retry-uncertain", help="Also resend rows left uncertain by a run that died.")
+    ] = False,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="The send's clock (ISO 8601; no offset = shop time). Default: now."),
+    ] = None,
+    test_csv: Annotated[
+        Path | None,
+        typer.Option("--test-csv", help="Test send: to the addresses of this CSV, subject [TEST]."),
+    ] = None,
+    customer: Annotated[
+        str | None, typer.Option("--customer", help="With --test-csv: render for this customer.")
+    ] = None,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Send the campaign: plan its audience into the send ledger, then send what is queued.
+
+    Asks first unless --yes. Run again, it continues where it stopped and mails nobody twice; a second send of
+    the same campaign waits --lock-timeout seconds, then exits 75. Example: pleasepoint campaign send
+    campaigns/rebajas.yaml --yes
+    """
+    from pleasepoint_cli.clock import parse_now
+    from pleasepoint_cli.delivery.send import CampaignSend, read_test_addresses, send_test
+
+    app_state = state(ctx)
+    settings = app_state.settings
+    moment = parse_now(now, settings.shop.timezone)
+    if test_csv is not None:
+        addresses = read_test_addresses(test_csv)
+        with _send_progress(ctx, "test send") as progress:
+            summary = send_test(
+                app_state.db_path, file, settings, addresses, now=moment, customer=customer,
+                lock_timeout=app_state.lock_timeout, base_dir=_base_dir(ctx), progress=progress,
+            )  # fmt: skip
+        _print_summary(ctx, summary, fmt)
+        raise typer.Exit(1 if summary.aborted else 0)
+    if customer is not None:
+        raise typer.BadParameter("--customer goes with --test-csv.", param_hint="--customer")
+    with CampaignSend(
+        app_state.db_path, file, settings, now=moment, lock_timeout=app_state.lock_timeout,
+        base_dir=_base_dir(ctx), dry_run=dry_run,
+    ) as send:  # fmt: skip
+        plan = send.plan()
+        to_send = plan.to_send + (plan.uncertain if retry_uncertain else 0)
+        if limit is not None:
+            to_send = min(to_send, limit)
+        parts = [f"{plan.new:,} new"] + [f"{n:,} {status}" for status, n in plan.already.items()]
+        if plan.uncertain:
+            parts.append(f"{plan.uncertain:,} uncertain")
+        say(
+            ctx,
+            f"{plan.name}: audience {plan.audience:,} ({', '.join(parts)}); {to_send:,} to send "
+            f"via {settings.delivery.transport}.",
+        )
+        if dry_run:
+            if fmt is OutputFormat.json:
+                emit_json({**plan.as_json(), "dry_run": True, "would_send": to_send})
+            return
+        if to_send and not yes:
+            if not sys.stdin.isatty():
+                stderr_console().print(
+                    "[bold red]error:[/] no terminal to confirm the send: pass --yes to send without asking.",
+                    highlight=False,
+                )
+                raise typer.Exit(1)
+            if not typer.confirm(f"Send {to_send:,} messages of {plan.name!r}?", default=False, err=True):
+                say(ctx, "nothing sent.")
+                raise typer.Exit(1)
+        send.queue(plan, retry_uncertain=retry_uncertain)
+        with _send_progress(ctx, "sending") as progress:
+            summary = send.run(limit=limit, progress=progress)
+    _print_summary(ctx, summary, fmt)
+    if summary.aborted:
+        stderr_console().print(
+            f"[bold red]error:[/] {summary.aborted}; the rest stays queued.", highlight=False
+        )
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def campaign_status_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The campaign YAML file.")],
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """The campaign's send ledger: messages per status, first and last send time, test sends apart."""
+    from pleasepoint_cli.campaign.model import load_campaign
+    from pleasepoint_cli.ops import ledger, open_ops
+
+    app_state = state(ctx)
+    campaign = load_campaign(file)
+    with open_ops(app_state.db_path, busy_timeout=app_state.lock_timeout) as ops:
+        totals = ledger.counts(ops, "campaign", campaign.slug, "")
+        tests = ledger.counts(ops, "test", campaign.slug)
+        reasons = ledger.skipped_reasons(ops, "campaign", campaign.slug, "")
+    if fmt is OutputFormat.json:
+        emit_json({**totals.as_json(), "skipped_by_reason": reasons, "test_sends": tests.counts["sent"]})
+        return
+    rows = [{"status": status, "messages": n} for status, n in totals.counts.items() if n]
+    emit_rows(rows, fmt, title=f"{campaign.slug}", columns=["status", "messages"])
+    say(
+        ctx,
+        f"first sent {totals.first_sent_at or '-'}, last sent {totals.last_sent_at or '-'}; "
+        f"{tests.counts['sent']} test messages.",
     )
 
 

@@ -85,7 +85,7 @@ def clv_score_command(
     from pleasepoint_cli.clv.score import clv_score, latest_order_day
 
     app_state = state(ctx)
-    with app_state.store() as store:
+    with app_state.reader() as store:
         day = parse_as_of(as_of) or latest_order_day(store.con)
         table = clv_score(store.con, by.value, day, app_state.settings.states, run)
     json_data = {

@@ -1,7 +1,8 @@
-"""`pleasepoint customers ...`: one customer's profile."""
+"""`pleasepoint customers ...`: one customer's profile; GDPR access (export) and erasure (forget)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -34,7 +35,7 @@ def customers_show_command(
     from pleasepoint_cli.customers.profile import customer_profile
 
     app_state = state(ctx)
-    with app_state.store() as store:
+    with app_state.reader() as store:
         day = parse_as_of(as_of) or latest_order_day(store.con)
         shown = customer_profile(store.con, customer_id, day, app_state.settings.states)
     if fmt is OutputFormat.json:
@@ -100,3 +101,80 @@ def _flat(document: dict[str, Any]) -> list[dict[str, Any]]:
         for a in document["attributes"]
     ]
     return rows
+
+
+@app.command("export")
+def customers_export_command(
+    ctx: typer.Context,
+    customer_id: str = typer.Argument(..., help="Customer id."),
+    out: Path | None = typer.Option(None, "--out", help="Write the JSON here instead of stdout."),
+) -> None:
+    """GDPR access: everything held on a person as JSON (profile, attributes with history, orders, persona
+    assignments, send ledger, events, suppression entry).
+
+    Example: pleasepoint customers export C000123 --out C000123.json
+    """
+    from pleasepoint_cli.cli._common import to_json
+    from pleasepoint_cli.customers.gdpr import export_customer
+    from pleasepoint_cli.ops import open_ops
+    from pleasepoint_cli.store.opener import StoreOpener
+
+    app_state = state(ctx)
+    with (
+        open_ops(app_state.db_path, app_state.lock_timeout) as ops,
+        StoreOpener(app_state.db_path, app_state.lock_timeout).read() as store,
+    ):
+        data = export_customer(store.con, ops, customer_id)
+    if out is None:
+        emit_json(data)
+    else:
+        out.write_text(to_json(data) + "\n", encoding="utf-8")
+        typer.echo(str(out))
+
+
+@app.command("forget")
+def customers_forget_command(
+    ctx: typer.Context,
+    customer_id: str = typer.Argument(..., help="Customer id."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """GDPR erasure: delete the person from every table (derived ones included) and the outbox; keep only
+    anonymous counts and the hash of their address on the suppression list, so a re-import is never mailed.
+
+    Example: pleasepoint customers forget C000123 --yes
+    """
+    import sys
+    from datetime import UTC, datetime
+
+    from pleasepoint_cli.cli.campaign import outbox_dir
+    from pleasepoint_cli.customers.gdpr import forget_customer
+    from pleasepoint_cli.ops import open_ops
+    from pleasepoint_cli.store.opener import StoreOpener
+
+    app_state = state(ctx)
+    if not yes:
+        if not sys.stdin.isatty():
+            typer.echo("error: no terminal to confirm the erasure: pass --yes.", err=True)
+            raise typer.Exit(1)
+        if not typer.confirm(f"Erase customer {customer_id} for good?", default=False, err=True):
+            raise typer.Exit(1)
+    with (
+        open_ops(app_state.db_path, app_state.lock_timeout) as ops,
+        StoreOpener(app_state.db_path, app_state.lock_timeout).write() as store,
+    ):
+        result = forget_customer(
+            store.con, ops, customer_id, now=datetime.now(UTC), outbox_dir=outbox_dir(ctx)
+        )
+    data = result.as_json()
+    if fmt is OutputFormat.json:
+        emit_json(data)
+    else:
+        rows = [{"where": f"deleted from {t}", "rows": n} for t, n in result.deleted.items() if n]
+        rows += [{"where": f"pseudonymised in {t}", "rows": n} for t, n in result.pseudonymised.items() if n]
+        rows += [{"where": f"scrubbed {c}", "rows": n} for c, n in result.scrubbed.items()]
+        rows += [
+            {"where": "send ledger rows anonymised", "rows": result.ledger_rows},
+            {"where": "outbox files deleted", "rows": result.outbox_files},
+        ]
+        emit_rows(rows, fmt, title=f"customer {customer_id} erased", columns=["where", "rows"])

@@ -285,7 +285,7 @@ def persona_list(
     """
     from pleasepoint_cli.persona.runs import list_runs
 
-    with state(ctx).store() as store:
+    with state(ctx).reader() as store:
         result = list_runs(store.con, page)
     rows = [_list_row(r) for r in result.runs]
     if fmt is OutputFormat.json:
@@ -342,7 +342,7 @@ def persona_show(
     """
     from pleasepoint_cli.persona.runs import load_run
 
-    with state(ctx).store() as store:
+    with state(ctx).reader() as store:
         stored = load_run(store.con, run)
     if html_out is not None:
         from pleasepoint_cli.outfiles import write_text
@@ -380,7 +380,7 @@ def persona_export(
     """
     from pleasepoint_cli.persona.runs import export_assignments
 
-    with state(ctx).store() as store:
+    with state(ctx).reader() as store:
         record, rows = export_assignments(store.con, run, out)
     summary = {
         "run_id": record.run_id,
@@ -411,7 +411,7 @@ def persona_diff(
     """
     from pleasepoint_cli.persona.diff import diff_runs
 
-    with state(ctx).store() as store:
+    with state(ctx).reader() as store:
         result = diff_runs(store.con, run_a, run_b)
     if fmt is OutputFormat.json:
         emit_json(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pleasepoint_cli.cli._common import say
+from pleasepoint_cli.cli._common import FormatOption, OutputFormat, emit_rows, say, state
 
 FOLDERS = ("campaigns", "automations", "templates", "outbox")
 
@@ -61,5 +61,32 @@ def init(
     say(ctx, f"wrote {config} and {', '.join(f + '/' for f in FOLDERS)} in {directory.resolve()}")
 
 
+def doctor(
+    ctx: typer.Context,
+    repair: bool = typer.Option(False, "--repair", help="Delete the orphan rows, in one transaction."),
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Find rows that point to a missing header row (what an interrupted write leaves), and repair them.
+
+    Example: pleasepoint doctor --repair
+    """
+    from pleasepoint_cli.store.integrity import find_orphans
+    from pleasepoint_cli.store.integrity import repair as repair_orphans
+
+    with state(ctx).store() as store:
+        found = repair_orphans(store) if repair else find_orphans(store)
+    rows = [o.as_json() | {"repaired": repair} for o in found]
+    if fmt is not OutputFormat.table:
+        emit_rows(rows, fmt)
+        return
+    if not found:
+        say(ctx, "no orphan rows: every row points to its header row.")
+    for orphans in found:
+        say(ctx, ("deleted: " if repair else "") + orphans.describe())
+    if found and not repair:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
+    app.command("doctor")(doctor)

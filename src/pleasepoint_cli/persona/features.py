@@ -173,6 +173,10 @@ def audience_from_rule(con: duckdb.DuckDBPyConnection, data: Any, as_of: date) -
     rule = parse_rule(data)
     validate_rule(con, rule)
     compiled = compile_rule(rule, as_of=as_of, marketing=False)
+    if compiled.needs_ops:
+        from pleasepoint_cli.events.views import ensure_ops_views
+
+        ensure_ops_views(con)
     return Audience(compiled.sql, tuple(compiled.params), describe(rule))
 
 

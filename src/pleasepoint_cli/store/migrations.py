@@ -270,6 +270,16 @@ def check_is_pleasepoint(store: Store) -> None:
         )
 
 
+def pending_migrations(store: Store) -> list[str]:
+    """The migrations this file has not seen yet (all of them for a file without the table)."""
+    exists = store.scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+        "AND table_catalog = current_database() AND table_name = 'schema_migrations'"
+    )
+    done = {str(r["name"]) for r in store.rows("SELECT name FROM schema_migrations")} if exists else set()
+    return [m.name for m in MIGRATIONS if m.name not in done]
+
+
 def apply_migrations(store: Store) -> list[str]:
     """Apply, in order and each in its own transaction, every migration the file has not seen yet."""
     import duckdb

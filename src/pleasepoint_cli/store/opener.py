@@ -58,7 +58,7 @@ class StoreOpener:
         """The database open read-only (never created, never migrated), for the length of the block."""
         if not self.path.exists():
             raise StoreError(
-                f"no database at {self.path}: load data with `pleasepoint ingest` or run `pleasepoint init`."
+                f"no database at {self.path}: load data with `pleasepoint ingest orders` or run `pleasepoint init`."
             )
         store = open_store(self.path, self.lock_timeout, migrate=False, read_only=True)
         try:

@@ -1,0 +1,616 @@
+"""`automate tick`: for each active automation, its due slots (or due events), audience, caps and quiet hours,
+planned into the send ledger, then sent by the delivery engine. Made to be run by cron every few minutes.
+
+Exactly once, however ticks overlap or die:
+- one tick at a time: an OS lock (flock on `<db stem>.locks/automate-tick.lock`) taken without waiting; a
+  second tick finds it held and stops at once ("skipped: another tick is running"); the kernel releases it
+  when a tick dies, so the next tick after a crash runs at once;
+- the ledger key is (kind 'automation', automation name, the slot's UTC instant, customer): planning a slot
+  twice inserts nothing new, and the engine claims each row (`sending`, committed) before its first byte;
+- a tick that died mid-send leaves `sending` rows: the next one marks them `uncertain` (reported, never
+  resent) and sends what is still `queued`, whatever its catch-up policy (planned work is never dropped,
+  unless it is older than max_lateness: then it is `skipped`, "too late").
+
+Order per automation: mark leftovers uncertain; release `deferred` rows that are due (caps and quiet hours
+checked again); expire queued rows past max_lateness; plan the new slots (or events) one period at a time,
+oldest first (so an earlier period's rows count against the caps of a later one); send every queued row;
+record the tick. One automation failing (a bad template, an unknown attribute) is reported and the others
+still run. DuckDB is opened only for the short steps that read it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from pleasepoint_cli.automate.caps import apply_caps, quiet_deferrals
+from pleasepoint_cli.automate.slots import slot_key
+from pleasepoint_cli.errors import PleasepointError, StoreBusyError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pleasepoint_cli.automate.model import Automation
+    from pleasepoint_cli.campaign.prepare import PreparedCampaign
+    from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.delivery.send import Job, MessageBuilder, Transport
+    from pleasepoint_cli.ops.store import OpsStore
+
+KIND = "automation"
+LOCK_NAME = "automate-tick"
+SKIPPED_MESSAGE = "skipped: another tick is running"
+
+
+@contextlib.contextmanager
+def tick_lock(db_path: Path) -> Iterator[bool]:
+    """Hold the tick lock for the block if nobody else does (yields True), else yield False at once."""
+    from pleasepoint_cli.delivery.lock import lock_path
+
+    path = lock_path(db_path, LOCK_NAME)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"PID {os.getpid()}".encode("ascii"), 0)
+        try:
+            yield True
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class AutomationRun:
+    """What one tick did for one automation."""
+
+    name: str
+    trigger: str
+    slots: list[str] = field(default_factory=list)
+    missed: list[dict[str, Any]] = field(default_factory=list)
+    planned: int = 0
+    capped: int = 0
+    deferred: int = 0
+    released: int = 0
+    expired: int = 0
+    sent: int = 0
+    bounced: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    skipped: int = 0
+    uncertain: int = 0
+    error: str | None = None
+    aborted: str | None = None
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def eventful(self) -> bool:
+        """Whether anything happened worth a line of output (cron stays silent otherwise)."""
+        counts = (self.planned, self.capped, self.deferred, self.released, self.expired, self.sent,
+                  self.bounced, self.failed, self.suppressed, self.skipped, self.uncertain)  # fmt: skip
+        return any(counts) or bool(self.missed) or self.error is not None or self.aborted is not None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.aborted is None and self.failed == 0
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TickReport:
+    """The whole tick: each active automation's run, and the files that could not be loaded."""
+
+    now: datetime
+    dry_run: bool
+    skipped: bool = False
+    runs: list[AutomationRun] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(run.ok for run in self.runs)
+
+    @property
+    def eventful(self) -> bool:
+        return bool(self.problems) or any(run.eventful for run in self.runs)
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(run, name)) for run in self.runs)
+
+    def summary(self) -> str:
+        """One line for cron's mail: what was sent, held back and failed."""
+        if self.skipped:
+            return SKIPPED_MESSAGE
+        verb = "would plan" if self.dry_run else "sent"
+        figure = self.total("planned") + self.total("released") if self.dry_run else self.total("sent")
+        parts = [f"{verb} {figure}"]
+        for name in (
+            "capped",
+            "deferred",
+            "suppressed",
+            "skipped",
+            "bounced",
+            "failed",
+            "uncertain",
+            "expired",
+        ):
+            if value := self.total(name):
+                parts.append(f"{value} {name}")
+        errors = sum(1 for run in self.runs if not run.ok) + len(self.problems)
+        active = [run for run in self.runs if run.eventful]
+        names = ", ".join(run.name for run in active[:5]) + (" ..." if len(active) > 5 else "")
+        line = f"automate tick {slot_key(self.now)}: {', '.join(parts)}"
+        if names:
+            line += f" ({names})"
+        if errors:
+            line += f"; {errors} automation{'s' if errors != 1 else ''} failed"
+        return line
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "now": slot_key(self.now),
+            "dry_run": self.dry_run,
+            "skipped": self.skipped,
+            "ok": self.ok,
+            "runs": [run.as_json() for run in self.runs],
+            "problems": self.problems,
+        }
+
+
+@dataclass(frozen=True)
+class Recipient:
+    customer_id: str
+    variant: str
+    email: str | None
+
+
+def _stamp(moment: datetime) -> str:
+    from pleasepoint_cli.ops.suppression import iso
+
+    return iso(moment)
+
+
+def insert_rows(
+    ops: OpsStore,
+    source: str,
+    period: str,
+    rows: Sequence[tuple[Recipient, str, datetime | None, str | None]],
+    *,
+    now: datetime,
+) -> int:
+    """Insert ledger rows of one period with their status (queued, capped or deferred with `not_before`),
+    existing keys untouched, in one transaction; returns how many were new.
+
+    The engine's `ledger.plan_rows` writes `queued` rows only and skips queued rows missing from the plan,
+    which does not fit planning several periods and statuses; this is the adapter (same key, same send id).
+    """
+    from pleasepoint_cli.ops.ledger import make_send_id
+
+    stamp = _stamp(now)
+    with ops.transaction() as con:
+        before = con.total_changes
+        con.executemany(
+            "INSERT INTO ledger (send_id, kind, source, period, customer_id, email, variant, status, not_before, "
+            "error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, source, period, customer_id) DO NOTHING",
+            [
+                (make_send_id(KIND, source, period, r.customer_id), KIND, source, period, r.customer_id, r.email,
+                 r.variant, status, None if not_before is None else _stamp(not_before), error, stamp)
+                for r, status, not_before, error in rows
+            ],
+        )  # fmt: skip
+        return con.total_changes - before
+
+
+class AutomationTick:
+    """One automation at one tick: plan its work into the ledger and send it."""
+
+    def __init__(
+        self,
+        automation: Automation,
+        *,
+        db_path: Path,
+        ops: OpsStore,
+        settings: Settings,
+        now: datetime,
+        lock_timeout: float,
+        dry_run: bool,
+        clock: Callable[[], datetime],
+        transport: Transport | None,
+        build: MessageBuilder | None,
+        base_dir: Path | None,
+        last_tick: datetime | None,
+    ) -> None:
+        self.automation = automation
+        self.db_path = db_path
+        self.ops = ops
+        self.settings = settings
+        self.now = now
+        self.lock_timeout = lock_timeout
+        self.dry_run = dry_run
+        self.clock = clock
+        self.transport = transport
+        self.build = build
+        self.base_dir = base_dir
+        self.last_tick = last_tick
+        self.run = AutomationRun(automation.name, automation.describe_trigger())
+        self.prepared: PreparedCampaign | None = None
+        self.shop_zone = ZoneInfo(settings.shop.timezone)
+
+    # --- DuckDB steps -------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def open_duckdb(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        from pleasepoint_cli.delivery.send import duckdb_step
+        from pleasepoint_cli.ops.suppression import attach_suppressions
+
+        with duckdb_step(self.db_path, self.lock_timeout) as con:
+            attach_suppressions(con, self.ops)
+            yield con
+
+    def prepare(self, con: duckdb.DuckDBPyConnection) -> PreparedCampaign:
+        from pleasepoint_cli.campaign.prepare import prepare_campaign
+
+        if self.prepared is None:
+            problems = self.automation.rule_problems(con)
+            if problems:
+                raise PleasepointError("\n".join(problems))
+            as_of = self.now.astimezone(self.shop_zone).date()
+            self.prepared = prepare_campaign(con, self.automation.campaign, self.settings, as_of)
+        return self.prepared
+
+    @property
+    def lateness_limit(self) -> timedelta:
+        if self.automation.is_schedule:
+            return self.automation.policy.max_lateness
+        return max(self.automation.max_age, self.automation.policy.max_lateness)
+
+    def due_periods(self) -> list[datetime]:
+        """The slots this tick runs (schedule triggers), logging those it will not."""
+        from pleasepoint_cli.automate.catchup import due_slots
+
+        policy = self.automation.policy
+        last = self.last_tick if self.last_tick is not None else self.now - policy.grace
+        due = due_slots(self.automation.schedule, last, self.now, policy)
+        self.run.missed = [m.as_json() for m in due.missed]
+        return list(due.run)
+
+    def gather(self, slots: list[datetime] | None = None) -> list[tuple[str, list[Recipient]]]:
+        """The work of this tick: for each period, oldest first, the recipients (audience and guards).
+
+        Schedule triggers run the due slots (or the `slots` given); system triggers their due events."""
+        if self.automation.is_schedule and slots is None:
+            slots = self.due_periods()
+        if not self.automation.is_schedule:
+            slots = None
+        if slots is not None and not slots:
+            return []
+        with self.open_duckdb() as con:
+            prepared = self.prepare(con)
+            names = [v.name for v in prepared.variants]
+            audience_sql, audience_params = prepared.audience_query()
+            if slots is not None:
+                rows = con.execute(
+                    f"SELECT a.customer_id, a.variant, c.email FROM ({audience_sql}) AS a "
+                    "JOIN customers AS c USING (customer_id) ORDER BY a.customer_id",
+                    audience_params,
+                ).fetchall()
+                recipients = [Recipient(str(c), names[int(v)], e) for c, v, e in rows]
+                return [(slot_key(slot), recipients) for slot in slots]
+            from pleasepoint_cli.automate.triggers import due_events_query
+
+            events = due_events_query(con, self.automation, self.settings, self.now)
+            rows = con.execute(
+                f"SELECT e.period, a.customer_id, a.variant, c.email FROM ({events.sql}) AS e "
+                f"JOIN ({audience_sql}) AS a USING (customer_id) JOIN customers AS c USING (customer_id) "
+                "ORDER BY e.period, a.customer_id",
+                [*events.params, *audience_params],
+            ).fetchall()
+        work: dict[str, list[Recipient]] = {}
+        for period, customer, variant, email in rows:
+            work.setdefault(str(period), []).append(Recipient(str(customer), names[int(variant)], email))
+        return sorted(work.items())
+
+    def customer_zones(self, customers: Sequence[str]) -> dict[str, str]:
+        quiet = self.settings.marketing.quiet_hours
+        if quiet is None or quiet.timezone != "customer" or not customers:
+            return {}
+        with self.open_duckdb() as con:
+            rows = con.execute(
+                "SELECT customer_id, value FROM customer_attributes WHERE key = ? "
+                "AND customer_id IN (SELECT unnest(?::VARCHAR[]))",
+                [quiet.attribute, list(customers)],
+            ).fetchall()
+        return {str(c): str(v) for c, v in rows if v}
+
+    # --- ledger steps ---------------------------------------------------------------------------------------
+
+    def existing(self, period: str) -> set[str]:
+        return {
+            str(r[0])
+            for r in self.ops.execute(
+                "SELECT customer_id FROM ledger WHERE kind = ? AND source = ? AND period = ?",
+                [KIND, self.automation.name, period],
+            ).fetchall()
+        }
+
+    def _decide(
+        self, customers: Sequence[str], period: str | None
+    ) -> tuple[list[str], list[str], dict[str, datetime]]:
+        """Caps then quiet hours for customers about to be sent now: (send, capped, deferred -> not_before)."""
+        automation = self.automation
+        decision = apply_caps(
+            self.ops.con,
+            customers,
+            at=self.now,
+            source=automation.name,
+            cap=automation.cap,
+            global_cap=self.settings.marketing.cap,
+            on_cap=automation.on_cap,
+            period=period,
+        )
+        deferred = dict(decision.deferred)
+        quiet = quiet_deferrals(
+            self.settings.marketing.quiet_hours,
+            self.now,
+            decision.allowed,
+            shop_zone=self.shop_zone,
+            customer_zones=self.customer_zones(decision.allowed),
+        )
+        deferred.update(quiet)
+        send = [c for c in decision.allowed if c not in quiet]
+        return send, decision.capped, deferred
+
+    def release_deferred(self) -> None:
+        """Deferred rows whose time has come: queued if caps and quiet hours allow now, else held again."""
+        rows = self.ops.rows(
+            "SELECT send_id, customer_id FROM ledger WHERE kind = ? AND source = ? AND status = 'deferred' "
+            "AND julianday(not_before) <= julianday(?) ORDER BY period, customer_id",
+            [KIND, self.automation.name, _stamp(self.now)],
+        )
+        if not rows:
+            return
+        by_customer: dict[str, list[str]] = {}
+        for row in rows:
+            by_customer.setdefault(str(row["customer_id"]), []).append(str(row["send_id"]))
+        # A customer with several due deferred rows is released one row per tick (the caps see each send).
+        first = {customer: ids[0] for customer, ids in by_customer.items()}
+        send, capped, deferred = self._decide(list(first), None)
+        if self.dry_run:
+            self.run.released += len(send)
+            return
+        with self.ops.transaction() as con:
+            con.executemany(
+                "UPDATE ledger SET status = 'queued', not_before = ? WHERE send_id = ? AND status = 'deferred'",
+                [(_stamp(self.now), first[c]) for c in send],
+            )
+            con.executemany(
+                "UPDATE ledger SET status = 'capped', error = 'frequency cap' WHERE send_id = ? "
+                "AND status = 'deferred'",
+                [(first[c],) for c in capped],
+            )
+            con.executemany(
+                "UPDATE ledger SET not_before = ? WHERE send_id = ? AND status = 'deferred'",
+                [(_stamp(until), first[c]) for c, until in deferred.items()],
+            )
+        self.run.released += len(send)
+        self.run.capped += len(capped)
+
+    def expire(self) -> None:
+        """Queued rows more than the lateness limit behind their time are skipped ("too late"), not sent."""
+        if self.dry_run:
+            return
+        limit = self.now - self.lateness_limit
+        with self.ops.transaction() as con:
+            cursor = con.execute(
+                "UPDATE ledger SET status = 'skipped', error = 'too late: past max_lateness' "
+                "WHERE kind = ? AND source = ? AND status = 'queued' "
+                "AND julianday(coalesce(not_before, period)) < julianday(?)",
+                [KIND, self.automation.name, _stamp(limit)],
+            )
+        self.run.expired += cursor.rowcount
+
+    def plan(self, work: list[tuple[str, list[Recipient]]]) -> None:
+        for period, recipients in work:
+            self.run.slots.append(period)
+            existing = self.existing(period)
+            fresh = [r for r in recipients if r.customer_id not in existing]
+            if not fresh:
+                continue
+            send, capped, deferred = self._decide([r.customer_id for r in fresh], period)
+            self.run.planned += len(send)
+            self.run.capped += len(capped)
+            self.run.deferred += len(deferred)
+            if self.dry_run:
+                continue
+            status: dict[str, tuple[str, datetime | None, str | None]] = {
+                c: ("queued", None, None) for c in send
+            }
+            status.update({c: ("capped", None, "frequency cap") for c in capped})
+            status.update({c: ("deferred", until, None) for c, until in deferred.items()})
+            insert_rows(
+                self.ops,
+                self.automation.name,
+                period,
+                [(r, *status[r.customer_id]) for r in fresh if r.customer_id in status],
+                now=self.now,
+            )
+
+    def jobs(self, rows: Sequence[dict[str, Any]]) -> Iterator[Job]:
+        """Queued rows rendered batch by batch (DuckDB opened per batch), as the engine's jobs."""
+        from pleasepoint_cli.delivery.send import CONTEXT_BATCH, Job
+
+        for start in range(0, len(rows), CONTEXT_BATCH):
+            chunk = rows[start : start + CONTEXT_BATCH]
+            with self.open_duckdb() as con:
+                prepared = self.prepare(con)
+                contexts = prepared.contexts(con, [str(r["customer_id"]) for r in chunk])
+            index = {v.name: i for i, v in enumerate(prepared.variants)}
+            for row in chunk:
+                customer = str(row["customer_id"])
+                job = Job(send_id=str(row["send_id"]), customer_id=customer)
+                context = contexts.get(customer)
+                if context is None:
+                    job.skipped = "no longer in the database"
+                elif not (context.get("email") or "").strip():
+                    job.skipped = "no email address"
+                else:
+                    try:
+                        job.email = prepared.render(context, index.get(str(row["variant"]), 0))
+                    except PleasepointError as e:
+                        job.failed = f"render: {e}"
+                yield job
+
+    def send(self) -> None:
+        from pleasepoint_cli.delivery.send import (
+            Sender,
+            connections_of,
+            default_message_builder,
+            default_transport,
+        )
+        from pleasepoint_cli.ops import ledger
+        from pleasepoint_cli.ops.store import ops_path
+
+        if self.dry_run:
+            return
+        rows = ledger.queued(self.ops, KIND, self.automation.name)
+        if not rows:
+            return
+        base_dir = self.base_dir or Path()
+        sender = Sender(
+            ops_path(self.db_path),
+            self.transport or default_transport(self.settings, base_dir),
+            self.build or default_message_builder(self.settings, base_dir),
+            connections=min(connections_of(self.settings) if self.transport is None else 1, len(rows)),
+            clock=self.clock,
+        )
+        counts = sender.run(self.jobs(rows), len(rows))
+        for name in ("sent", "bounced", "failed", "suppressed", "skipped"):
+            setattr(self.run, name, getattr(self.run, name) + getattr(counts, name))
+        self.run.errors = counts.errors
+        self.run.aborted = sender.fatal
+
+    def execute(self) -> AutomationRun:
+        from pleasepoint_cli.ops import ledger
+
+        if not self.dry_run:
+            self.run.uncertain = ledger.mark_uncertain(self.ops, KIND, self.automation.name)
+        self.release_deferred()
+        self.expire()
+        self.plan(self.gather())
+        self.send()
+        return self.run
+
+
+def run_tick(
+    db_path: Path,
+    settings: Settings,
+    automations_dir: Path,
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    lock_timeout: float = 30.0,
+    only: str | None = None,
+    transport: Transport | None = None,
+    build: MessageBuilder | None = None,
+    base_dir: Path | None = None,
+) -> TickReport:
+    """One tick over every active automation of `automations_dir` (or the one named `only`)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    report = TickReport(now=now.astimezone(UTC), dry_run=dry_run)
+    with contextlib.ExitStack() as stack:
+        if not dry_run and not stack.enter_context(tick_lock(db_path)):
+            report.skipped = True
+            return report
+        _tick(report, stack, db_path, settings, automations_dir, now, dry_run, lock_timeout, only,
+              transport, build, base_dir)  # fmt: skip
+    return report
+
+
+def _tick(
+    report: TickReport,
+    stack: contextlib.ExitStack,
+    db_path: Path,
+    settings: Settings,
+    automations_dir: Path,
+    now: datetime,
+    dry_run: bool,
+    lock_timeout: float,
+    only: str | None,
+    transport: Transport | None,
+    build: MessageBuilder | None,
+    base_dir: Path | None,
+) -> None:
+    from pleasepoint_cli.automate import state
+    from pleasepoint_cli.automate.model import load_automations
+    from pleasepoint_cli.ops.store import OpsStore, ops_path
+
+    loaded = load_automations(automations_dir, shop_timezone=settings.shop.timezone)
+    report.problems = {str(path): problem for path, problem in loaded.problems.items()}
+    automations = loaded.automations
+    if only is not None:
+        automations = [a for a in automations if a.name == only]
+    ops = stack.enter_context(OpsStore(ops_path(db_path), busy_timeout=max(lock_timeout, 5.0)))
+    states = state.all_states(ops)
+    started = time.monotonic()
+
+    def clock() -> datetime:
+        return now + timedelta(seconds=time.monotonic() - started)
+
+    for automation in automations:
+        current = states.get(automation.name, state.AutomationState(automation.name, None, None))
+        if not current.active(automation.model.active):
+            continue
+        job = AutomationTick(
+            automation,
+            db_path=db_path,
+            ops=ops,
+            settings=settings,
+            now=now,
+            lock_timeout=lock_timeout,
+            dry_run=dry_run,
+            clock=clock,
+            transport=transport,
+            build=build,
+            base_dir=base_dir,
+            last_tick=current.last_tick,
+        )
+        try:
+            run = job.execute()
+        except StoreBusyError:
+            raise
+        except PleasepointError as e:
+            job.run.error = str(e)
+            run = job.run
+        report.runs.append(run)
+        if dry_run:
+            continue
+        if run.missed:
+            state.log(ops, automation.name, now, "missed", {"missed": run.missed})
+        if run.error is not None:
+            state.log(ops, automation.name, now, "error", {"error": run.error})
+            continue  # last_tick stays: the next tick tries these slots again
+        if run.eventful:
+            detail = {k: v for k, v in run.as_json().items() if k not in ("missed", "name", "error") and v}
+            state.log(ops, automation.name, now, "run", detail)
+        state.set_last_tick(ops, automation.name, now)
+    if not dry_run:
+        for path, problem in report.problems.items():
+            state.log(ops, Path(path).stem, now, "error", {"file": path, "error": problem})

@@ -1,0 +1,723 @@
+"""The send engine: plan a campaign into the ledger, then send it with a pool of workers, one row at a time.
+
+How each known failure of open-source senders is ruled out:
+- Resumed sends mailing people again (listmonk 2070, 2313): progress is not a batch marker but each row's own
+  status; a row is claimed (`sending`, committed) before its first byte and settled after the server answers,
+  so a rerun sends only `queued` rows.
+- Lost mail on a crash (listmonk 3022): nothing is marked sent before the server accepted it; a row left
+  `sending` by a dead run becomes `uncertain`, reported, never silently dropped.
+- Two overlapping runs (Mautic 1737, 2215, 3669): one OS lock per campaign (flock, released by the kernel when
+  the process dies, never judged stale by age), and the claim itself is guarded by `status = 'queued'`.
+- One rejected recipient failing the batch (Mautic 7226): every row is settled on its own; a 5xx bounces
+  that row only.
+- Claimed rows stuck forever after a worker died (Postal 645, 764): the next run, holding the lock, turns them
+  `uncertain` (at most one per connection: a worker claims one row at a time).
+DuckDB is opened only for the short steps that read it (planning, each batch of contexts), never while a
+message is on the network, so analysts keep working during a send.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import queue
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pleasepoint_cli.errors import (
+    DeliveryError,
+    InputDataError,
+    NotFoundError,
+    PleasepointError,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pleasepoint_cli.campaign.model import Campaign
+    from pleasepoint_cli.campaign.prepare import PreparedCampaign, RenderedEmail
+    from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.ops.store import OpsStore
+
+CONTEXT_BATCH = 200
+"""Recipients whose contexts are built per DuckDB visit (the file is held only for that step)."""
+TEST_PREFIX = "[TEST] "
+
+Progress = Callable[[int, int], None]
+
+
+class Outcome(Protocol):
+    @property
+    def status(self) -> str: ...
+    @property
+    def code(self) -> int | None: ...
+    @property
+    def detail(self) -> str: ...
+
+
+class Connection(Protocol):
+    def deliver(self, mail_from: str, rcpt: str, data: bytes, send_id: str) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    def connect(self) -> Connection: ...
+
+
+MessageBuilder = Callable[["RenderedEmail", str, datetime], bytes]
+"""(rendered email, send id, date) -> the message's bytes."""
+
+
+@dataclass
+class Job:
+    """One ledger row on its way to a worker: its rendered email, or why it cannot be sent."""
+
+    send_id: str
+    customer_id: str
+    email: RenderedEmail | None = None
+    failed: str | None = None
+    skipped: str | None = None
+
+
+@dataclass
+class RunCounts:
+    """What one run did, by outcome."""
+
+    sent: int = 0
+    bounced: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    skipped: int = 0
+    uncertain: int = 0
+    not_queued: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return (
+            self.sent
+            + self.bounced
+            + self.failed
+            + self.suppressed
+            + self.skipped
+            + self.uncertain
+            + self.not_queued
+        )
+
+
+@dataclass
+class SendPlan:
+    """The audience of a campaign against its ledger: who is new, who was already handled, what will go."""
+
+    campaign: str
+    name: str
+    audience: int
+    new: int
+    already: dict[str, int]
+    uncertain: int
+    recovered_uncertain: int
+    recipients: list[tuple[str, int, str | None]] = field(repr=False, default_factory=list)
+
+    @property
+    def to_send(self) -> int:
+        return self.new + self.already.get("queued", 0)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "name": self.name,
+            "audience": self.audience,
+            "new": self.new,
+            "already": self.already,
+            "to_send": self.to_send,
+            "uncertain": self.uncertain,
+            "recovered_uncertain": self.recovered_uncertain,
+        }
+
+
+@dataclass
+class SendSummary:
+    """The end of a run: this run's counts and the campaign's ledger totals."""
+
+    campaign: str
+    kind: str
+    dry_run: bool
+    planned: int
+    run: RunCounts
+    ledger: dict[str, int]
+    skipped_reasons: dict[str, int]
+    uncertain: int
+    recovered_uncertain: int
+    aborted: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "kind": self.kind,
+            "dry_run": self.dry_run,
+            "planned": self.planned,
+            "sent": self.run.sent,
+            "bounced": self.run.bounced,
+            "failed": self.run.failed,
+            "suppressed": self.run.suppressed,
+            "skipped": self.run.skipped,
+            "skipped_by_reason": self.skipped_reasons,
+            "uncertain": self.uncertain,
+            "recovered_uncertain": self.recovered_uncertain,
+            "errors": self.run.errors,
+            "ledger": self.ledger,
+            "aborted": self.aborted,
+        }
+
+
+@contextlib.contextmanager
+def duckdb_step(db_path: Path, lock_timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the DuckDB file read-only for one short step, then close it (waiting up to lock_timeout)."""
+    from pleasepoint_cli.store.opener import StoreOpener
+
+    with StoreOpener(Path(db_path), lock_timeout).read() as store:
+        yield store.con
+
+
+def default_message_builder(settings: Settings, base_dir: Path) -> MessageBuilder:
+    """The message builder of `delivery:` (DKIM key relative to base_dir), as a function."""
+    from pleasepoint_cli.delivery.dkim import load_signer
+    from pleasepoint_cli.delivery.message import MessageBuilder as Builder
+
+    builder = Builder(settings=settings, signer=load_signer(settings.delivery.dkim, base_dir))
+
+    def build(email: RenderedEmail, send_id: str, date: datetime) -> bytes:
+        return builder.build(email, send_id=send_id, date=date)
+
+    return build
+
+
+def default_transport(settings: Settings, base_dir: Path) -> Transport:
+    """The transport of `delivery:` (outbox folder and CA file relative to base_dir)."""
+    from pleasepoint_cli.delivery.transport import make_transport
+
+    return make_transport(settings.delivery, base_dir)
+
+
+def connections_of(settings: Settings) -> int:
+    delivery = settings.delivery
+    return int(delivery.smtp.connections) if delivery.transport == "smtp" else 1
+
+
+def _envelope_sender(from_address: str) -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(from_address)[1] or from_address
+
+
+def _message_id_of(data: bytes) -> str | None:
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    for line in head.splitlines():
+        if line.lower().startswith(b"message-id:"):
+            return line.split(b":", 1)[1].strip().decode("ascii", "replace")
+    return None
+
+
+class Sender:
+    """Runs jobs through `connections` workers: claim, re-check suppression, build, deliver, settle."""
+
+    def __init__(
+        self,
+        ops_file: Path,
+        transport: Transport,
+        build: MessageBuilder,
+        *,
+        connections: int,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.ops_file = ops_file
+        self.transport = transport
+        self.build = build
+        self.connections = max(1, connections)
+        self.clock = clock
+        self.counts = RunCounts()
+        self._lock = threading.Lock()
+        self.stop = threading.Event()
+        self.fatal: str | None = None
+
+    def _count(self, outcome: str, job: Job | None = None, error: str | None = None) -> None:
+        with self._lock:
+            setattr(self.counts, outcome, getattr(self.counts, outcome) + 1)
+            if error and job is not None and len(self.counts.errors) < 50:
+                self.counts.errors.append({"customer_id": job.customer_id, "status": outcome, "error": error})
+
+    def run(self, jobs: Iterator[Job], total: int, progress: Progress | None = None) -> RunCounts:
+        """Send every job; returns the counts. A transport that cannot connect stops the run (rows stay
+        queued); Ctrl-C stops it after the messages in flight are settled."""
+        work: queue.Queue[Job | None] = queue.Queue(maxsize=2 * CONTEXT_BATCH)
+        producer_error: list[BaseException] = []
+        workers = [
+            threading.Thread(target=self._worker, args=(work, i), name=f"pleasepoint-send-{i}", daemon=True)
+            for i in range(self.connections)
+        ]
+
+        def put(item: Job | None) -> bool:
+            while not self.stop.is_set() or item is None:
+                try:
+                    work.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    if not any(w.is_alive() for w in workers):
+                        return False
+            return False
+
+        def produce() -> None:
+            try:
+                for job in jobs:
+                    if not put(job):
+                        break
+            except BaseException as e:  # reported by the main thread
+                producer_error.append(e)
+                self.stop.set()
+            finally:
+                for _ in workers:
+                    put(None)
+
+        producer = threading.Thread(target=produce, name="pleasepoint-render", daemon=True)
+        producer.start()
+        for worker in workers:
+            worker.start()
+        try:
+            while any(w.is_alive() for w in workers):
+                for worker in workers:
+                    worker.join(timeout=0.1)
+                if progress is not None:
+                    progress(self.counts.done, total)
+        except KeyboardInterrupt:
+            self.stop.set()  # each worker settles the message in flight, then stops
+            for worker in workers:
+                worker.join()
+            raise
+        self.stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                work.get_nowait()
+        producer.join(timeout=10)
+        if progress is not None:
+            progress(self.counts.done, total)
+        if producer_error:
+            error = producer_error[0]
+            if isinstance(error, PleasepointError):
+                raise error
+            raise DeliveryError(f"preparing the messages failed: {error}") from error
+        return self.counts
+
+    def _worker(self, work: queue.Queue[Job | None], index: int) -> None:
+        from pleasepoint_cli.ops.store import OpsStore
+
+        name = f"{threading.get_native_id()}:{index}"
+        ops = OpsStore(self.ops_file, migrate=False)
+        connection: Connection | None = None
+        try:
+            while True:
+                job = work.get()
+                if job is None or self.stop.is_set():
+                    return
+                if connection is None and job.email is not None:
+                    try:
+                        connection = self.transport.connect()
+                    except Exception as e:  # a server down: stop, leaving the rest queued
+                        self.fatal = self.fatal or f"cannot connect to the mail server: {e}"
+                        self.stop.set()
+                        return
+                connection = self._handle(ops, connection, job, name)
+        finally:
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.close()
+            ops.close()
+
+    def _handle(
+        self, ops: OpsStore, connection: Connection | None, job: Job, worker: str
+    ) -> Connection | None:
+        from pleasepoint_cli.ops import ledger
+
+        if job.skipped is not None:
+            if ledger.settle(
+                ops, job.send_id, "skipped", now=self.clock(), error=job.skipped, from_status=("queued",)
+            ):
+                self._count("skipped")
+            return connection
+        if job.failed is not None or job.email is None:
+            error = job.failed or "nothing to send"
+            if ledger.settle(
+                ops, job.send_id, "failed", now=self.clock(), error=error, from_status=("queued",)
+            ):
+                self._count("failed", job, error)
+            return connection
+        email = job.email
+        if not email.to.strip():
+            if ledger.settle(
+                ops,
+                job.send_id,
+                "skipped",
+                now=self.clock(),
+                error="no email address",
+                from_status=("queued",),
+            ):
+                self._count("skipped")
+            return connection
+        claimed = ledger.claim(ops, job.send_id, email.to, now=self.clock(), worker=worker)
+        if not claimed.claimed:
+            self._count("suppressed" if claimed.status == "suppressed" else "not_queued")
+            return connection
+        try:
+            data = self.build(email, job.send_id, self.clock())
+        except PleasepointError as e:  # header injection from this customer's data, a bad address...
+            ledger.settle(ops, job.send_id, "failed", now=self.clock(), error=str(e))
+            self._count("failed", job, str(e))
+            return connection
+        assert connection is not None
+        try:
+            outcome = connection.deliver(
+                _envelope_sender(email.from_address), email.to.strip(), data, job.send_id
+            )
+        except Exception as e:
+            ledger.settle(ops, job.send_id, "failed", now=self.clock(), error=f"delivery failed: {e}")
+            self._count("failed", job, str(e))
+            with contextlib.suppress(Exception):
+                connection.close()
+            return None  # the next job reconnects
+        detail = f"{outcome.code} {outcome.detail}".strip() if outcome.code else outcome.detail
+        if outcome.status == "sent":
+            ledger.settle(ops, job.send_id, "sent", now=self.clock(), message_id=_message_id_of(data))
+            self._count("sent")
+        elif outcome.status == "bounced":
+            ledger.settle(
+                ops, job.send_id, "bounced", now=self.clock(), message_id=_message_id_of(data), error=detail,
+                suppress_reason="bounced", email=email.to,
+            )  # fmt: skip
+            self._count("bounced", job, detail)
+        elif getattr(outcome, "uncertain", False):  # lost after the whole message was handed over
+            ledger.settle(ops, job.send_id, "uncertain", now=self.clock(), error=detail or "connection lost")
+            self._count("uncertain", job, detail)
+        else:
+            ledger.settle(ops, job.send_id, "failed", now=self.clock(), error=detail or "failed")
+            self._count("failed", job, detail)
+        return connection
+
+
+class CampaignSend:
+    """One `campaign send`: hold the campaign's lock, plan the audience into the ledger, send what is queued.
+
+    Use as a context manager (`with CampaignSend(...) as send: plan = send.plan(); send.queue(plan);
+    send.run()`); with `dry_run`, no lock is taken and nothing is written.
+    """
+
+    def __init__(
+        self,
+        db_path: Path,
+        campaign_file: Path,
+        settings: Settings,
+        *,
+        now: datetime,
+        lock_timeout: float = 30.0,
+        base_dir: Path | None = None,
+        dry_run: bool = False,
+        transport: Transport | None = None,
+        build: MessageBuilder | None = None,
+        connections: int | None = None,
+    ) -> None:
+        from pleasepoint_cli.campaign.model import load_campaign
+        from pleasepoint_cli.ops import ops_path
+
+        self.db_path = Path(db_path)
+        self.ops_file = ops_path(self.db_path)
+        self.settings = settings
+        self.now = now
+        self.lock_timeout = lock_timeout
+        self.base_dir = base_dir if base_dir is not None else Path()
+        self.dry_run = dry_run
+        self._transport = transport
+        self._build = build
+        self.connections = connections or connections_of(settings)
+        self.campaign: Campaign = load_campaign(campaign_file)
+        self.slug = self.campaign.slug
+        self._stack = contextlib.ExitStack()
+        self._started = time.monotonic()
+        self.ops: OpsStore | None = None
+        self.prepared: PreparedCampaign | None = None
+        self.recovered_uncertain = 0
+
+    def clock(self) -> datetime:
+        """The run's `now` moved on by the real time elapsed since the run began (ledger times)."""
+        return self.now + timedelta(seconds=time.monotonic() - self._started)
+
+    def __enter__(self) -> CampaignSend:
+        from pleasepoint_cli.delivery.lock import send_lock
+        from pleasepoint_cli.ops import OpsStore, ledger
+
+        try:
+            if not self.dry_run:
+                self._stack.enter_context(
+                    send_lock(
+                        self.db_path, f"campaign-{self.slug}", self.lock_timeout, f"campaign {self.slug!r}"
+                    )
+                )
+            self.ops = self._stack.enter_context(
+                OpsStore(self.ops_file, busy_timeout=max(self.lock_timeout, 5.0))
+            )
+            if not self.dry_run:
+                self.recovered_uncertain = ledger.mark_uncertain(self.ops, "campaign", self.slug, "")
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _ops(self) -> OpsStore:
+        if self.ops is None:
+            raise RuntimeError("use CampaignSend as a context manager")
+        return self.ops
+
+    def plan(self) -> SendPlan:
+        """Who the campaign goes to now, against what the ledger already holds (DuckDB held for this only)."""
+        from pleasepoint_cli.campaign.prepare import prepare_campaign
+        from pleasepoint_cli.ops.suppression import attach_suppressions
+
+        ops = self._ops()
+        as_of = self.now.astimezone(_shop_zone(self.settings)).date()
+        with duckdb_step(self.db_path, self.lock_timeout) as con:
+            attach_suppressions(con, ops)
+            self.prepared = prepare_campaign(con, self.campaign, self.settings, as_of)
+            assigned = self.prepared.assign(con)
+            emails = dict(
+                con.execute(
+                    "SELECT customer_id, email FROM customers WHERE customer_id IN (SELECT unnest(?))",
+                    [[c for c, _ in assigned]],
+                ).fetchall()
+            )
+        existing = {
+            str(r["customer_id"]): str(r["status"])
+            for r in ops.rows(
+                "SELECT customer_id, status FROM ledger WHERE kind = 'campaign' AND source = ? AND period = ''",
+                [self.slug],
+            )
+        }
+        already = Counter(existing[c] for c, _ in assigned if c in existing)
+        uncertain = sum(1 for status in existing.values() if status == "uncertain")
+        return SendPlan(
+            campaign=self.slug,
+            name=self.campaign.model.name,
+            audience=len(assigned),
+            new=sum(1 for c, _ in assigned if c not in existing),
+            already=dict(sorted(already.items())),
+            uncertain=uncertain,
+            recovered_uncertain=self.recovered_uncertain,
+            recipients=[(c, v, emails.get(c)) for c, v in assigned],
+        )
+
+    def queue(self, plan: SendPlan, *, retry_uncertain: bool = False) -> int:
+        """Write the plan into the ledger (new rows `queued`, in one transaction); returns the new rows."""
+        from pleasepoint_cli.ops import ledger
+
+        if self.dry_run:
+            return 0
+        assert self.prepared is not None
+        names = [v.name for v in self.prepared.variants]
+        rows = [ledger.PlannedRow(c, e, names[v]) for c, v, e in plan.recipients]
+        new = ledger.plan_rows(self._ops(), "campaign", self.slug, "", rows, now=self.clock())
+        if retry_uncertain:
+            ledger.requeue(self._ops(), "campaign", self.slug, "uncertain", "")
+        return new
+
+    def jobs(self, rows: Sequence[dict[str, Any]]) -> Iterator[Job]:
+        """Render queued rows batch by batch; DuckDB is opened for each batch's contexts and closed."""
+        prepared = self.prepared
+        assert prepared is not None
+        index = {v.name: i for i, v in enumerate(prepared.variants)}
+        for start in range(0, len(rows), CONTEXT_BATCH):
+            chunk = rows[start : start + CONTEXT_BATCH]
+            with duckdb_step(self.db_path, self.lock_timeout) as con:
+                contexts = prepared.contexts(con, [str(r["customer_id"]) for r in chunk])
+            for row in chunk:
+                customer = str(row["customer_id"])
+                job = Job(send_id=str(row["send_id"]), customer_id=customer)
+                context = contexts.get(customer)
+                if context is None:
+                    job.skipped = "no longer in the database"
+                elif not (context.get("email") or "").strip():
+                    job.skipped = "no email address"
+                else:
+                    try:
+                        job.email = prepared.render(context, index.get(str(row["variant"]), 0))
+                    except PleasepointError as e:
+                        job.failed = f"render: {e}"
+                yield job
+
+    def run(self, *, limit: int | None = None, progress: Progress | None = None) -> SendSummary:
+        """Send the queued rows (at most `limit`), then summarise."""
+        from pleasepoint_cli.ops import ledger
+
+        ops = self._ops()
+        rows = [] if self.dry_run else ledger.queued(ops, "campaign", self.slug, "")
+        if limit is not None:
+            rows = rows[: max(limit, 0)]
+        sender = None
+        counts = RunCounts()
+        if rows:
+            if self.prepared is None:
+                self.plan()
+            sender = Sender(
+                self.ops_file,
+                self._transport or default_transport(self.settings, self.base_dir),
+                self._build or default_message_builder(self.settings, self.base_dir),
+                connections=min(self.connections, len(rows)),
+                clock=self.clock,
+            )
+            counts = sender.run(self.jobs(rows), len(rows), progress)
+        totals = ledger.counts(ops, "campaign", self.slug, "")
+        return SendSummary(
+            campaign=self.slug,
+            kind="campaign",
+            dry_run=self.dry_run,
+            planned=len(rows),
+            run=counts,
+            ledger=totals.counts,
+            skipped_reasons=ledger.skipped_reasons(ops, "campaign", self.slug, ""),
+            uncertain=totals.counts["uncertain"],
+            recovered_uncertain=self.recovered_uncertain,
+            aborted=sender.fatal if sender else None,
+        )
+
+
+def _shop_zone(settings: Settings) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(settings.shop.timezone)
+
+
+def read_test_addresses(path: Path) -> list[str]:
+    """The addresses of a test CSV: an `email` column, else the first column; blank lines skipped."""
+    from pleasepoint_cli.ops.suppression import _valid_address
+
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputDataError(f"{path}: cannot read the file: {e}") from e
+    if not rows:
+        raise InputDataError(f"{path}: no addresses in the file.")
+    header = [cell.strip().lower() for cell in rows[0]]
+    column, body, first = (header.index("email"), rows[1:], 2) if "email" in header else (0, rows, 1)
+    addresses: list[str] = []
+    for number, row in enumerate(body, start=first):
+        address = row[column].strip() if column < len(row) else ""
+        if not _valid_address(address):
+            raise InputDataError(f"{path}:{number}: {address!r} is not an email address.")
+        addresses.append(address)
+    return list(dict.fromkeys(addresses))
+
+
+def send_test(
+    db_path: Path,
+    campaign_file: Path,
+    settings: Settings,
+    addresses: Sequence[str],
+    *,
+    now: datetime,
+    customer: str | None = None,
+    per_variant: int = 1,
+    lock_timeout: float = 30.0,
+    base_dir: Path | None = None,
+    transport: Transport | None = None,
+    build: MessageBuilder | None = None,
+    progress: Progress | None = None,
+) -> SendSummary:
+    """The guide's test send: render for real customers (the first `per_variant` of each variant, or one
+    given customer) and send each rendering to every test address, subject prefixed [TEST]. Recorded in the
+    ledger as kind `test` under a fresh period, so it never counts as, or blocks, the real send."""
+    from pleasepoint_cli.campaign.model import load_campaign
+    from pleasepoint_cli.campaign.prepare import prepare_campaign
+    from pleasepoint_cli.ops import OpsStore, ledger, ops_path
+    from pleasepoint_cli.ops.suppression import attach_suppressions, iso
+
+    campaign = load_campaign(campaign_file)
+    as_of = now.astimezone(_shop_zone(settings)).date()
+    ops_file = ops_path(Path(db_path))
+    with OpsStore(ops_file, busy_timeout=max(lock_timeout, 5.0)) as ops:
+        with duckdb_step(Path(db_path), lock_timeout) as con:
+            attach_suppressions(con, ops)
+            prepared = prepare_campaign(con, campaign, settings, as_of)
+            if customer is not None:
+                found = con.execute(
+                    "SELECT count(*) FROM customers WHERE customer_id = ?", [customer]
+                ).fetchall()
+                if not found[0][0]:
+                    raise NotFoundError(f"no customer {customer!r} in the database.")
+                variant = prepared.variant_of(con, customer)
+                picks = [(customer, variant if variant is not None else 0)]
+            else:
+                seen: Counter[int] = Counter()
+                picks = []
+                for c, v in prepared.assign(con):
+                    if seen[v] < per_variant:
+                        picks.append((c, v))
+                        seen[v] += 1
+            if not picks:
+                raise NotFoundError(
+                    f"campaign {campaign.slug!r} has nobody to render the test for; pass --customer ID."
+                )
+            contexts = prepared.contexts(con, [c for c, _ in picks])
+        rendered = [(c, prepared.render(contexts[c], v)) for c, v in picks if c in contexts]
+        nonce = secrets.token_hex(4)
+        jobs: list[Job] = []
+        planned: list[tuple[str, ledger.PlannedRow]] = []
+        for address in addresses:
+            period = f"{iso(now)}#{nonce}|{address}"
+            for customer_id, email in rendered:
+                planned.append((period, ledger.PlannedRow(customer_id, address, email.variant)))
+                jobs.append(
+                    Job(
+                        send_id=ledger.make_send_id("test", campaign.slug, period, customer_id),
+                        customer_id=customer_id,
+                        email=dataclasses.replace(
+                            email, to=address, to_name="", subject=TEST_PREFIX + email.subject
+                        ),
+                    )
+                )
+        for period, row in planned:
+            ledger.plan_rows(ops, "test", campaign.slug, period, [row], now=now)
+        sender = Sender(
+            ops_file,
+            transport or default_transport(settings, base_dir or Path()),
+            build or default_message_builder(settings, base_dir or Path()),
+            connections=min(connections_of(settings), max(len(jobs), 1)),
+            clock=lambda: now,
+        )
+        counts = sender.run(iter(jobs), len(jobs), progress)
+        totals = Counter(
+            str(r["status"])
+            for r in ops.rows(
+                "SELECT status FROM ledger WHERE kind = 'test' AND source = ? AND period LIKE ?",
+                [campaign.slug, f"{iso(now)}#{nonce}|%"],
+            )
+        )
+    return SendSummary(
+        campaign=campaign.slug,
+        kind="test",
+        dry_run=False,
+        planned=len(jobs),
+        run=counts,
+        ledger={s: totals.get(s, 0) for s in ledger.STATUSES},
+        skipped_reasons={},
+        uncertain=0,
+        recovered_uncertain=0,
+        aborted=sender.fatal,
+    )

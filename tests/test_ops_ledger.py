@@ -1,0 +1,78 @@
+"""The send ledger's state machine: planning is idempotent, a claim succeeds once, dead runs leave uncertain."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from pleasepoint_cli.ops import OpsStore, ledger
+from pleasepoint_cli.ops.suppression import add_suppression
+from send_data import NOW
+
+ROWS = [ledger.PlannedRow(f"C{i}", f"c{i}@example.com", "A") for i in range(5)]
+
+
+def test_planning_twice_adds_nothing_and_drops_who_left_the_audience(tmp_path: Path) -> None:
+    with OpsStore(tmp_path / "l.ops.sqlite") as ops:
+        assert ledger.plan_rows(ops, "campaign", "rebajas", "", ROWS, now=NOW) == 5
+        assert ledger.plan_rows(ops, "campaign", "rebajas", "", ROWS[:4], now=NOW) == 0
+        counts = ledger.counts(ops, "campaign", "rebajas", "").counts
+        assert (counts["queued"], counts["skipped"]) == (4, 1)
+        assert ledger.skipped_reasons(ops, "campaign", "rebajas", "") == {"left the audience": 1}
+        # Another period of the same source is another row (an automation's next slot).
+        assert ledger.plan_rows(ops, "automation", "rebajas", "2026-09-02T08:00:00Z", ROWS[:1], now=NOW) == 1
+
+
+def test_a_row_is_claimed_once_and_a_suppressed_address_is_not_claimed(tmp_path: Path) -> None:
+    with OpsStore(tmp_path / "l.ops.sqlite") as ops:
+        ledger.plan_rows(ops, "campaign", "rebajas", "", ROWS, now=NOW)
+        send_id = ledger.make_send_id("campaign", "rebajas", "", "C0")
+        assert ledger.claim(ops, send_id, "c0@example.com", now=NOW, worker="a").claimed
+        again = ledger.claim(ops, send_id, "c0@example.com", now=NOW, worker="b")
+        assert (again.claimed, again.status) == (False, "sending")  # already being sent by "a"
+        assert ops.scalar("SELECT worker FROM ledger WHERE send_id = ?", [send_id]) == "a"
+        add_suppression(ops, "C1@Example.com", "unsubscribed", source="t", now=NOW)
+        one = ledger.make_send_id("campaign", "rebajas", "", "C1")
+        suppressed = ledger.claim(ops, one, "c1@example.com", now=NOW, worker="a")
+        assert (suppressed.claimed, suppressed.status) == (False, "suppressed")
+        assert ledger.settle(ops, send_id, "sent", now=NOW, message_id="<m@x>")
+        assert not ledger.settle(ops, send_id, "failed", now=NOW)  # only a `sending` row settles
+        assert ledger.mark_uncertain(ops, "campaign", "rebajas", "") == 0
+
+
+def test_claims_from_many_processes_never_overlap(tmp_path: Path) -> None:
+    path = tmp_path / "l.ops.sqlite"
+    rows = [ledger.PlannedRow(f"C{i:03d}", f"c{i}@example.com", "A") for i in range(200)]
+    with OpsStore(path) as ops:
+        ledger.plan_rows(ops, "campaign", "x", "", rows, now=NOW)
+    code = f"""
+import sys
+from pathlib import Path
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from pleasepoint_cli.ops import OpsStore, ledger
+from send_data import NOW
+won = []
+with OpsStore(Path({str(path)!r})) as ops:
+    for row in ledger.queued(ops, "campaign", "x", ""):
+        if ledger.claim(ops, row["send_id"], row["email"], now=NOW, worker=sys.argv[1]).claimed:
+            won.append(row["customer_id"])
+print(" ".join(won))
+"""
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(i)], stdout=subprocess.PIPE, text=True)
+        for i in range(3)
+    ]
+    won = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert sorted(c for w in won for c in w) == [r.customer_id for r in rows]
+
+
+def test_a_dead_runs_sending_rows_become_uncertain_and_are_requeued_only_when_asked(tmp_path: Path) -> None:
+    with OpsStore(tmp_path / "l.ops.sqlite") as ops:
+        ledger.plan_rows(ops, "campaign", "rebajas", "", ROWS, now=NOW)
+        for row in ledger.queued(ops, "campaign", "rebajas", "")[:2]:
+            ledger.claim(ops, row["send_id"], row["email"], now=NOW, worker="dead")
+        assert ledger.mark_uncertain(ops, "campaign", "rebajas", "") == 2
+        assert len(ledger.queued(ops, "campaign", "rebajas", "")) == 3
+        assert ledger.requeue(ops, "campaign", "rebajas", "uncertain", "") == 2
+        assert len(ledger.queued(ops, "campaign", "rebajas", "")) == 5
