@@ -282,6 +282,11 @@ def test_ingests_finish_after_they_start(db: Path, tmp_path: Path) -> None:
         ("states: {active_below: true}\n", "states.active_below: Input should be a valid integer"),
         ("states: {active_below: '90'}\n", "states.active_below: Input should be a valid integer"),
         ("levels: {high: '1.5'}\n", "levels.high: Input should be a valid number"),
+        ("tracking: {port: '8787'}\n", "tracking.port: Input should be a valid integer"),
+        (
+            "delivery: {smtp: {connections: true}}\n",
+            "delivery.smtp.connections: Input should be a valid integer",
+        ),
     ],
 )
 def test_settings_numbers_are_strict(db: Path, tmp_path: Path, yaml_text: str, says: str) -> None:
