@@ -167,3 +167,18 @@ def test_out_on_a_full_disk_or_dev_full_leaves_nothing(shop_path: Path, tmp_path
     assert shown.returncode == 1
     _one_line_error(shown.stderr)
     assert "--html /dev/full: cannot write it (No space left on device)" in shown.stderr
+
+
+def test_customers_export_to_dev_full_is_a_one_line_error(db: Path, tmp_path: Path) -> None:
+    customers = tmp_path / "customers.csv"
+    customers.write_text("customer_id,email\nC1,ana@example.com\n", encoding="utf-8")
+    subprocess.run(_command(db, "-q", "ingest", "customers", str(customers)), env=_env(), check=True)
+    done = subprocess.run(
+        _command(db, "customers", "export", "C1", "--out", "/dev/full"),
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )
+    assert done.returncode == 1
+    _one_line_error(done.stderr)
+    assert "--out /dev/full: cannot write it (No space left on device)" in done.stderr
