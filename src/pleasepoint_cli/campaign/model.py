@@ -4,13 +4,12 @@ loading into a `Campaign` with parsed audience rules and template paths resolved
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from pleasepoint_cli.config import Strict
+from pleasepoint_cli.config import Strict, YamlDate
 from pleasepoint_cli.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -29,8 +28,8 @@ def _one_line(value: str | None) -> str | None:
 class OfferWindow(Strict):
     """The campaign window: products whose offer period overlaps it are candidates."""
 
-    from_: date | None = Field(default=None, alias="from")
-    to: date | None = None
+    from_: YamlDate | None = Field(default=None, alias="from")
+    to: YamlDate | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> OfferWindow:

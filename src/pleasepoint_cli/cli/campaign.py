@@ -170,10 +170,15 @@ def campaign_preview_command(
         attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
         result = preview(store.con, file, customer, settings=app_state.settings, as_of=_as_of(as_of))
     email = result.email
+    from pleasepoint_cli.outfiles import output_path
+
     text_path = out.with_suffix(".txt")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(email.html, encoding="utf-8")
-    text_path.write_text(email.text, encoding="utf-8")
+    # Each part whole or not at all: written beside its target and renamed once complete (the text part
+    # first, so a failure of either leaves no HTML behind).
+    with output_path(out) as html_temp:
+        html_temp.write_text(email.html, encoding="utf-8")
+        with output_path(text_path) as text_temp:
+            text_temp.write_text(email.text, encoding="utf-8")
     if not result.in_audience:
         say(
             ctx,
