@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -72,6 +72,11 @@ class IngestSettings(Strict):
 
     earliest_date: YamlDate = date(1900, 1, 1)
     future_days: Annotated[int, Field(ge=0)] = 2
+    # The order statuses that count as purchases (docs/ingest.md: completed, cancelled, returned, pending);
+    # an order line without a status counts as completed.
+    purchase_statuses: Annotated[list[str], Field(min_length=1)] = ["completed"]
+    # How to read a date such as 3/2/2017 when no value of the column tells (no day above 12).
+    date_order: Literal["dmy", "mdy"] | None = None
 
 
 class EmailSettings(Strict):

@@ -188,7 +188,7 @@ class RuleCompiler:
         days = max(d for d in self.pattern_recent_days if d is not None)
         since = datetime.combine(self._days_before(days), time.min)
         return Fragment(
-            "SELECT customer_id FROM order_lines WHERE quantity > 0 AND ordered_at >= ? AND ordered_at <= ?",
+            "SELECT customer_id FROM purchase_lines WHERE quantity > 0 AND ordered_at >= ? AND ordered_at <= ?",
             (since, self.as_of),
         )
 
@@ -363,13 +363,13 @@ class RuleCompiler:
             since = datetime.combine(self._days_before(spec.within_days), time.min)
             conditions.append(Fragment("ol.ordered_at >= ?", (since,)))
         if spec.category is not None:
-            source = "order_lines ol JOIN products p ON p.product_id = ol.product_id"
+            source = "purchase_lines ol JOIN products p ON p.product_id = ol.product_id"
             conditions.append(
                 Fragment(f"p.category IN ({_placeholders(spec.category)})", tuple(spec.category))
             )
         else:
             assert spec.product is not None
-            source = "order_lines ol"
+            source = "purchase_lines ol"
             conditions.append(
                 Fragment(f"ol.product_id IN ({_placeholders(spec.product)})", tuple(spec.product))
             )
@@ -471,7 +471,7 @@ class RuleCompiler:
         days = self.settings.tracking.attribution_days
         conversions = Fragment(
             "SELECT ol.customer_id, max(CAST(ol.ordered_at AS DATE)) AS last_day "
-            "FROM order_lines ol JOIN ops_events e ON e.customer_id = ol.customer_id "
+            "FROM purchase_lines ol JOIN ops_events e ON e.customer_id = ol.customer_id "
             "WHERE e.kind = 'click' AND e.send_kind <> 'test' AND ol.quantity > 0 AND ol.ordered_at <= ? "
             "AND ol.ordered_at >= e.occurred_at AND ol.ordered_at <= e.occurred_at + to_days(CAST(? AS INTEGER)) "
             "GROUP BY ol.customer_id",

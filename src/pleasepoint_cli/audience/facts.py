@@ -27,7 +27,7 @@ def order_facts_sql(*, until_param: bool = False) -> str:
                count(DISTINCT order_id) FILTER (WHERE quantity > 0) AS orders,
                sum(amount) AS spend,
                max(ordered_at) FILTER (WHERE quantity > 0)::DATE AS last_purchase_day
-        FROM order_lines
+        FROM purchase_lines
         WHERE TRUE {_until(until_param)}
         GROUP BY customer_id"""
 
@@ -43,7 +43,7 @@ def pattern_facts_sql(*, until_param: bool = False, customers_sql: str | None = 
             SELECT customer_id, day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap
             FROM (
                 SELECT DISTINCT customer_id, ordered_at::DATE AS day
-                FROM order_lines
+                FROM purchase_lines
                 WHERE quantity > 0 {_until(until_param)} {_among(customers_sql)}
             )
         )
@@ -51,7 +51,7 @@ def pattern_facts_sql(*, until_param: bool = False, customers_sql: str | None = 
 
 
 def preferred_store_sql(
-    *, until_param: bool = False, customers_sql: str | None = None, lines: str = "order_lines"
+    *, until_param: bool = False, customers_sql: str | None = None, lines: str = "purchase_lines"
 ) -> str:
     """customer_id, store_id: the store of most distinct purchase orders (ties: latest, then smallest id).
 

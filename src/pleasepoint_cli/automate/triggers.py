@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 MARGIN = timedelta(days=1)
 """The local-time query window is widened by this much each side; the exact window is applied to instants."""
 
-_PURCHASES = "SELECT customer_id, ordered_at FROM order_lines WHERE quantity > 0"
+_PURCHASES = "SELECT customer_id, ordered_at FROM purchase_lines WHERE quantity > 0"
 
 
 def _leap_fix(year: str, month: str, day: str) -> str:
@@ -92,7 +92,7 @@ def event_query(automation: Automation, settings: Settings, low: datetime, high:
             )
         else:
             events = (
-                "SELECT customer_id, order_id, min(ordered_at) AS event_at FROM order_lines "
+                "SELECT customer_id, order_id, min(ordered_at) AS event_at FROM purchase_lines "
                 "WHERE quantity > 0 AND ordered_at BETWEEN ? AND ? GROUP BY customer_id, order_id"
             )
         shifted = f"event_at + INTERVAL ({days}) DAY"

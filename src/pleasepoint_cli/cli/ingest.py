@@ -103,6 +103,7 @@ def _load(
                     rejects=rejects,
                     progress=stage,
                     limits=limits,
+                    purchase_statuses=ingest_settings.purchase_statuses,
                 )
             )
     rows = [
@@ -131,6 +132,7 @@ def _load(
             "warnings": r.warnings,
             "attributes": r.attributes,
             "rejects_file": r.rejects_file,
+            "not_purchases": r.not_purchases,
             "seconds": round(r.seconds, 3),
         }
         for r in reports

@@ -47,7 +47,7 @@ _SUMMARY_SQL = """
 CREATE OR REPLACE TEMP TABLE clv_summary AS
 WITH purchase_days AS (
     SELECT customer_id, CAST(ordered_at AS DATE) AS day, sum(amount) AS spend
-    FROM order_lines
+    FROM purchase_lines
     WHERE ordered_at < CAST($end AS DATE) + INTERVAL 1 DAY
     GROUP BY customer_id, day
     HAVING bool_or(quantity > 0)
@@ -66,7 +66,7 @@ CREATE OR REPLACE TEMP TABLE clv_holdout AS
 SELECT customer_id, count(*) AS actual
 FROM (
     SELECT customer_id, CAST(ordered_at AS DATE) AS day
-    FROM order_lines
+    FROM purchase_lines
     WHERE ordered_at >= CAST($end AS DATE) + INTERVAL 1 DAY
       AND ordered_at < CAST($holdout AS DATE) + INTERVAL 1 DAY
     GROUP BY customer_id, day

@@ -1,5 +1,5 @@
 """`clv score`: the guide's CLV table, nine figures per segment, segments being recency states, RFM segments
-or the clusters of a persona run. Everything is DuckDB SQL over `order_lines`.
+or the clusters of a persona run. Everything is DuckDB SQL over `purchase_lines` (order lines that count: docs/ingest.md, statuses).
 
 A customer's figures at an as-of date count the order lines ordered on or before that date: tickets are the
 distinct orders with at least one purchased line (quantity > 0), spend is the sum of every line's amount
@@ -42,7 +42,7 @@ FROM (
                sum(amount) AS spend,
                min(ordered_at) FILTER (WHERE quantity > 0) AS first_purchase,
                max(ordered_at) FILTER (WHERE quantity > 0) AS last_purchase
-        FROM order_lines
+        FROM purchase_lines
         WHERE ordered_at < CAST($as_of AS DATE) + INTERVAL 1 DAY
         GROUP BY customer_id, order_id
     )
@@ -100,7 +100,7 @@ def state_params(thresholds: StateThresholds) -> dict[str, int]:
 
 def latest_order_day(con: duckdb.DuckDBPyConnection) -> date:
     """The default as-of date: the day of the latest order line, so results depend on the data, not the clock."""
-    row = con.execute("SELECT CAST(max(ordered_at) AS DATE) FROM order_lines").fetchone()
+    row = con.execute("SELECT CAST(max(ordered_at) AS DATE) FROM purchase_lines").fetchone()
     if row is None or row[0] is None:
         raise AnalysisError(
             "there are no orders in the store: load some with `pleasepoint ingest orders` first."

@@ -82,7 +82,7 @@ def recency_state(days: int | None, settings: Settings) -> str | None:
 
 _PROFILE_SQL = """
 WITH batch AS (SELECT DISTINCT customer_id FROM {batch}),
-lines AS (SELECT l.* FROM order_lines l JOIN batch USING (customer_id) WHERE l.ordered_at <= ?),
+lines AS (SELECT l.* FROM purchase_lines l JOIN batch USING (customer_id) WHERE l.ordered_at <= ?),
 orders AS (
     SELECT customer_id,
            count(DISTINCT order_id) FILTER (WHERE quantity > 0) AS orders,

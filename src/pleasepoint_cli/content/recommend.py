@@ -116,7 +116,7 @@ cand AS (
 ),
 hist AS (
     SELECT l.customer_id, l.order_id, l.product_id, p.category, l.ordered_at
-    FROM order_lines l
+    FROM purchase_lines l
     JOIN batch USING (customer_id)
     LEFT JOIN products p USING (product_id)
     WHERE l.quantity > 0 AND l.ordered_at < $as_of::DATE + INTERVAL 1 DAY

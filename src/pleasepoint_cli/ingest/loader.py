@@ -30,6 +30,7 @@ from pleasepoint_cli.ingest.source import (
     open_source,
     read_error,
 )
+from pleasepoint_cli.ingest.statuses import canonical_status_sql, record_purchase_statuses
 from pleasepoint_cli.store.connection import fetch_int
 from pleasepoint_cli.textutil import quote_ident, slugify
 
@@ -238,6 +239,9 @@ class IngestReport:
     rejects_file: str | None = None
     attributes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    not_purchases: dict[str, int] = field(default_factory=dict)
+    """Orders of the file whose status does not count as a purchase, per canonical status."""
+    purchase_statuses: list[str] = field(default_factory=lambda: ["completed"])
 
 
 def _sql_list(values: list[str]) -> str:
@@ -606,12 +610,12 @@ def _counts(
     return tuple(int(c) for c in row)
 
 
-_ORDER_LINE_SQL = """
+_ORDER_LINE_SQL = f"""
     SELECT order_id, customer_id, ordered_at, product_id, quantity,
            COALESCE(unit_price, CASE WHEN quantity <> 0 THEN round(amount / quantity, 4) ELSE 0 END),
            COALESCE(amount, round(quantity * unit_price, 4)),
            store_id,
-           COALESCE(status, CASE WHEN quantity < 0 THEN 'returned' ELSE 'completed' END),
+           COALESCE({canonical_status_sql("status")}, CASE WHEN quantity < 0 THEN 'returned' ELSE 'completed' END),
            ?
 """
 
@@ -758,10 +762,12 @@ def ingest_file(
     progress: ProgressHook | None = None,
     now: datetime | None = None,
     limits: Limits | None = None,
+    purchase_statuses: list[str] | None = None,
 ) -> IngestReport:
     """Load one file as `entity_name`, atomically; raise InputDataError (nothing written) on bad rows.
 
-    `limits` bounds dates and numbers (default: the IngestSettings defaults around `now`)."""
+    `limits` bounds dates and numbers (default: the IngestSettings defaults around `now`);
+    `purchase_statuses` (default: completed) is recorded as the statuses that count as purchases."""
     import duckdb
 
     from pleasepoint_cli.config import IngestSettings
@@ -785,6 +791,7 @@ def ingest_file(
     try:
         with store.transaction(), open_source(con, path, options, scan.long_line) as source:
             report = IngestReport(entity.name, str(path), source.format, source.encoding)
+            record_purchase_statuses(con, purchase_statuses or IngestSettings().purchase_statuses)
             plan = _Plan(entity, source, section, mapping, options, limits)
             step(f"reading {path.name}")
             owner = quote_ident(entity.owner)
@@ -847,6 +854,7 @@ def ingest_file(
                 report.rejects_file = str(rejects)
             step("writing")
             writer = _WRITERS[entity.name]
+            report.purchase_statuses = purchase_statuses or IngestSettings().purchase_statuses
             writer(con, plan, report, ingest_id, started)
             con.execute("DROP TABLE IF EXISTS _stage")
             if csv_file:
@@ -937,10 +945,37 @@ def _write_orders(
     ):
         if count:
             report.warnings.append(f"{int(count):,} lines are {what}")
+    _count_not_purchases(con, report, ingest_id)
     if plan.extra:
         report.warnings.append(
             f"columns {', '.join(plan.extra)} are not order fields and were not kept; load them with "
             "`ingest customers` or `ingest products` and the same mapping"
+        )
+
+
+def _count_not_purchases(con: duckdb.DuckDBPyConnection, report: IngestReport, ingest_id: int) -> None:
+    """Count the file's orders whose status is not a purchase (they are loaded, and left out of analyses)."""
+    from pleasepoint_cli.ingest.statuses import CANONICAL
+
+    rows = con.execute(
+        "SELECT status, count(DISTINCT order_id) FROM order_lines "
+        "WHERE ingest_id = ? AND quantity > 0 AND status NOT IN (SELECT status FROM purchase_statuses) "
+        "GROUP BY status ORDER BY 2 DESC, 1",
+        [ingest_id],
+    ).fetchall()
+    report.not_purchases = {str(status): int(n) for status, n in rows}
+    if not rows:
+        return
+    listed = ", ".join(f"{n:,} {status}" for status, n in report.not_purchases.items())
+    report.warnings.append(
+        f"orders that do not count as purchases (ingest.purchase_statuses: "
+        f"{', '.join(report.purchase_statuses)}): {listed}; they are loaded and left out of every analysis"
+    )
+    unknown = [s for s in report.not_purchases if s not in CANONICAL]
+    if unknown:
+        report.warnings.append(
+            f"status values outside the vocabulary ({', '.join(CANONICAL)}): {', '.join(unknown)}; "
+            "list them in ingest.purchase_statuses if they are purchases"
         )
 
 

@@ -203,7 +203,7 @@ def latest_order_date(con: duckdb.DuckDBPyConnection, since: date | None, until:
         clauses.append("ordered_at < ?")
         params.append(until + timedelta(days=1))
     row = con.execute(
-        f"SELECT max(ordered_at)::DATE FROM order_lines WHERE {' AND '.join(clauses)}", params
+        f"SELECT max(ordered_at)::DATE FROM purchase_lines WHERE {' AND '.join(clauses)}", params
     ).fetchone()
     if row is None or row[0] is None:
         window = f" between {since or 'the start'} and {until or 'the end'}" if since or until else ""
@@ -280,7 +280,7 @@ def build_features(
                                AS spend,
                            sum(round(ol.amount * {MONEY_SCALE})::BIGINT) AS net,
                            max(CASE WHEN ol.quantity > 0 THEN ol.ordered_at END) AS last_at
-                    FROM order_lines ol
+                    FROM purchase_lines ol
                     WHERE {window_sql}{audience_sql}
                     GROUP BY ol.customer_id, ol.order_id
                 )
@@ -310,7 +310,7 @@ def build_features(
                 FROM (
                     SELECT ol.customer_id, ol.order_id, p.code,
                            sum(round(ol.amount * {MONEY_SCALE})::BIGINT) AS spend
-                    FROM order_lines ol
+                    FROM purchase_lines ol
                     JOIN _pp_products p ON p.product_id = ol.product_id
                     WHERE ol.quantity > 0 AND {window_sql}{audience_sql}
                     GROUP BY ol.customer_id, ol.order_id, p.code

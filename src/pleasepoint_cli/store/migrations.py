@@ -15,6 +15,20 @@ if TYPE_CHECKING:
     from pleasepoint_cli.store.connection import Store
 
 
+def _purchase_lines(store: Store) -> None:
+    """Statuses stored canonical (completed, cancelled, returned, pending), the statuses that count as
+    purchases (`ingest.purchase_statuses`, recorded by each ingest), and the one view of the order lines every
+    analysis reads: purchases, and returns (negative quantity), which net the spend."""
+    from pleasepoint_cli.ingest.statuses import PURCHASE_LINES_VIEW, canonical_status_sql
+
+    store.con.execute(
+        f"UPDATE order_lines SET status = {canonical_status_sql('status')} WHERE status IS NOT NULL"
+    )
+    store.con.execute("CREATE TABLE purchase_statuses (status VARCHAR PRIMARY KEY)")
+    store.con.execute("INSERT INTO purchase_statuses VALUES ('completed')")
+    store.con.execute(PURCHASE_LINES_VIEW)
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema step: a unique name, the SQL statements that make it, and an optional Python step after them
@@ -251,6 +265,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration("0007_run_id_sequence", "SELECT 1", _start_run_ids_from_a_sequence),
     Migration("0008_signing_key_in_a_file", "SELECT 1", _move_signing_key_to_a_file),
+    Migration("0009_purchase_lines", "SELECT 1", _purchase_lines),
 )
 
 

@@ -1,0 +1,72 @@
+"""What real shops' exports need (issue 13): statuses, ambiguous dates, product conflicts, clearer errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from pleasepoint_cli.cli import app
+from pleasepoint_cli.store import open_store
+
+ORDERS = "order_id,customer_id,ordered_at,product_id,quantity,unit_price,status\n"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _score_total(runner: CliRunner) -> dict[str, float]:
+    result = runner.invoke(app, ["clv", "score", "--as-of", "2024-03-31", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    total: dict[str, float] = json.loads(result.stdout)["total"]
+    return total
+
+
+def test_cancelled_orders_are_stored_canonical_counted_and_left_out_of_clv(
+    runner: CliRunner, tmp_path: Path, db_path: Path
+) -> None:
+    source = _write(
+        tmp_path / "o.csv",
+        ORDERS
+        + "A,C1,2024-01-01,P1,1,10,Entregue\n"
+        + "B,C1,2024-02-01,P1,1,100,Cancelado\n"
+        + "C,C2,2024-02-01,P1,2,5,\n"
+        + "D,C2,2024-03-01,P1,1,7,wc-refunded\n"
+        + "E,C3,2024-03-01,P1,1,9,pendiente\n"
+        + "F,C3,2024-03-02,P1,1,3,canceled\n",
+    )
+    result = runner.invoke(app, ["ingest", "orders", str(source), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)[0]
+    assert report["not_purchases"] == {"cancelled": 2, "pending": 1, "returned": 1}
+    assert any("do not count as purchases" in w for w in report["warnings"])
+    with open_store(db_path) as store:
+        rows = store.rows("SELECT order_id, status FROM order_lines ORDER BY order_id")
+    statuses = {r["order_id"]: r["status"] for r in rows}
+    assert statuses == {
+        "A": "completed",
+        "B": "cancelled",
+        "C": "completed",
+        "D": "returned",
+        "E": "pending",
+        "F": "cancelled",
+    }
+    total = _score_total(runner)
+    # Only A (10) and C (2 x 5) are purchases: the cancelled 100 is not spend, C3 bought nothing.
+    assert total["customers"] == 2 and total["tickets"] == 2
+    assert abs(total["total_spend"] - 20.0) < 1e-9
+
+
+def test_purchase_statuses_come_from_the_config(runner: CliRunner, tmp_path: Path) -> None:
+    source = _write(
+        tmp_path / "o.csv", ORDERS + "A,C1,2024-01-01,P1,1,10,completed\nB,C1,2024-02-01,P1,1,5,processing\n"
+    )
+    config = _write(tmp_path / "pleasepoint.yaml", "ingest:\n  purchase_statuses: [completed, pending]\n")
+    result = runner.invoke(app, ["--config", str(config), "ingest", "orders", str(source), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["not_purchases"] == {}
+    total = _score_total(runner)
+    assert total["tickets"] == 2 and abs(total["total_spend"] - 15.0) < 1e-9
