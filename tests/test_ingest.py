@@ -146,10 +146,10 @@ def test_encoding_delimiter_bom_and_dates_are_detected(store: Store, tmp_path: P
     bom = tmp_path / "orders.tsv"
     bom.write_bytes(
         b"\xef\xbb\xbf" + b"order_id\tcustomer_id\tordered_at\tproduct_id\tquantity\tunit_price\n"
-        b"A\tC1\t05/03/2024 10:30\tP1\t1\t2.5\n"
+        b"A\tC1\t15/03/2024 10:30\tP1\t1\t2.5\n"
     )
     ingest_file(store, "orders", bom)
-    assert str(store.scalar("SELECT ordered_at FROM order_lines")) == "2024-03-05 10:30:00"
+    assert str(store.scalar("SELECT ordered_at FROM order_lines")) == "2024-03-15 10:30:00"
 
 
 def test_json_and_jsonl_load(store: Store, tmp_path: Path) -> None:

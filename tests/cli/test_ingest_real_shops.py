@@ -70,3 +70,39 @@ def test_purchase_statuses_come_from_the_config(runner: CliRunner, tmp_path: Pat
     assert json.loads(result.stdout)[0]["not_purchases"] == {}
     total = _score_total(runner)
     assert total["tickets"] == 2 and abs(total["total_spend"] - 15.0) < 1e-9
+
+
+US_DATES = "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n" + "".join(
+    f"O{i},C{i % 3},3/{i}/2017,P1,1,2\n" for i in range(1, 13)
+)
+
+
+def test_dates_valid_both_ways_are_refused_until_the_order_is_said(
+    runner: CliRunner, tmp_path: Path, db_path: Path
+) -> None:
+    source = _write(tmp_path / "us.csv", US_DATES)
+    result = runner.invoke(app, ["ingest", "orders", str(source)])
+    assert result.exit_code == 1, result.output
+    assert "day/month and as month/day" in result.stderr and "--monthfirst" in result.stderr
+    with open_store(db_path) as store:
+        assert store.scalar("SELECT count(*) FROM order_lines") == 0
+    result = runner.invoke(app, ["ingest", "orders", str(source), "--monthfirst"])
+    assert result.exit_code == 0, result.output
+    with open_store(db_path) as store:
+        days = store.rows("SELECT DISTINCT month(ordered_at) AS m, day(ordered_at) AS d FROM order_lines")
+    assert {(r["m"], r["d"]) for r in days} == {(3, d) for d in range(1, 13)}
+
+
+def test_the_config_says_the_date_order_and_unambiguous_files_load(runner: CliRunner, tmp_path: Path) -> None:
+    source = _write(tmp_path / "us.csv", US_DATES)
+    config = _write(tmp_path / "pleasepoint.yaml", "ingest:\n  date_order: dmy\n")
+    result = runner.invoke(app, ["--config", str(config), "ingest", "orders", str(source)])
+    assert result.exit_code == 0, result.output
+    clear = _write(tmp_path / "es.csv", US_DATES.replace("3/1/2017", "13/1/2017").replace("O1,", "X1,"))
+    assert runner.invoke(app, ["ingest", "orders", str(clear)]).exit_code == 0
+
+
+def test_ambiguous_dates_in_a_customers_file_are_refused_too(runner: CliRunner, tmp_path: Path) -> None:
+    source = _write(tmp_path / "c.csv", "customer_id,birth_date\nC1,01/02/1980\nC2,05/06/1990\n")
+    result = runner.invoke(app, ["ingest", "customers", str(source)])
+    assert result.exit_code == 1 and "birth_date" in result.stderr

@@ -45,6 +45,7 @@ def _load(
     rejects: Path | None,
     order_id_from: OrderIdFrom | None,
     fmt: OutputFormat,
+    dayfirst: bool | None = None,
 ) -> None:
     from pleasepoint_cli.cli._progress import stage_progress
     from pleasepoint_cli.errors import ConfigError
@@ -72,7 +73,14 @@ def _load(
             "the export. Give another path, e.g. --rejects rejects.csv."
         )
     fmt_section = mapping.format
+    app_state = state(ctx)
+    date_order = (
+        (("dmy" if dayfirst else "mdy") if dayfirst is not None else None)
+        or fmt_section.date_order
+        or app_state.settings.ingest.date_order
+    )
     options = ReadOptions(
+        date_order=date_order,
         delimiter=delimiter or fmt_section.delimiter,
         encoding=encoding or fmt_section.encoding,
         decimal=decimal or fmt_section.decimal,
@@ -81,7 +89,6 @@ def _load(
         names=tuple(c.strip() for c in columns.split(",")) if columns else tuple(fmt_section.names),
     )
     explicit = parse_map_flags(maps)
-    app_state = state(ctx)
     ingest_settings = app_state.settings.ingest
     limits = Limits.around(datetime.now(), ingest_settings.earliest_date, ingest_settings.future_days)
     reports: list[IngestReport] = []
@@ -202,6 +209,12 @@ def _command(entity: str, example: str) -> None:
             help="Orders only, for files without an order id: customer-day makes "
             "one order per customer and day.",
         ),
+        dayfirst: bool | None = typer.Option(
+            None,
+            "--dayfirst/--monthfirst",
+            help="Read dates such as 3/2/2017 day first (3 February) or month first (2 March); "
+            "default: ingest.date_order, else refuse a file where it cannot be told.",
+        ),
         fmt: OutputFormat = FormatOption,
     ) -> None:
         _load(
@@ -220,6 +233,7 @@ def _command(entity: str, example: str) -> None:
             rejects,
             order_id_from,
             fmt,
+            dayfirst,
         )
 
     command.__doc__ = (

@@ -51,6 +51,25 @@ _AUTO_DATE_FORMATS = [
     "%d-%m-%Y",
     "%Y%m%d",
 ]
+_MDY_DATE_FORMATS = [
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%m-%d-%Y %H:%M:%S",
+    "%m-%d-%Y",
+    "%Y%m%d",
+]
+_DAY_MONTH = r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}"
+
+
+def _date_formats(options: ReadOptions) -> list[str]:
+    """The strptime formats tried on a text date: the given one, else day/month first (month/day first when
+    the shop says so: --monthfirst or ingest.date_order: mdy)."""
+    if options.date_format:
+        return [options.date_format]
+    return _MDY_DATE_FORMATS if options.date_order == "mdy" else _AUTO_DATE_FORMATS
+
+
 _TRUE = ("true", "t", "1", "yes", "y", "si", "sí", "s", "x")
 _FALSE = ("false", "f", "0", "no", "n")
 _NUMERIC_TYPES = (
@@ -286,7 +305,7 @@ def _typed(f: Field, ident: str, source_type: str, options: ReadOptions, trim: b
         if base_type.startswith(("TIMESTAMP", "DATE")):
             parsed = f"CAST({ident} AS TIMESTAMP)"
         else:
-            formats = [options.date_format] if options.date_format else _AUTO_DATE_FORMATS
+            formats = _date_formats(options)
             parsed = f"COALESCE(TRY_CAST({text} AS TIMESTAMP), try_strptime({text}, {_sql_list(formats)}))"
         return f"CAST({parsed} AS DATE)" if f.kind == "date" else parsed
     if f.kind == "bool":
@@ -393,6 +412,11 @@ class _Plan:
         self.source = source
         self.limits = limits
         self.inserted = False  # set once the file's lines are in the table (the one-pass order load)
+        # Date fields read day/month first without the shop saying so: field -> source column. The largest
+        # day among such values is counted by the query that checks the rows; all <= 12 is ambiguous.
+        self.day_month: dict[str, str] = {}
+        self.largest_day: dict[str, int | None] = {}
+        self.day_first_format = False  # the one-pass reader parses ordered_at with a day/month format
         self.columns = resolve_columns(entity, list(source.columns), explicit, source.path)
         for name, column in self.columns.items():
             kind = source.columns[column]
@@ -449,6 +473,22 @@ class _Plan:
             outer.append(quote_ident(f.name))
         if entity.name == "orders":
             problems.append(self._money_sql())
+        for f in entity.fields:
+            src = self.columns.get(f.name)
+            if (
+                f.kind in ("timestamp", "date")
+                and src is not None
+                and f.name not in self.defaults
+                and source.columns[src].upper() == "VARCHAR"
+                and not options.date_format
+                and options.date_order is None
+            ):
+                self.day_month[f.name] = src
+                raw = self.raw_refs[f.name]
+                outer.append(
+                    f"CASE WHEN regexp_matches({raw}, '{_DAY_MONTH}') THEN dayofmonth({quote_ident(f.name)}) "
+                    f"END AS _dm_{f.name}"
+                )
         for i, column in enumerate(self.extra):
             inner.append(f"{_text_of(quote_ident(column), source.columns[column], trim)} AS _extra_{i}")
             outer.append(f"_extra_{i}")
@@ -549,7 +589,7 @@ def _timestamp_format(
     """The one strptime format every sampled value of a CSV column parses with ('' for ISO), else None."""
     if options.date_format:
         return options.date_format
-    formats = ["", *_AUTO_DATE_FORMATS]
+    formats = ["", *_date_formats(options)]
     checks = ", ".join(
         "count(*) FILTER (WHERE TRY_CAST(v AS TIMESTAMP) IS NULL)"
         if not fmt
@@ -594,20 +634,40 @@ def _fast_plan(
             types[column], timestamp_format = "TIMESTAMP", detected or None
     if all(kind == "VARCHAR" for kind in types.values()):
         return None
-    return _Plan(plan.entity, source.typed(types, timestamp_format), section, mapping, options, plan.limits)
+    fast = _Plan(plan.entity, source.typed(types, timestamp_format), section, mapping, options, plan.limits)
+    fast.day_month = {"ordered_at": plan.columns["ordered_at"]} if "ordered_at" in plan.day_month else {}
+    fast.day_first_format = bool(fast.day_month) and (timestamp_format or "").startswith("%d")
+    return fast
 
 
 def _counts(
-    con: duckdb.DuckDBPyConnection, relation: str, params: list[object], owner: str
+    con: duckdb.DuckDBPyConnection, relation: str, params: list[object], owner: str, plan: _Plan
 ) -> tuple[int, ...]:
-    """Rows read, rows with a problem (that could be attributed), and rows that cannot be attributed."""
+    """Rows read, rows with a problem (that could be attributed), and rows that cannot be attributed; the
+    largest day of each date field read day/month first goes to `plan.largest_day` (same query)."""
+    days = "".join(f", max(_dm_{name})" for name in plan.day_month)
     row = con.execute(
         f"SELECT count(*), count(_problem) FILTER (WHERE {owner} IS NOT NULL), "
-        f"count(*) FILTER (WHERE {owner} IS NULL) FROM {relation}",
+        f"count(*) FILTER (WHERE {owner} IS NULL){days} FROM {relation}",
         params,
     ).fetchone()
     assert row is not None
-    return tuple(int(c) for c in row)
+    for name, day in zip(plan.day_month, row[3:], strict=True):
+        plan.largest_day[name] = None if day is None else int(day)
+    return tuple(int(c) for c in row[:3])
+
+
+def _check_date_order(plan: _Plan) -> None:
+    """Refuse a date column every value of which reads both as day/month and as month/day."""
+    ambiguous = [name for name, day in plan.largest_day.items() if day is not None and day <= 12]
+    if ambiguous:
+        columns = ", ".join(f"{plan.day_month[n]!r} ({n})" for n in ambiguous)
+        raise InputDataError(
+            f"{plan.source.path}: the dates of column {columns} read both as day/month and as month/day "
+            "(no day is above 12, so 3/2/2017 could be 3 February or 2 March); nothing was loaded. "
+            "Say which: --dayfirst or --monthfirst (or --date-format %m/%d/%Y), or set "
+            "ingest.date_order: dmy|mdy in pleasepoint.yaml."
+        )
 
 
 _ORDER_LINE_SQL = f"""
@@ -659,11 +719,14 @@ def _insert_unchecked(con: duckdb.DuckDBPyConnection, plan: _Plan, ingest_id: in
     suspect, params = _suspect_line_sql(plan)
     row = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE customer_id IS NOT NULL AND ({suspect})), "
-        "count(*) FILTER (WHERE customer_id IS NULL) FROM order_lines WHERE ingest_id = ?",
+        "count(*) FILTER (WHERE customer_id IS NULL), max(dayofmonth(ordered_at)) "
+        "FROM order_lines WHERE ingest_id = ?",
         [*params, ingest_id],
     ).fetchone()
     assert row is not None
-    read, incomplete, unattributed = (int(c) for c in row)
+    read, incomplete, unattributed = (int(c) for c in row[:3])
+    if plan.day_first_format and row[3] is not None:
+        plan.largest_day["ordered_at"] = int(row[3])
     if failed or incomplete:
         con.execute("DELETE FROM order_lines WHERE ingest_id = ?", [ingest_id])
         return None
@@ -811,7 +874,7 @@ def ingest_file(
                     if csv_file:
                         _drop_rejects(con)
                     with _reading(path):
-                        counts = _counts(con, f"({plan.select()})", plan.source.params, owner)
+                        counts = _counts(con, f"({plan.select()})", plan.source.params, owner, plan)
                     if csv_file:
                         shape = _read_shape_rows(con)
             else:
@@ -821,7 +884,8 @@ def ingest_file(
                 if csv_file:
                     shape = _read_shape_rows(con)
                 step("checking rows")
-                counts = _counts(con, "_stage", [], owner)
+                counts = _counts(con, "_stage", [], owner, plan)
+            _check_date_order(plan)
             scan.check()  # a control byte or mixed encodings: the whole file is refused, naming the line
             read, bad, unattributed = (int(c) for c in counts)
             report.rows_read, bad = read + len(shape), bad + len(shape)

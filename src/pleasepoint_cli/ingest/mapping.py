@@ -17,6 +17,7 @@ class FormatSection(Strict):
     encoding: str | None = None
     decimal: Literal[".", ","] = "."
     date_format: str | None = None
+    date_order: Literal["dmy", "mdy"] | None = None
     header: bool = True
     names: list[str] = []
 

@@ -43,6 +43,7 @@ class ReadOptions:
     encoding: str | None = None
     decimal: str = "."
     date_format: str | None = None
+    date_order: Literal["dmy", "mdy"] | None = None  # how to read 3/2/2017 (None: refuse when ambiguous)
     header: bool = True
     names: tuple[str, ...] = ()
 
