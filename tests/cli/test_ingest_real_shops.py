@@ -106,3 +106,25 @@ def test_ambiguous_dates_in_a_customers_file_are_refused_too(runner: CliRunner, 
     source = _write(tmp_path / "c.csv", "customer_id,birth_date\nC1,01/02/1980\nC2,05/06/1990\n")
     result = runner.invoke(app, ["ingest", "customers", str(source)])
     assert result.exit_code == 1 and "birth_date" in result.stderr
+
+
+def test_products_from_an_order_export_keep_the_most_frequent_non_empty_values(
+    runner: CliRunner, tmp_path: Path, db_path: Path
+) -> None:
+    source = _write(
+        tmp_path / "p.csv",
+        "product_id,name,price,category,marca\n"
+        "P1,Taza roja,2.5,Hogar,Sol\n"
+        "P1,Taza roja,2.5,,Sol\n"
+        "P1,Taza ROJA,3,Hogar,\n"
+        "P1,,,,\n"
+        "P2,Plato,4,Hogar,Luna\n",
+    )
+    result = runner.invoke(app, ["ingest", "products", str(source), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    warnings = json.loads(result.stdout)[0]["warnings"]
+    assert any(w.startswith("1 products have conflicting values") for w in warnings), warnings
+    with open_store(db_path) as store:
+        row = store.rows("SELECT name, price, category FROM products WHERE product_id = 'P1'")[0]
+        brand = store.scalar("SELECT value FROM product_attributes WHERE product_id = 'P1' AND key = 'marca'")
+    assert row == {"name": "Taza roja", "price": 2.5, "category": "Hogar"} and brand == "Sol"

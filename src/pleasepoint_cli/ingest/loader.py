@@ -1052,18 +1052,27 @@ def _upsert(
     present = [f.name for f in entity.fields if f.name in plan.columns or f.name in plan.defaults]
     cols = ", ".join(quote_ident(c) for c in present)
     extras = ", ".join(f"_extra_{i}" for i in range(len(plan.extra)))
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _latest AS
-        SELECT {cols}{", " + extras if extras else ""} FROM (
-            SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY _row DESC) AS _rank
-            FROM (SELECT *, row_number() OVER () AS _row FROM _stage
-                  WHERE _problem IS NULL AND {key} IS NOT NULL))
-        WHERE _rank = 1
-        """
-    )
+    if entity.name == "products":
+        conflicting = _merge_products(con, plan, present)
+    else:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _latest AS
+            SELECT {cols}{", " + extras if extras else ""} FROM (
+                SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY _row DESC) AS _rank
+                FROM (SELECT *, row_number() OVER () AS _row FROM _stage
+                      WHERE _problem IS NULL AND {key} IS NOT NULL))
+            WHERE _rank = 1
+            """
+        )
     duplicates = report.rows_read - report.rejected - fetch_int(con, "SELECT count(*) FROM _latest")
-    if duplicates:
+    if entity.name == "products":
+        if conflicting:
+            report.warnings.append(
+                f"{conflicting:,} products have conflicting values on their rows (a name, price or category "
+                "differs); the most frequent non-empty value of each field was kept (ties: the last)"
+            )
+    elif duplicates:
         report.warnings.append(f"{duplicates:,} rows repeat a {key} already in the file; the last one wins")
     non_key = [c for c in present if c != key]
     differs = (
@@ -1097,6 +1106,31 @@ def _upsert(
             f"columns {', '.join(plan.extra)} are not {entity.name} fields and were not kept"
         )
     con.execute("DROP TABLE _latest")
+
+
+def _merge_products(con: duckdb.DuckDBPyConnection, plan: _Plan, present: list[str]) -> int:
+    """One row per product into `_latest`: for each field, the most frequent non-empty value among the file's
+    rows of that product (ties: the one on the latest row), so an order export whose last line of a product
+    has blanks does not blank its name or price. Returns how many products had conflicting values."""
+    key = plan.entity.key
+    fields = [c for c in present if c != key] + [f"_extra_{i}" for i in range(len(plan.extra))]
+    idents = [quote_ident(c) for c in fields]
+    counts = ", ".join(f"count(*) OVER (PARTITION BY {key}, {c}) AS _n{i}" for i, c in enumerate(idents))
+    picks = ", ".join(
+        f"arg_max({c}, (CAST(_n{i} AS HUGEINT) << 40) + _row) FILTER (WHERE {c} IS NOT NULL) AS {c}"
+        for i, c in enumerate(idents)
+    )
+    conflict = " OR ".join(f"count(DISTINCT {c}) > 1" for c in idents) or "false"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _latest AS
+        SELECT {key}{", " + picks if picks else ""}, ({conflict}) AS _conflict
+        FROM (SELECT *{", " + counts if counts else ""} FROM (
+                SELECT *, row_number() OVER () AS _row FROM _stage WHERE _problem IS NULL AND {key} IS NOT NULL))
+        GROUP BY {key}
+        """
+    )
+    return fetch_int(con, "SELECT count(*) FILTER (WHERE _conflict) FROM _latest")
 
 
 def _write_extra_attributes(
