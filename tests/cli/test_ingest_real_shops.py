@@ -128,3 +128,63 @@ def test_products_from_an_order_export_keep_the_most_frequent_non_empty_values(
         row = store.rows("SELECT name, price, category FROM products WHERE product_id = 'P1'")[0]
         brand = store.scalar("SELECT value FROM product_attributes WHERE product_id = 'P1' AND key = 'marca'")
     assert row == {"name": "Taza roja", "price": 2.5, "category": "Hogar"} and brand == "Sol"
+
+
+def test_a_wrong_delimiter_says_the_header_came_out_as_one_column(runner: CliRunner, tmp_path: Path) -> None:
+    source = _write(tmp_path / "o.csv", ORDERS.replace(",", ";") + "A;C1;2024-01-01;P1;1;2;\n")
+    result = runner.invoke(app, ["ingest", "orders", str(source), "--delimiter", ","])
+    assert result.exit_code == 1
+    assert "header came out as one column" in result.stderr and "--delimiter ';'" in result.stderr
+
+
+def test_every_missing_column_is_reported_at_once_with_the_closest_header(
+    runner: CliRunner, tmp_path: Path, db_path: Path
+) -> None:
+    source = _write(
+        tmp_path / "retail.csv",
+        "Invoice,StockCode,Quantity,InvoiceDate,Price,Customer ID\n1,P1,1,2024-01-01,2,C1\n",
+    )
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            "orders",
+            str(source),
+            "--map",
+            "order_id=Invoice",
+            "--map",
+            "product_id=StockCod",
+            "--map",
+            "ordered_at=InvoiceDate",
+            "--map",
+            "unit_price=Price",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "2 column problems" in result.stderr
+    assert "did you mean 'StockCode'?" in result.stderr and "did you mean 'Customer ID'?" in result.stderr
+    with open_store(db_path) as store:
+        assert store.scalar("SELECT count(*) FROM order_lines") == 0
+
+
+def test_a_typo_in_a_mapping_key_is_named_with_file_and_line(runner: CliRunner, tmp_path: Path) -> None:
+    source = _write(tmp_path / "o.csv", ORDERS + "A,C1,2024-01-01,P1,1,2,\n")
+    mapping = _write(
+        tmp_path / "m.yaml", "orders:\n  columns:\n    order_id: order_id\n    custmer_id: customer_id\n"
+    )
+    result = runner.invoke(app, ["ingest", "orders", str(source), "--mapping", str(mapping)])
+    assert result.exit_code != 0
+    assert f"{mapping}:4:" in result.stderr and "did you mean 'customer_id'?" in result.stderr
+
+
+def test_loads_that_deserve_a_warning(runner: CliRunner, tmp_path: Path) -> None:
+    orders = _write(tmp_path / "o.csv", ORDERS + "A,C1,2024-01-01,P1,1,2,\nA,C1,2024-01-01,P1,1,2,\n")
+    result = runner.invoke(app, ["ingest", "orders", str(orders), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert any("1 lines repeat another line" in w for w in json.loads(result.stdout)[0]["warnings"])
+    products = _write(tmp_path / "p.csv", "product_id,name\nP1,Taza\n")
+    result = runner.invoke(app, ["ingest", "products", str(products), "-f", "json"])
+    assert any("1 products have no category" in w for w in json.loads(result.stdout)[0]["warnings"])
+    customers = _write(tmp_path / "c.csv", "customer_id,email\nC1,ana@example.com\n")
+    result = runner.invoke(app, ["ingest", "customers", str(customers), "-f", "json"])
+    assert any("has given consent" in w for w in json.loads(result.stdout)[0]["warnings"])

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 from pleasepoint_cli.errors import InputDataError, StoreError
 from pleasepoint_cli.ingest.entities import ENTITIES, Entity, Field
 from pleasepoint_cli.ingest.filescan import MAX_LINE_BYTES, FileScan
-from pleasepoint_cli.ingest.mapping import EntitySection, resolve_columns
+from pleasepoint_cli.ingest.mapping import EntitySection, closest, did_you_mean, resolve_columns
 from pleasepoint_cli.ingest.source import (
     ReadOptions,
     Source,
@@ -417,7 +417,7 @@ class _Plan:
         self.day_month: dict[str, str] = {}
         self.largest_day: dict[str, int | None] = {}
         self.day_first_format = False  # the one-pass reader parses ordered_at with a day/month format
-        self.columns = resolve_columns(entity, list(source.columns), explicit, source.path)
+        self.columns, self.unresolved = resolve_columns(entity, list(source.columns), explicit, source.path)
         for name, column in self.columns.items():
             kind = source.columns[column]
             if kind.endswith("]") or kind.upper().startswith(("STRUCT", "MAP", "UNION")):
@@ -509,17 +509,45 @@ class _Plan:
         )
 
     def _check_required(self) -> None:
+        """Every required field has a column and every mapped column exists; all problems in one message,
+        each with the closest header name, and a header read as one column named as a delimiter problem."""
         provided = set(self.columns) | set(self.defaults) | ({"order_id"} if self.derived else set())
-        missing = [f.name for f in self.entity.fields if f.required and f.name not in provided]
-        if self.entity.name == "orders" and not ({"unit_price", "amount"} & provided):
+        missing = [
+            f.name
+            for f in self.entity.fields
+            if f.required and f.name not in provided and f.name not in dict(self.unresolved)
+        ]
+        money = {"unit_price", "amount"}
+        if self.entity.name == "orders" and not money & provided and not money & set(dict(self.unresolved)):
             missing.append("unit_price (or amount)")
-        if missing:
-            raise InputDataError(
-                f"{self.source.path}: missing required column{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(missing)} for {self.entity.name}. Columns found: {', '.join(self.source.columns)}. "
-                f"Rename the column in the file, or map it: --map {missing[0].split()[0]}=YOUR_COLUMN "
-                "(or a mapping YAML with --mapping)."
-            )
+        if not missing and not self.unresolved:
+            return
+        found = list(self.source.columns)
+        path = self.source.path
+        if len(found) == 1 and self.source.format == "csv":
+            header = found[0]
+            counts = {d: header.count(d) for d in (";", "\t", "|", ",")}
+            delimiter = max(counts, key=lambda d: counts[d])
+            if counts[delimiter]:
+                shown = "tab" if delimiter == "\t" else delimiter
+                raise InputDataError(
+                    f"{path}: the header came out as one column ({cut(header)!r}): the file's delimiter looks "
+                    f"like {shown!r}, not the one used. Pass --delimiter {shown!r} (or format.delimiter in the "
+                    "mapping YAML)."
+                )
+        lines = [
+            f"column {wanted!r} (mapped to {name}) is not in the file{did_you_mean(wanted, found)}"
+            for name, wanted in self.unresolved
+        ]
+        lines += [f"no column for {name}{did_you_mean(name.split()[0], found)}" for name in missing]
+        first = (missing[0].split()[0], None) if missing else self.unresolved[0]
+        near = closest(first[0] if first[1] is None else first[1], found) or "YOUR_COLUMN"
+        raise InputDataError(
+            f"{path}: {len(lines)} column problem{'s' if len(lines) > 1 else ''} for {self.entity.name}:\n  "
+            + "\n  ".join(lines)
+            + f"\nColumns found: {', '.join(found)}.\nRename the columns in the file, or map them: "
+            f"--map {first[0]}={near} (or a mapping YAML with --mapping)."
+        )
 
     @staticmethod
     def _sql_type(f: Field) -> str:
@@ -994,9 +1022,12 @@ def _write_orders(
              p AS (SELECT product_id, count(*) AS lines FROM order_lines WHERE ingest_id = ? GROUP BY product_id)
         SELECT (SELECT COALESCE(sum(lines), 0) FROM c ANTI JOIN customers USING (customer_id)),
                (SELECT COALESCE(sum(lines), 0) FROM p ANTI JOIN products USING (product_id)),
-               (SELECT COALESCE(sum(lines), 0) FROM p JOIN products USING (product_id) WHERE category IS NULL)
+               (SELECT COALESCE(sum(lines), 0) FROM p JOIN products USING (product_id) WHERE category IS NULL),
+               (SELECT count(*) - count(DISTINCT hash(order_id, customer_id, ordered_at, product_id, quantity,
+                                                      unit_price, amount, store_id, status))
+                FROM order_lines WHERE ingest_id = ?)
         """,
-        [ingest_id, ingest_id],
+        [ingest_id, ingest_id, ingest_id],
     ).fetchall()[0]
     for count, what in zip(
         unknown[:3],
@@ -1009,6 +1040,11 @@ def _write_orders(
     ):
         if count:
             report.warnings.append(f"{int(count):,} lines are {what}")
+    if unknown[3]:
+        report.warnings.append(
+            f"{int(unknown[3]):,} lines repeat another line of the file exactly (same order, product, quantity, "
+            "price and time): a doubled export? They were loaded as they are"
+        )
     _count_not_purchases(con, report, ingest_id)
     if plan.extra:
         report.warnings.append(
@@ -1099,6 +1135,7 @@ def _upsert(
         """,
         [now] if touch else [],
     )
+    _entity_warnings(con, plan, report)
     if plan.extra and entity.attribute_table:
         _write_extra_attributes(con, plan, report, now)
     elif plan.extra:
@@ -1106,6 +1143,35 @@ def _upsert(
             f"columns {', '.join(plan.extra)} are not {entity.name} fields and were not kept"
         )
     con.execute("DROP TABLE _latest")
+
+
+def _entity_warnings(con: duckdb.DuckDBPyConnection, plan: _Plan, report: IngestReport) -> None:
+    """Loads that succeed but deserve a word: products without a category, a shop nobody can be emailed."""
+    if plan.entity.name == "products":
+        uncategorised = (
+            fetch_int(con, "SELECT count(*) FILTER (WHERE category IS NULL) FROM _latest")
+            if ("category" in plan.columns or "category" in plan.defaults)
+            else fetch_int(con, "SELECT count(*) FROM _latest")
+        )
+        if uncategorised:
+            report.warnings.append(
+                f"{uncategorised:,} products have no category: they count in no category analysis "
+                "(map a category column, or load one with another file)"
+            )
+    elif plan.entity.name == "customers":
+        row = con.execute(
+            "SELECT count(*), count(email), count(*) FILTER (WHERE email IS NOT NULL AND email_consent) "
+            "FROM customers"
+        ).fetchall()[0]
+        if row[0] and not row[1]:
+            report.warnings.append(
+                "no customer has an email address: no campaign can reach anyone (map the email column)"
+            )
+        elif row[0] and not row[2]:
+            report.warnings.append(
+                "no customer with an email has given consent (email_consent): marketing campaigns will "
+                "reach nobody (map the consent column)"
+            )
 
 
 def _merge_products(con: duckdb.DuckDBPyConnection, plan: _Plan, present: list[str]) -> int:
