@@ -1087,20 +1087,7 @@ def _upsert(
     key = entity.key
     present = [f.name for f in entity.fields if f.name in plan.columns or f.name in plan.defaults]
     cols = ", ".join(quote_ident(c) for c in present)
-    extras = ", ".join(f"_extra_{i}" for i in range(len(plan.extra)))
-    if entity.name == "products":
-        conflicting = _merge_products(con, plan, present)
-    else:
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE _latest AS
-            SELECT {cols}{", " + extras if extras else ""} FROM (
-                SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY _row DESC) AS _rank
-                FROM (SELECT *, row_number() OVER () AS _row FROM _stage
-                      WHERE _problem IS NULL AND {key} IS NOT NULL))
-            WHERE _rank = 1
-            """
-        )
+    conflicting = _merge_rows(con, plan, present, most_frequent=entity.name == "products")
     duplicates = report.rows_read - report.rejected - fetch_int(con, "SELECT count(*) FROM _latest")
     if entity.name == "products":
         if conflicting:
@@ -1109,7 +1096,9 @@ def _upsert(
                 "differs); the most frequent non-empty value of each field was kept (ties: the last)"
             )
     elif duplicates:
-        report.warnings.append(f"{duplicates:,} rows repeat a {key} already in the file; the last one wins")
+        report.warnings.append(
+            f"{duplicates:,} rows repeat a {key} already in the file; the last non-empty value of each field wins"
+        )
     non_key = [c for c in present if c != key]
     differs = (
         " OR ".join(f"n.{quote_ident(c)} IS DISTINCT FROM t.{quote_ident(c)}" for c in non_key) or "false"
@@ -1174,16 +1163,23 @@ def _entity_warnings(con: duckdb.DuckDBPyConnection, plan: _Plan, report: Ingest
             )
 
 
-def _merge_products(con: duckdb.DuckDBPyConnection, plan: _Plan, present: list[str]) -> int:
-    """One row per product into `_latest`: for each field, the most frequent non-empty value among the file's
-    rows of that product (ties: the one on the latest row), so an order export whose last line of a product
-    has blanks does not blank its name or price. Returns how many products had conflicting values."""
+def _merge_rows(con: duckdb.DuckDBPyConnection, plan: _Plan, present: list[str], most_frequent: bool) -> int:
+    """One row per key into `_latest`: for each field, the last non-empty value among the file's rows of that
+    key, or for products the most frequent one (ties: the later), so an order export whose last line of a
+    product or customer has blanks does not blank its name, price or city. Returns how many keys had
+    conflicting values."""
     key = plan.entity.key
     fields = [c for c in present if c != key] + [f"_extra_{i}" for i in range(len(plan.extra))]
     idents = [quote_ident(c) for c in fields]
-    counts = ", ".join(f"count(*) OVER (PARTITION BY {key}, {c}) AS _n{i}" for i, c in enumerate(idents))
+    counts = (
+        ", ".join(f"count(*) OVER (PARTITION BY {key}, {c}) AS _n{i}" for i, c in enumerate(idents))
+        if most_frequent
+        else ""
+    )
     picks = ", ".join(
         f"arg_max({c}, (CAST(_n{i} AS HUGEINT) << 40) + _row) FILTER (WHERE {c} IS NOT NULL) AS {c}"
+        if most_frequent
+        else f"arg_max({c}, _row) FILTER (WHERE {c} IS NOT NULL) AS {c}"
         for i, c in enumerate(idents)
     )
     conflict = " OR ".join(f"count(DISTINCT {c}) > 1" for c in idents) or "false"

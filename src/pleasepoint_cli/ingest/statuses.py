@@ -36,6 +36,8 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
         "enviada",
         "fulfilled",
         "paid",
+        "partially_refunded",
+        "partially refunded",
         "pagado",
         "pagada",
         "pago",
@@ -97,6 +99,8 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     ),
     "pending": (
         "pending",
+        "authorized",
+        "partially_paid",
         "pendiente",
         "pendente",
         "processing",
@@ -127,11 +131,16 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
 PURCHASE_LINES_VIEW = """
 CREATE OR REPLACE VIEW purchase_lines AS
 SELECT * FROM order_lines
-WHERE status IS NULL OR status IN (SELECT status FROM purchase_statuses) OR (quantity < 0 AND status = 'returned')
+WHERE (quantity < 0 AND status = 'returned')
+   OR order_id NOT IN (
+        SELECT order_id FROM order_lines
+        WHERE order_id IS NOT NULL AND status IS NOT NULL AND status NOT IN (SELECT status FROM purchase_statuses)
+          AND NOT (quantity < 0 AND status = 'returned'))
 """
-"""The one definition of the order lines an analysis counts: purchases (a status of `purchase_statuses`, or
-none) and returns (a negative quantity whose status is `returned`). Cancelled, pending and returned orders
-are not purchases."""
+"""The one definition of the order lines an analysis counts: the lines of orders none of whose lines has a
+status outside `purchase_statuses` (no status counts as completed), and returns (a negative quantity whose
+status is `returned`), which net the spend. The rule is per order: exports such as Shopify's write the
+order's status on its first line only, and a cancelled order is cancelled whole."""
 
 
 def record_purchase_statuses(con: duckdb.DuckDBPyConnection, statuses: list[str]) -> None:
