@@ -272,3 +272,64 @@ def test_woocommerce_orders_export_mapping(runner: CliRunner, tmp_path: Path, db
         assert store.scalar("SELECT unit_price FROM order_lines WHERE order_id = '101'") == 6.0
     total = _score_total(runner)
     assert total["tickets"] == 1 and abs(total["total_spend"] - 12.0) < 1e-9
+
+
+MARKETPLACE = EXAMPLES / "marketplace" / "marketplace_mapping.yaml"
+
+
+def test_a_relational_export_loads_through_a_query_in_the_mapping(
+    runner: CliRunner, tmp_path: Path, db_path: Path
+) -> None:
+    for entity in ("customers", "orders", "orders"):  # the second orders load changes nothing
+        result = runner.invoke(app, ["ingest", entity, "--mapping", str(MARKETPLACE), "-f", "json"])
+        assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)[0]
+    assert report["read"] == 4 and report["inserted"] == 0 and report["updated"] == 4
+    with open_store(db_path) as store:
+        assert store.scalar("SELECT count(*) FROM order_lines") == 4
+        assert store.scalar("SELECT count(*) FROM customers") == 2
+        assert store.scalar("SELECT status FROM order_lines WHERE order_id = 'o2'") == "cancelled"
+        assert store.scalar("SELECT value FROM customer_attributes WHERE customer_id = 'u2'") == "PR"
+    total = _score_total_at(runner, "2018-03-31")
+    assert total["customers"] == 2 and total["tickets"] == 2 and abs(total["total_spend"] - 138.9) < 1e-6
+
+
+def _score_total_at(runner: CliRunner, as_of: str) -> dict[str, float]:
+    result = runner.invoke(app, ["clv", "score", "--as-of", as_of, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    total: dict[str, float] = json.loads(result.stdout)["total"]
+    return total
+
+
+def test_sql_on_the_command_line_with_the_same_checks(
+    runner: CliRunner, tmp_path: Path, db_path: Path
+) -> None:
+    _write(tmp_path / "items.csv", "order_id,product_id,quantity,unit_price\nA,P1,1,2\nB,P1,1,muchos\n")
+    _write(tmp_path / "orders.csv", "order_id,customer_id,ordered_at\nA,C1,2024-01-01\nB,C2,2024-01-02\n")
+    query = "SELECT * FROM read_csv('items.csv', all_varchar = true) i JOIN read_csv('orders.csv', all_varchar = true) o USING (order_id)"
+    result = runner.invoke(app, ["ingest", "orders", "--sql", query])
+    assert result.exit_code == 1 and "muchos" in result.stderr and "row 2" in result.stderr
+    with open_store(db_path) as store:
+        assert store.scalar("SELECT count(*) FROM order_lines") == 0
+    good = query.replace(
+        "SELECT *",
+        "SELECT * REPLACE (CASE WHEN unit_price = 'muchos' THEN '3' ELSE unit_price END AS unit_price)",
+    )
+    result = runner.invoke(app, ["ingest", "orders", "--sql", good])
+    assert result.exit_code == 0, result.output
+    with open_store(db_path) as store:
+        assert store.scalar("SELECT sum(amount) FROM order_lines") == 5.0
+
+
+def test_only_a_select_reading_files_is_allowed(runner: CliRunner, tmp_path: Path, db_path: Path) -> None:
+    for query, message in (
+        ("COPY (SELECT 1) TO 'x.csv'", "only a SELECT"),
+        ("ATTACH 'other.duckdb'", "only a SELECT"),
+        ("SELECT 1; DROP TABLE customers", "exactly one SELECT"),
+        ("SELECT * FROM duckdb_secrets()", "duckdb_secrets() is not allowed"),
+        ("SELECT getenv('HOME') AS order_id", "getenv() is not allowed"),
+        ("INSTALL httpfs", "only a SELECT"),
+    ):
+        result = runner.invoke(app, ["ingest", "orders", "--sql", query])
+        assert result.exit_code == 1 and message in result.stderr, (query, result.output)
+    assert not (tmp_path / "x.csv").exists()

@@ -46,6 +46,7 @@ def _load(
     order_id_from: OrderIdFrom | None,
     fmt: OutputFormat,
     dayfirst: bool | None = None,
+    sql: str | None = None,
 ) -> None:
     from pleasepoint_cli.cli._progress import stage_progress
     from pleasepoint_cli.errors import ConfigError
@@ -53,6 +54,7 @@ def _load(
     from pleasepoint_cli.ingest.mapping import EntitySection, MappingFile, load_mapping, parse_map_flags
     from pleasepoint_cli.ingest.source import ReadOptions
 
+    files = list(files or [])
     mapping = load_mapping(mapping_file) if mapping_file else MappingFile()
     section = getattr(mapping, entity) or EntitySection()
     if order_id_from is not None:
@@ -61,13 +63,26 @@ def _load(
         section = section.model_copy(update={"order_id_from": order_id_from.value.replace("-", "_")})
     if mapping_file and getattr(mapping, entity) is None:
         raise ConfigError(f"{mapping_file}: has no `{entity}:` section. Add one with its columns.")
+    sql_base: Path | None = None
+    if sql is None and section.sql is not None:
+        sql = section.sql
+        assert mapping_file is not None
+        sql_base = mapping_file.resolve().parent
+    if sql is not None and files:
+        raise ConfigError("give files or a query (--sql, or sql: in the mapping), not both.")
+    if sql is None and not files:
+        raise typer.BadParameter(
+            "give one or more files, or a query with --sql (or sql: in the mapping YAML).", param_hint="FILES"
+        )
+    if sql is not None and rejects is not None:
+        raise ConfigError("--rejects applies to files; a query's bad rows are named in the error.")
     if decimal not in (None, ".", ","):
         raise ConfigError(f"--decimal {decimal!r}: use '.' or ','.")
     if rejects is not None and on_error is OnError.abort:
         on_error = OnError.skip
     if rejects is not None and len(files) > 1:
         raise ConfigError("--rejects takes one file at a time; run ingest once per file.")
-    if rejects is not None and _same_file(rejects, files[0]):
+    if rejects is not None and files and _same_file(rejects, files[0]):
         raise ConfigError(
             f"--rejects {rejects}: is the input file itself; writing the rejects there would overwrite "
             "the export. Give another path, e.g. --rejects rejects.csv."
@@ -97,12 +112,17 @@ def _load(
         stage_progress(store.con, not app_state.quiet) as stage,
         store.transaction(),
     ):
-        for file in files:
+        sources: list[tuple[Path, str | None]] = (
+            [(mapping_file or Path("--sql"), sql)] if sql is not None else [(f, None) for f in files]
+        )
+        for file, query in sources:
             reports.append(
                 ingest_file(
                     store,
                     entity,
                     file,
+                    sql=query,
+                    sql_base=sql_base,
                     section=section,
                     explicit=explicit,
                     options=options,
@@ -169,7 +189,7 @@ def _command(entity: str, example: str) -> None:
     def command(
         ctx: typer.Context,
         files: list[Path] = typer.Argument(
-            ..., help="One or more export files, loaded together, all or nothing."
+            None, help="One or more export files, loaded together, all or nothing.", show_default=False
         ),
         mapping_file: Path | None = typer.Option(
             None, "--mapping", "-m", help="Mapping YAML (columns, format)."
@@ -215,6 +235,12 @@ def _command(entity: str, example: str) -> None:
             help="Read dates such as 3/2/2017 day first (3 February) or month first (2 March); "
             "default: ingest.date_order, else refuse a file where it cannot be told.",
         ),
+        sql: str | None = typer.Option(
+            None,
+            "--sql",
+            help="A DuckDB SELECT over files as the source, e.g. \"SELECT * FROM read_csv('items.csv') JOIN "
+            "read_csv('orders.csv') USING (order_id)\" (reading functions only).",
+        ),
         fmt: OutputFormat = FormatOption,
     ) -> None:
         _load(
@@ -234,6 +260,7 @@ def _command(entity: str, example: str) -> None:
             order_id_from,
             fmt,
             dayfirst,
+            sql,
         )
 
     command.__doc__ = (

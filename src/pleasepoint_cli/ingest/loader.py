@@ -29,7 +29,9 @@ from pleasepoint_cli.ingest.source import (
     cut,
     open_source,
     read_error,
+    sql_source,
 )
+from pleasepoint_cli.ingest.sqlsource import SqlScan
 from pleasepoint_cli.ingest.statuses import canonical_status_sql, record_purchase_statuses
 from pleasepoint_cli.store.connection import fetch_int
 from pleasepoint_cli.textutil import quote_ident, slugify
@@ -854,11 +856,14 @@ def ingest_file(
     now: datetime | None = None,
     limits: Limits | None = None,
     purchase_statuses: list[str] | None = None,
+    sql: str | None = None,
+    sql_base: Path | None = None,
 ) -> IngestReport:
     """Load one file as `entity_name`, atomically; raise InputDataError (nothing written) on bad rows.
 
     `limits` bounds dates and numbers (default: the IngestSettings defaults around `now`);
-    `purchase_statuses` (default: completed) is recorded as the statuses that count as purchases."""
+    `purchase_statuses` (default: completed) is recorded as the statuses that count as purchases.
+    With `sql`, the source is that query over files (relative paths against `sql_base`); `path` labels it."""
     import duckdb
 
     from pleasepoint_cli.config import IngestSettings
@@ -873,14 +878,20 @@ def ingest_file(
         limits = Limits.around(started, defaults.earliest_date, defaults.future_days)
     step = progress or (lambda _stage: None)
     con = store.con
-    fmt, encoding = check_file(path, options)
-    if encoding is not None:
-        options = replace(options, encoding=encoding)
-    # One pass over the file's bytes in a thread while DuckDB reads it (hashlib and bytes methods free the
-    # GIL): its SHA-256 for the ingest log, and the byte checks (control bytes, mixed encodings, long lines).
-    scan = FileScan(path, encoding)
+    scan: FileScan | SqlScan
+    if sql is not None:
+        fmt, scan = "sql", SqlScan(sql)
+        opened = sql_source(con, sql, path, sql_base)
+    else:
+        fmt, encoding = check_file(path, options)
+        if encoding is not None:
+            options = replace(options, encoding=encoding)
+        # One pass over the file's bytes in a thread while DuckDB reads it (hashlib and bytes methods free the
+        # GIL): its SHA-256 for the ingest log, and the byte checks (control bytes, mixed encodings, long lines).
+        scan = FileScan(path, encoding)
+        opened = open_source(con, path, options, scan.long_line)
     try:
-        with store.transaction(), open_source(con, path, options, scan.long_line) as source:
+        with store.transaction(), opened as source:
             report = IngestReport(entity.name, str(path), source.format, source.encoding)
             record_purchase_statuses(con, purchase_statuses or IngestSettings().purchase_statuses)
             plan = _Plan(entity, source, section, mapping, options, limits)
@@ -957,7 +968,7 @@ def ingest_file(
                 [
                     ingest_id,
                     entity.name,
-                    str(path.resolve()),
+                    f"sql: {cut(sql, 500)}" if sql is not None else str(path.resolve()),
                     scan.sha256(),
                     started,
                     # Not DuckDB's now(): that is the start of the transaction, before this file began.

@@ -30,6 +30,8 @@ class EntitySection(Strict):
     defaults: dict[str, str] = {}
     keep_extra_columns: bool = True
     order_id_from: Literal["customer_day"] | None = None
+    # A DuckDB SELECT over files as the source (relational exports); paths relative to the mapping file.
+    sql: str | None = None
 
 
 class MappingFile(Strict):

@@ -8,7 +8,7 @@ import gzip
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
@@ -19,7 +19,7 @@ from pleasepoint_cli.ingest.filescan import MAX_LINE_BYTES
 if TYPE_CHECKING:
     import duckdb
 
-FileFormat = Literal["csv", "parquet", "json"]
+FileFormat = Literal["csv", "parquet", "json", "sql"]
 
 _SUFFIXES: dict[str, FileFormat] = {
     ".csv": "csv",
@@ -205,6 +205,32 @@ def _describe(
     except duckdb.Error as e:
         raise read_error(path, e, long_line) from e
     return {str(row[0]): str(row[1]) for row in rows}
+
+
+@contextmanager
+def sql_source(
+    con: duckdb.DuckDBPyConnection, sql: str, label: Path, search_path: Path | None
+) -> Iterator[Source]:
+    """A checked source query as a Source; relative file paths in it resolve against `search_path` (the
+    mapping file's folder) while it is open."""
+    import duckdb
+
+    from pleasepoint_cli.ingest.sqlsource import check_source_query
+
+    query = check_source_query(con, sql)
+    if search_path is not None:
+        con.execute("SET file_search_path = ?", [str(search_path)])
+    try:
+        from_sql = f"({query})"
+        try:
+            rows = con.execute(f"DESCRIBE SELECT * FROM {from_sql}").fetchall()
+        except duckdb.Error as e:
+            raise InputDataError(f"{label}: the query cannot run: {duckdb_message(e)}") from e
+        yield Source(label, "sql", from_sql, [], {str(r[0]): str(r[1]) for r in rows}, "utf-8", "row", 1)
+    finally:
+        if search_path is not None:
+            with suppress(duckdb.Error):
+                con.execute("RESET file_search_path")
 
 
 def _split_whitespace(path: Path, encoding: str, into: Path) -> Path:
