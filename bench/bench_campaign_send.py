@@ -100,8 +100,10 @@ asyncio.run(main(int(sys.argv[1])))
 def start_sink() -> tuple[list[subprocess.Popen[bytes]], int, str]:
     """Postfix's smtp-sink if installed (bench_send's), else one aiosmtpd process per connection sharing the
     port (SO_REUSEPORT), so the sink is not the bottleneck."""
-    from bench.bench_send import _free_port, _wait_listening, start_sink as postfix_or_aiosmtpd
     from shutil import which
+
+    from bench.bench_send import _free_port, _wait_listening
+    from bench.bench_send import start_sink as postfix_or_aiosmtpd
 
     if which("smtp-sink") or Path("/usr/sbin/smtp-sink").exists():
         process, port, kind = postfix_or_aiosmtpd()

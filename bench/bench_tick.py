@@ -140,8 +140,7 @@ def run() -> list[Figure]:
             "< 3 s",
         ),
         Figure(
-            f"automate tick: win-back sent {sent:,}"
-            + (f": {sent / seconds:,.0f}/s" if sent else ""),
+            f"automate tick: win-back sent {sent:,}" + (f": {sent / seconds:,.0f}/s" if sent else ""),
             seconds,
             peak,
             f"floor, raw sendmail x{CONNECTIONS} conn ({sink})" if floor else "",
