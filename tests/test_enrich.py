@@ -64,29 +64,29 @@ def test_pairs_become_slug_keys_and_keep_accented_values() -> None:
 
 
 def test_cluster_values_go_to_every_member_and_nobody_else(personas: Store) -> None:
-    result = enrich_cluster(personas.con, "1", 2, {"segmento": "Familias", "bebe_y_nino": "high"})
+    result = enrich_cluster(personas, "1", 2, {"segmento": "Familias", "bebe_y_nino": "high"})
     assert result.members == 3 and result.change.changed == 6 and result.change.customers == 3
     assert attrs(personas, "segmento") == dict.fromkeys(RUN1_MEMBERS[2], "Familias")
     sources = {
         r[0] for r in personas.con.execute("SELECT DISTINCT source FROM customer_attributes").fetchall()
     }
     assert sources == {"enrich run 1 cluster 2"}
-    again = enrich_cluster(personas.con, "1", 2, {"segmento": "Familias"})
+    again = enrich_cluster(personas, "1", 2, {"segmento": "Familias"})
     assert again.change.changed == 0, "writing the same value again changes nothing"
 
 
 def test_unknown_cluster_is_an_error_naming_the_clusters(personas: Store) -> None:
     with pytest.raises(NotFoundError, match=r"run 1 has no cluster 9 \(its clusters: 1\.\.3\)"):
-        enrich_cluster(personas.con, "1", 9, {"a": "b"})
+        enrich_cluster(personas, "1", 9, {"a": "b"})
 
 
 def test_clear_removes_exactly_what_the_cluster_set(personas: Store) -> None:
     con = personas.con
     con.execute("INSERT INTO customer_attributes VALUES ('C05', 'tienda', 'Logroño', 'ingest', now(), NULL)")
-    enrich_cluster(con, 1, 2, {"segmento": "Familias"})
-    enrich_cluster(con, 1, 3, {"segmento": "Jardineros"})
-    enrich_cluster(con, 2, 1, {"marca": "A"})  # C05 is in run 2 cluster 1 too
-    cleared = clear_cluster(con, 1, 2)
+    enrich_cluster(personas, 1, 2, {"segmento": "Familias"})
+    enrich_cluster(personas, 1, 3, {"segmento": "Jardineros"})
+    enrich_cluster(personas, 2, 1, {"marca": "A"})  # C05 is in run 2 cluster 1 too
+    cleared = clear_cluster(personas, 1, 2)
     assert cleared.change.changed == 3
     assert attrs(personas, "segmento") == {"C08": "Jardineros", "C09": "Jardineros"}
     assert attrs(personas, "tienda") == {"C05": "Logroño"}
@@ -97,19 +97,18 @@ def test_clear_removes_exactly_what_the_cluster_set(personas: Store) -> None:
 
 
 def test_a_value_overwritten_since_is_not_cleared(personas: Store) -> None:
-    con = personas.con
-    enrich_cluster(con, 1, 1, {"segmento": "Súper"})
-    enrich_cluster(con, 2, 1, {"segmento": "Marca A"})  # C01-C04 now hold run 2's value, C05 too
-    clear_cluster(con, 1, 1)
+    enrich_cluster(personas, 1, 1, {"segmento": "Súper"})
+    enrich_cluster(personas, 2, 1, {"segmento": "Marca A"})  # C01-C04 now hold run 2's value, C05 too
+    clear_cluster(personas, 1, 1)
     assert attrs(personas, "segmento") == dict.fromkeys(["C01", "C02", "C03", "C04", "C05"], "Marca A")
 
 
 def test_undo_restores_previous_values_where_still_current(personas: Store) -> None:
     con = personas.con
-    first = enrich_cluster(con, 1, 1, {"segmento": "Viejo"}).change
-    second = enrich_cluster(con, 1, 1, {"segmento": "Nuevo"}).change
+    first = enrich_cluster(personas, 1, 1, {"segmento": "Viejo"}).change
+    second = enrich_cluster(personas, 1, 1, {"segmento": "Nuevo"}).change
     con.execute("UPDATE customer_attributes SET value = 'A mano', change_id = NULL WHERE customer_id = 'C04'")
-    undo = undo_change(con, second.change_id)
+    undo = undo_change(personas, second.change_id)
     assert undo.changed == 3
     assert attrs(personas, "segmento") == {"C01": "Viejo", "C02": "Viejo", "C03": "Viejo", "C04": "A mano"}
     restored = con.execute("SELECT DISTINCT source FROM customer_attributes WHERE value = 'Viejo'").fetchall()
@@ -118,11 +117,11 @@ def test_undo_restores_previous_values_where_still_current(personas: Store) -> N
     assert changes[second.change_id]["undone_by"] == undo.change_id
     assert changes[undo.change_id]["changed"] == 3
     with pytest.raises(PleasepointError, match=f"already undone by change {undo.change_id}"):
-        undo_change(con, second.change_id)
-    undo_change(con, first.change_id)  # the first set removed nothing: undoing it removes the values
+        undo_change(personas, second.change_id)
+    undo_change(personas, first.change_id)  # the first set removed nothing: undoing it removes the values
     assert attrs(personas, "segmento") == {"C04": "A mano"}
     with pytest.raises(NotFoundError, match="no attribute change 999"):
-        undo_change(con, 999)
+        undo_change(personas, 999)
 
 
 def test_history_of_an_unknown_customer_is_an_error(personas: Store) -> None:
@@ -149,7 +148,7 @@ def test_levels_write_labels_and_propensity_levels(personas: Store) -> None:
     }
     source = personas.scalar("SELECT source FROM customer_attributes WHERE customer_id = 'C08' LIMIT 1")
     assert source == "enrich run 1 cluster 3"
-    clear_cluster(personas.con, 1, 3)
+    clear_cluster(personas, 1, 3)
     assert personas.scalar("SELECT count(*) FROM customer_attributes WHERE customer_id = 'C08'") == 0
     with pytest.raises(PleasepointError, match="no stored profile"):
         enrich_levels(personas.con, 2)
@@ -194,7 +193,7 @@ clusters:
 def test_apply_writes_the_whole_table_in_one_change(personas: Store, tmp_path: Path) -> None:
     path = tmp_path / "enrichment.yaml"
     path.write_text(GUIDE_TABLE, encoding="utf-8")
-    result = apply_enrichment(personas.con, path)
+    result = apply_enrichment(personas, path)
     assert result.run_id == 1 and result.clusters == (1, 3) and result.members == 6
     assert attrs(personas, "segment") == {
         **dict.fromkeys(RUN1_MEMBERS[1], "Supermercado + Huerto + Bebé"),
@@ -203,7 +202,7 @@ def test_apply_writes_the_whole_table_in_one_change(personas: Store, tmp_path: P
     assert attrs(personas, "propensity_jardin_y_exterior") == {"C08": "zero", "C09": "zero"}
     assert attrs(personas, "canal") == {"C08": "tienda", "C09": "tienda"}
     assert personas.scalar("SELECT count(DISTINCT change_id) FROM customer_attributes") == 1
-    clear_cluster(personas.con, 1, 3)
+    clear_cluster(personas, 1, 3)
     assert set(attrs(personas, "segment")) == set(RUN1_MEMBERS[1])
 
 
@@ -236,5 +235,5 @@ def test_a_bad_enrichment_file_names_file_and_line_and_writes_nothing(
     path = tmp_path / "enrichment.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(PleasepointError, match=error):
-        apply_enrichment(personas.con, path)
+        apply_enrichment(personas, path)
     assert personas.scalar("SELECT count(*) FROM customer_attributes") == 0

@@ -76,3 +76,48 @@ def test_a_dead_runs_sending_rows_become_uncertain_and_are_requeued_only_when_as
         assert len(ledger.queued(ops, "campaign", "rebajas", "")) == 3
         assert ledger.requeue(ops, "campaign", "rebajas", "uncertain", "") == 2
         assert len(ledger.queued(ops, "campaign", "rebajas", "")) == 5
+
+
+def test_plan_rows_with_statuses_release_deferred_and_the_rolling_send_count(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    later = NOW + timedelta(hours=3)
+    with OpsStore(tmp_path / "s.ops.sqlite") as ops:
+        slot = "2026-09-01T08:00:00Z"
+        planned = [
+            ledger.PlannedRow("C0", "c0@example.com", "A"),
+            ledger.PlannedRow("C1", "c1@example.com", "A", "capped", None, "frequency cap"),
+            ledger.PlannedRow("C2", "c2@example.com", "A", "deferred", later),
+            ledger.PlannedRow("C3", "c3@example.com", "A", "deferred", later),
+        ]
+        assert ledger.plan_rows(ops, "automation", "w", slot, planned, now=NOW, skip_missing=False) == 4
+        # An automation plans a period's new customers only: the others stay as they are.
+        assert ledger.plan_rows(ops, "automation", "w", slot, planned[:1], now=NOW, skip_missing=False) == 0
+        assert ledger.existing(ops, "automation", "w", slot) == {
+            "C0": "queued", "C1": "capped", "C2": "deferred", "C3": "deferred",
+        }  # fmt: skip
+        # Not due yet: nothing released.
+        assert (
+            ledger.release_deferred(ops, "automation", "w", now=NOW, decide=lambda c: (c, [], {})).released
+            == 0
+        )
+        decided = ledger.release_deferred(
+            ops, "automation", "w", now=later, decide=lambda c: (["C2"], ["C3"], {})
+        )
+        assert (decided.released, decided.capped) == (1, 1)
+        assert ledger.existing(ops, "automation", "w", slot)["C2"] == "queued"
+        assert ledger.existing(ops, "automation", "w", slot)["C3"] == "capped"
+        # The rolling count: C0 and C2 are queued (they count), C1 and C3 capped (they do not).
+        counted = ledger.recent_sends(
+            ops, ["C0", "C1", "C2", "C3"], at_least=1, until=later, window=timedelta(days=1)
+        )
+        assert set(counted) == {"C0", "C2"}
+        assert ledger.recent_sends(ops, ["C0"], at_least=2, until=later, window=timedelta(days=1)) == {}
+        assert (
+            ledger.recent_sends(
+                ops, ["C0"], at_least=1, until=later + timedelta(days=2), window=timedelta(days=1)
+            )
+            == {}
+        )
+        mine = ("automation", "w", slot)
+        assert ledger.recent_sends(ops, ["C0"], at_least=1, until=later, window=None, exclude=mine) == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -18,9 +19,14 @@ DEFAULT_DB = "pleasepoint.duckdb"
 
 
 class Strict(BaseModel):
-    """Base for every YAML model: unknown keys are errors, not silently ignored."""
+    """Base for every YAML model: unknown keys are errors, not silently ignored, and types are strict (YAML
+    gives native ones): `true` is not the number 1, `"5"` is not 5 (a whole number still fills a float)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+YamlDate = Annotated[date, Field(strict=False)]
+"""A date in a strict model: a YAML date (2024-05-01), or the same written as a quoted string."""
 
 
 class ShopSettings(Strict):
@@ -60,6 +66,14 @@ class LevelThresholds(Strict):
         return self
 
 
+class IngestSettings(Strict):
+    """Which dates an export may hold (docs/ingest.md): none before `earliest_date`, and none (but an offer's
+    dates) later than `future_days` after the load; a value outside is a bad row like any other."""
+
+    earliest_date: YamlDate = date(1900, 1, 1)
+    future_days: Annotated[int, Field(ge=0)] = 2
+
+
 class EmailSettings(Strict):
     from_address: str = "Mi tienda <hola@tienda.example>"
     reply_to: str | None = None
@@ -74,6 +88,7 @@ class Settings(Strict):
     shop: ShopSettings = ShopSettings()
     states: StateThresholds = StateThresholds()
     levels: LevelThresholds = LevelThresholds()
+    ingest: IngestSettings = IngestSettings()
     email: EmailSettings = EmailSettings()
     delivery: DeliverySettings = DeliverySettings()
     marketing: MarketingSettings = MarketingSettings()

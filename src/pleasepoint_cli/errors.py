@@ -59,5 +59,9 @@ class StoreError(PleasepointError):
     """The database file cannot be opened or migrated."""
 
 
+class OutputError(PleasepointError):
+    """A result cannot be written: the disk is full, the path is a folder or not writable."""
+
+
 class SignatureError(PleasepointError):
     """A signed link, token or provider webhook does not verify (forged, altered, stale or replayed)."""

@@ -230,3 +230,38 @@ def test_the_audience_funnel_and_validate_agree_on_each_variant(runner: CliRunne
     by_funnel = {f["variant"]: f["customers"] for f in json.loads(funnel.stdout)["funnels"]}
     by_validate = {v["variant"]: v["recipients"] for v in json.loads(validated.stdout)["variants"]}
     assert by_funnel == by_validate and sum(by_validate.values()) > 0
+
+
+@pytest.mark.parametrize(
+    ("where", "expression"),
+    [
+        ("subject", "{{ cycler.__init__.__globals__.os.popen('touch RAN').read() }}"),
+        ("subject", "{{ ''.__class__.__mro__[1].__subclasses__() }}"),
+        ("template", "{{ cycler.__init__.__globals__.os.popen('touch RAN').read() }}"),
+        ("template", "{{ ''.__class__.__mro__ }}"),
+    ],
+)
+def test_a_template_cannot_run_code(
+    runner: CliRunner, shop: Path, tmp_path: Path, where: str, expression: str
+) -> None:
+    created = runner.invoke(app, ["campaign", "create", "--from-cluster", "latest:1", "--dir", "campaigns"])
+    assert created.exit_code == 0, created.output
+    path = Path(created.stdout.strip())
+    if where == "subject":
+        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = [f'subject: "{expression}"' if line.startswith("subject:") else line for line in lines]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        template = tmp_path / "templates" / path.with_suffix(".mjml").name
+        source = template.read_text(encoding="utf-8")
+        template.write_text(source.replace("</mj-text>", f"{expression}</mj-text>", 1), encoding="utf-8")
+    customer = _member_of(shop, 1)
+    for command in (
+        ["campaign", "validate", str(path), *AS_OF],
+        ["campaign", "preview", str(path), "--customer", customer, "--out", "p.html", *AS_OF],
+    ):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1, (command, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        assert "unsafe" in result.stderr, result.stderr
+        assert not (tmp_path / "RAN").exists()

@@ -36,8 +36,7 @@ def db(store: Store) -> Path:
         )
     from pleasepoint_cli.enrich.cluster import enrich_cluster
 
-    with store.transaction() as con:
-        enrich_cluster(con, 1, 1, {"segmento": "Súper y huerto"})
+    enrich_cluster(store, 1, 1, {"segmento": "Súper y huerto"})
     store.close()
     return store.path
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -23,6 +24,12 @@ def test_demo_runs_the_whole_workflow(runner: CliRunner, tmp_path: Path) -> None
         "clv score --by state",
         "campaign create",
         "campaign preview",
+        "campaign send",
+        "campaign status",
+        "automate tick",
+        "automate list",
+        "events ingest",
+        "stats",
     ):
         assert f"$ pleasepoint {step}" in result.stdout
     assert (shop / "outbox" / "personas.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
@@ -39,6 +46,29 @@ def test_demo_runs_the_whole_workflow(runner: CliRunner, tmp_path: Path) -> None
             == 800
         )
         assert store.scalar("SELECT count(*) FROM customer_attributes WHERE key = 'segment'") == 800
+
+    # Sending: the campaign and the automation tick went into the outbox, one .eml per sent ledger row.
+    from pleasepoint_cli.ops import OpsStore, ops_path
+
+    with OpsStore(ops_path(db)) as ops:
+        sent = {
+            (r["kind"], r["source"]): r["n"]
+            for r in ops.rows(
+                "SELECT kind, source, count(*) AS n FROM ledger WHERE status = 'sent' GROUP BY 1, 2"
+            )
+        }
+        providers = {r["provider"] for r in ops.rows("SELECT DISTINCT provider FROM events")}
+    assert sent[("automation", "recuperar-inactivos-plantas")] > 0
+    assert sum(n for (kind, _), n in sent.items() if kind == "campaign") > 0
+    emls = list((shop / "outbox").glob("*.eml"))
+    assert len(emls) == sum(sent.values())
+    assert providers == {"sendgrid", "mailgun", "ses"}
+    stats = runner.invoke(
+        app, ["--db", str(db), "--config", str(shop / "pleasepoint.yaml"), "stats", "--format", "json"]
+    )
+    assert stats.exit_code == 0, stats.output
+    figures = json.loads(stats.stdout)
+    assert figures["counters"]["sent"] == sum(sent.values()) and figures["counters"]["delivered"] > 0
 
 
 def test_demo_refuses_a_customer_count_below_ten(runner: CliRunner, tmp_path: Path) -> None:

@@ -92,3 +92,17 @@ def test_help_imports_no_heavy_library() -> None:
         [sys.executable, "-m", "pleasepoint_cli", "--help"], capture_output=True, text=True
     )
     assert help_text.returncode == 0 and "ingest" in help_text.stdout
+
+
+def test_table_cells_print_brackets_as_data_not_rich_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    from pleasepoint_cli.cli._common import OutputFormat, emit_rows
+
+    rows = [
+        {"step": "hibernation in [inactive, hibernating]", "left": 12},
+        {"step": "[bold]not markup[/bold]", "left": 3},
+    ]
+    emit_rows(rows, OutputFormat.table, title="funnel [at] 2026-07-01", columns=["step", "left"])
+    out = capsys.readouterr().out
+    assert "hibernation in [inactive, hibernating]" in out
+    assert "[bold]not markup[/bold]" in out
+    assert "funnel [at] 2026-07-01" in out

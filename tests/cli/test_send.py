@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from pleasepoint_cli.cli import app
 from pleasepoint_cli.ops import OpsStore, ops_path
-from send_data import address, customer_id, make_shop, write_campaign
+from send_data import TEMPLATE, address, customer_id, make_shop, write_campaign
 from smtp_server import ServerProcess, spawn_server
 
 NOW = ["--now", "2026-09-01T10:00"]
@@ -213,6 +213,14 @@ def test_suppress_commands_and_unsubscribe(tmp_path: Path, shop: tuple[Path, Pat
     assert runner.invoke(app, ["unsubscribe", link]).exit_code == 0
     listed = json.loads(runner.invoke(app, ["suppress", "list", "--format", "json"]).stdout)
     assert (address(2), "unsubscribed") in {(r["email"], r["reason"]) for r in listed}
+    # Recorded the way the tracking server records it: an unsubscribe event tied to the message's ledger row.
+    with OpsStore(ops_path(db)) as ops:
+        events = ops.rows(
+            "SELECT e.provider, e.kind, l.customer_id FROM events e JOIN ledger l USING (send_id)"
+        )
+    assert events == [{"provider": "cli", "kind": "unsubscribe", "customer_id": customer_id(2)}]
+    again = runner.invoke(app, ["unsubscribe", link, "--format", "json"])
+    assert again.exit_code == 0 and json.loads(again.stdout)["added"] is False
 
 
 def _everything(db: Path, outbox: Path) -> list[str]:
@@ -247,11 +255,45 @@ def test_forget_leaves_no_trace_and_a_reimport_is_never_mailed(
         app, ["campaign", "send", str(campaign), "--test-csv", "qa.csv", "--customer", "ZK9", *NOW]
     )
     assert test.exit_code == 0, test.output
+    # Engagement about their message: a provider file (the address percent-encoded in a click URL, which no
+    # plain-text scrub would find) and a tracking server hit.
+    with OpsStore(ops_path(db)) as ops:
+        send_id = ops.scalar("SELECT send_id FROM ledger WHERE customer_id = 'ZK9' AND kind = 'campaign'")
+        other_send = ops.scalar(
+            "SELECT send_id FROM ledger WHERE customer_id = ? AND kind = 'campaign'", [customer_id(0)]
+        )
+        from pleasepoint_cli.tracking.hits import record_hit
+        from pleasepoint_cli.tracking.links import LinkRef
+        from send_data import NOW as SENT
+
+        assert record_hit(ops, LinkRef(send_id=send_id), "open", now=SENT)
+    click_url = "https://tienda.example/perfil?e=zoe.kaur%40example.com"
+    events_file = tmp_path / "events.jsonl"
+    events_file.write_text(
+        "\n".join(
+            json.dumps(e)
+            for e in [
+                {"id": "e1", "event": "delivered", "at": "2026-09-01T10:01:00Z", "send_id": send_id},
+                {
+                    "id": "e2",
+                    "event": "click",
+                    "at": "2026-09-01T11:00:00Z",
+                    "send_id": send_id,
+                    "url": click_url,
+                },
+                {"id": "e3", "event": "open", "at": "2026-09-01T11:00:00Z", "send_id": other_send},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    loaded = runner.invoke(app, ["events", "ingest", str(events_file), "--format", "pleasepoint"])
+    assert loaded.exit_code == 0, loaded.output
     exported = runner.invoke(app, ["customers", "export", "ZK9"])
     assert exported.exit_code == 0, exported.output
     data = json.loads(exported.stdout)
     assert data["profile"]["email"] == "Zoe.Kaur@Example.com"
     assert {r["kind"] for r in data["ledger"]} == {"campaign", "test"}
+    assert sorted(e["kind"] for e in data["events"]) == ["click", "delivered", "open"]
     needles = ["zoe.kaur@example.com", "ZK9", "Zoë Núñez"]
     assert any(n.lower() in c.lower() for c in _everything(db, tmp_path / "outbox") for n in needles)
 
@@ -263,6 +305,14 @@ def test_forget_leaves_no_trace_and_a_reimport_is_never_mailed(
     with OpsStore(ops_path(db)) as ops:
         assert ops.scalar("SELECT count(*) FROM ledger WHERE email IS NULL") == 2  # anonymous counts remain
         assert ops.scalar("SELECT reason FROM suppressions WHERE email IS NULL") == "erased"
+        erased_hash = ops.scalar("SELECT email_sha256 FROM suppressions WHERE email IS NULL")
+        events = ops.rows("SELECT * FROM events ORDER BY event_id")
+    assert len(events) == 4  # the counts stay; nothing left in them names the person
+    theirs = [e for e in events if e["send_id"] == send_id]
+    assert len(theirs) == 3 and all(e["raw"] is None and e["url"] is None for e in theirs)
+    cells = [str(v).lower() for e in events for v in e.values() if v is not None]
+    assert not any("zoe" in c or "kaur" in c or "zk9" in c or c == erased_hash for c in cells)
+    assert [e["kind"] for e in events if e["send_id"] == other_send] == ["open"]
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 5
 
     # Re-imported, the customer is never mailed again (a new campaign too).
@@ -279,3 +329,96 @@ def test_forget_leaves_no_trace_and_a_reimport_is_never_mailed(
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["sent"] == 5
     assert not any(b"zoe.kaur" in p.read_bytes().lower() for p in (tmp_path / "outbox").glob("*.eml"))
+
+
+def test_the_global_marketing_cap_holds_back_campaign_sends(tmp_path: Path, shop: tuple[Path, Path]) -> None:
+    db, campaign = shop
+    make_shop(db, 2)
+    config = write_config(tmp_path, None)
+    config.write_text(config.read_text() + "marketing:\n  global_cap: 1/week\n", encoding="utf-8")
+    runner = CliRunner()
+    first = runner.invoke(app, ["campaign", "send", str(campaign), "--yes", "--format", "json", *NOW])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["sent"] == 2
+    make_shop(db, 0, extra=[(customer_id(2), address(2), "Ana"), (customer_id(3), address(3), "Eva")])
+    body = campaign.read_text(encoding="utf-8")
+    other = write_campaign(tmp_path / "other", body=body.replace("Rebajas de otoño", "Navidad"))
+    noon = ["--now", "2026-09-01T12:00"]
+    dry = runner.invoke(app, ["campaign", "send", str(other), "--dry-run", "--format", "json", *noon])
+    assert json.loads(dry.stdout)["capped"] == 2 and json.loads(dry.stdout)["would_send"] == 2
+    second = runner.invoke(app, ["campaign", "send", str(other), "--yes", "--format", "json", *noon])
+    assert second.exit_code == 0, second.output
+    summary = json.loads(second.stdout)
+    assert (summary["sent"], summary["capped"]) == (2, 2)
+    with OpsStore(ops_path(db)) as ops:
+        capped = ops.rows(
+            "SELECT customer_id, error FROM ledger WHERE source = 'navidad' AND status = 'capped'"
+        )
+    assert {(r["customer_id"], r["error"]) for r in capped} == {
+        (customer_id(0), "global marketing cap"),
+        (customer_id(1), "global marketing cap"),
+    }
+    table = runner.invoke(app, ["campaign", "status", str(other), "--format", "json"])
+    assert json.loads(table.stdout)["counts"]["capped"] == 2
+    # A week later the window has passed: a third campaign goes to everyone.
+    third = write_campaign(tmp_path / "third", body=body.replace("Rebajas de otoño", "Reyes"))
+    later = runner.invoke(
+        app, ["campaign", "send", str(third), "--yes", "--format", "json", "--now", "2026-09-08T11:00"]
+    )
+    assert (json.loads(later.stdout)["sent"], json.loads(later.stdout)["capped"]) == (4, 0)
+    assert Counter(m.name for m in (tmp_path / "outbox").glob("*.eml")).total() == 8
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_a_tracked_send_names_each_message_by_its_send_id(tmp_path: Path, shop: tuple[Path, Path]) -> None:
+    import html as html_lib
+    import re
+    from email import message_from_bytes, policy
+    from urllib.parse import parse_qs, urlsplit
+
+    from starlette.testclient import TestClient
+
+    from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.keys import signing_secret
+    from pleasepoint_cli.tracking.server import create_app
+    from pleasepoint_cli.tracking.settings import TrackingSettings
+
+    db, _ = shop
+    template = TEMPLATE.replace(
+        '<mj-text><a href="{{ unsubscribe_url }}">',
+        '<mj-text><a href="https://tienda.example/otono?x=1">Ver ofertas</a></mj-text>\n'
+        '      <mj-text><a href="{{ unsubscribe_url }}">',
+    )
+    campaign = write_campaign(tmp_path, template=template)
+    make_shop(db, 3)
+    config = write_config(tmp_path, None)
+    config.write_text(
+        config.read_text() + "tracking:\n  base_url: https://tienda.example/t\n", encoding="utf-8"
+    )
+    sent = CliRunner().invoke(app, ["campaign", "send", str(campaign), "--yes", "--format", "json", *NOW])
+    assert sent.exit_code == 0, sent.output
+    with OpsStore(ops_path(db)) as ops:
+        send_ids = {
+            r["customer_id"]: r["send_id"] for r in ops.rows("SELECT customer_id, send_id FROM ledger")
+        }
+    eml = next(p for p in (tmp_path / "outbox").glob("*.eml") if address(1).encode() in p.read_bytes())
+    message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    body = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    hrefs = [html_lib.unescape(h) for h in re.findall(r'href="([^"]+)"', body)]
+    click = next(h for h in hrefs if h.startswith("https://tienda.example/t/"))
+    query = parse_qs(urlsplit(click).query)
+    assert query["s"] == [send_ids[customer_id(1)]] and query["u"] == ["https://tienda.example/otono?x=1"]
+    pixel = next(html_lib.unescape(s) for s in re.findall(r'<img src="([^"]+)"', body) if "/t/" in s)
+    assert parse_qs(urlsplit(pixel).query)["s"] == [send_ids[customer_id(1)]]
+
+    # The tracking server checks the signature and records the click against that very message.
+    settings = Settings(tracking=TrackingSettings(base_url="https://tienda.example/t"))
+    with OpsStore(ops_path(db)) as server_ops:
+        client = TestClient(create_app(server_ops, signing_secret(db), settings))
+        local = click.replace("https://tienda.example/t", "http://testserver", 1)  # as the proxy passes it
+        answer = client.get(local, follow_redirects=False)
+        assert answer.status_code in (302, 303, 307) and answer.headers["location"] == query["u"][0]
+        altered = client.get(local.replace("x%3D1", "x%3D2"), follow_redirects=False)
+        assert altered.status_code == 400
+        clicks = server_ops.rows("SELECT send_id, url FROM events WHERE kind = 'click'")
+    assert clicks == [{"send_id": send_ids[customer_id(1)], "url": "https://tienda.example/otono?x=1"}]

@@ -536,3 +536,37 @@ def compile_rule(
         params=[*with_clause.params, *condition.params],
         needs_ops="ops" in compiler.needs,
     )
+
+
+def earlier_variants_excluded(compiler: RuleCompiler, earlier: Sequence[Rule]) -> Fragment:
+    """The one definition of "a customer gets the first variant that matches": no earlier variant's rule
+    selects them. Used by the send (`compile_variants`) and by the funnel's last step alike."""
+    predicates = [compiler.predicate(rule) for rule in earlier]
+    return Fragment(
+        "NOT (" + " OR ".join(p.sql for p in predicates) + ")", tuple(v for p in predicates for v in p.params)
+    )
+
+
+def compile_variants(
+    rules: Sequence[Rule], *, as_of: datetime | date, marketing: bool = True, settings: Settings | None = None
+) -> CompiledAudience:
+    """One query of (customer_id, variant): every customer some variant selects, with the index (from 0) of
+    the first variant, in the given order, whose rule selects them."""
+    compiler = RuleCompiler(as_of, settings)
+    guards = [guard for _, guard in compiler.guards()] if marketing else []
+    conditions = []
+    for index, rule in enumerate(rules):
+        parts = [*guards, compiler.predicate(rule)]
+        if index:
+            parts.append(earlier_variants_excluded(compiler, rules[:index]))
+        conditions.append(_and(parts))
+    with_clause, joins = compiler.sources()
+    selects = [
+        f"SELECT c.customer_id, {index} AS variant\n{joins}\nWHERE {condition.sql}"
+        for index, condition in enumerate(conditions)
+    ]
+    return CompiledAudience(
+        sql=with_clause.sql + "\nUNION ALL\n".join(selects),
+        params=[*with_clause.params, *(v for condition in conditions for v in condition.params)],
+        needs_ops="ops" in compiler.needs,
+    )

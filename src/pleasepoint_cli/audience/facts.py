@@ -50,10 +50,14 @@ def pattern_facts_sql(*, until_param: bool = False, customers_sql: str | None = 
         GROUP BY customer_id"""
 
 
-def preferred_store_sql(*, until_param: bool = False, customers_sql: str | None = None) -> str:
+def preferred_store_sql(
+    *, until_param: bool = False, customers_sql: str | None = None, lines: str = "order_lines"
+) -> str:
     """customer_id, store_id: the store of most distinct purchase orders (ties: latest, then smallest id).
 
-    Customers without an order in a store have no row. `customers_sql` as in `pattern_facts_sql`.
+    The one definition of the preferred store, for audience rules and email contexts alike. Customers without
+    an order in a store have no row. `customers_sql` as in `pattern_facts_sql`; `lines` names the order
+    lines to read (a CTE already cut to a batch of customers, for the contexts).
     """
     return f"""
         SELECT customer_id,
@@ -62,7 +66,7 @@ def preferred_store_sql(*, until_param: bool = False, customers_sql: str | None 
             SELECT customer_id, store_id, count(*) AS store_orders, max(order_at) AS last_order_at
             FROM (
                 SELECT customer_id, store_id, order_id, max(ordered_at) AS order_at
-                FROM order_lines
+                FROM {lines}
                 WHERE quantity > 0 AND store_id IS NOT NULL {_until(until_param)} {_among(customers_sql)}
                 GROUP BY customer_id, store_id, order_id
             )

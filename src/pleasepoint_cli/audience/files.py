@@ -11,7 +11,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pleasepoint_cli.audience.model import AllRule, Rule
+from pleasepoint_cli.audience.model import Rule, combine_rules
 from pleasepoint_cli.errors import ConfigError, PleasepointError, RuleError
 
 if TYPE_CHECKING:
@@ -42,10 +42,6 @@ class AudienceFunnel:
     @property
     def customers(self) -> int:
         return self.steps[-1].customers
-
-
-def _items(rule: Rule) -> list[Rule]:
-    return list(rule.all) if isinstance(rule, AllRule) else [rule]
 
 
 def read_audiences(path: Path) -> tuple[list[FileAudience], dict[tuple[Any, ...], int]]:
@@ -86,8 +82,8 @@ def read_audiences(path: Path) -> tuple[list[FileAudience], dict[tuple[Any, ...]
             if not parts:
                 problems.append(f"{where}: no audience: give the campaign an `audience:` or this variant one")
                 continue
-            items = [item for rule, _ in parts for item in _items(rule)]
-            rule = parts[0][0] if len(parts) == 1 else AllRule(all=items)
+            rule = combine_rules(*(r for r, _ in parts))
+            assert rule is not None
             audiences.append(FileAudience(str(variant.get("name") or f"variant {i + 1}"), rule, tuple(parts)))
     elif variants is not None:
         problems.append(f"{path}:{lines.get(('variants',), 1)}: variants: expected a list of variants")

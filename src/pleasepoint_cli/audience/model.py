@@ -328,3 +328,14 @@ RULE_MODELS: dict[str, type[RuleModel]] = {
 def rule_to_data(rule: Rule) -> Any:
     """The YAML-ready data of a rule (what `parse_rule` reads back into an equal rule)."""
     return rule.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def combine_rules(*rules: Rule | None) -> Rule | None:
+    """Rules that must all hold, as one: a campaign's audience and a variant's (items of an `all` are
+    flattened, so each stays a step of the funnel). None when no rule is given."""
+    given = [rule for rule in rules if rule is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+    return AllRule(
+        all=[item for rule in given for item in (rule.all if isinstance(rule, AllRule) else [rule])]
+    )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from pleasepoint_cli.audience.compile import Fragment, RuleCompiler, compile_rule
+from pleasepoint_cli.audience.compile import Fragment, RuleCompiler, compile_rule, earlier_variants_excluded
 from pleasepoint_cli.audience.describe import describe
 from pleasepoint_cli.audience.model import AllRule, Rule
 from pleasepoint_cli.audience.validate import connection_of
@@ -91,16 +91,7 @@ def funnel(
     items = rule.all if isinstance(rule, AllRule) else [rule]
     steps += [(describe(item), compiler.predicate(item)) for item in items]
     if exclude:
-        earlier = [compiler.predicate(r) for r in exclude]
-        steps.append(
-            (
-                EXCLUDED_LABEL,
-                Fragment(
-                    "NOT (" + " OR ".join(p.sql for p in earlier) + ")",
-                    tuple(v for p in earlier for v in p.params),
-                ),
-            )
-        )
+        steps.append((EXCLUDED_LABEL, earlier_variants_excluded(compiler, exclude)))
     with_clause, joins = compiler.sources()
     _ops_views(con, "ops" in compiler.needs, settings)
     flags = ",\n".join(f"{fragment.sql} AS s{i}" for i, (_, fragment) in enumerate(steps))

@@ -8,8 +8,9 @@
 - **Global** (`marketing.global_cap` in pleasepoint.yaml): the same rolling count over every marketing email
   (campaigns and automations; test sends excluded).
 
-A send counts when the ledger row is `queued`, `sending`, `sent`, `uncertain` or `bounced` (the server took
-it, or may have); its time is `sent_at`, else when it was claimed, planned for (`not_before`) or created.
+The counting itself is the ledger's (`ops.ledger.recent_sends`): a send counts when the row is `queued`,
+`sending`, `sent`, `uncertain` or `bounced` (the server took it, or may have); its time is `sent_at`, else
+when it was claimed, planned for (`not_before`) or created.
 A capped customer is recorded `capped`; with `on_cap: defer` a rolling cap defers the message to the moment
 the oldest counted send leaves the window (`deferred`, `not_before`), and the tick sends it then if the caps
 allow (`once` never frees up: it is always `capped`).
@@ -24,27 +25,19 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pleasepoint_cli.automate.marketing import Cap, QuietHours
 from pleasepoint_cli.automate.slots import local_instants
+from pleasepoint_cli.ops import ledger
 
-COUNTED = ("queued", "sending", "sent", "uncertain", "bounced")
-"""Ledger statuses that count as a send for the caps."""
-MARKETING_KINDS = ("campaign", "automation")
-SEND_TIME = "coalesce(l.sent_at, l.claimed_at, l.not_before, l.created_at)"
-_CANDIDATES = "temp.cap_candidates"
+if TYPE_CHECKING:
+    from pleasepoint_cli.ops.store import OpsStore
+
 CAP_SLACK = timedelta(hours=2)
 """Rolling windows are this much shorter than their name (see the module doc)."""
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _from_julian(day: float) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day - 2440587.5)
 
 
 @dataclass
@@ -56,40 +49,33 @@ class CapDecision:
     deferred: dict[str, datetime] = field(default_factory=dict)
 
 
-def _load_candidates(con: sqlite3.Connection, customers: Iterable[str]) -> None:
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS cap_candidates (customer_id TEXT PRIMARY KEY)")
-    con.execute(f"DELETE FROM {_CANDIDATES}")
-    con.executemany(f"INSERT OR IGNORE INTO {_CANDIDATES} VALUES (?)", ((c,) for c in customers))
+def over_cap(
+    con: sqlite3.Connection | OpsStore,
+    customers: Iterable[str],
+    cap: Cap,
+    at: datetime,
+    *,
+    source: str | None,
+    exclude_period: str | None = None,
+    exclude: tuple[str, str, str] | None = None,
+) -> dict[str, datetime | None]:
+    """Customers at or over `cap` for a send at `at` -> when the cap frees up for them (None: never).
 
-
-def _over(
-    con: sqlite3.Connection, cap: Cap, at: datetime, *, source: str | None, exclude_period: str | None
-) -> dict[str, float | None]:
-    """Candidates at or over `cap` at `at`: customer -> julian day of the oldest counted send in the window."""
-    where = [f"l.status IN ({', '.join('?' for _ in COUNTED)})"]
-    params: list[object] = list(COUNTED)
-    if source is not None:
-        where.append("l.kind = 'automation' AND l.source = ?")
-        params.append(source)
-        if exclude_period is not None:
-            where.append("l.period <> ?")
-            params.append(exclude_period)
-    else:
-        where.append(f"l.kind IN ({', '.join('?' for _ in MARKETING_KINDS)})")
-        params.extend(MARKETING_KINDS)
-    if cap.window is not None:
-        where.append(f"julianday({SEND_TIME}) > julianday(?) AND julianday({SEND_TIME}) <= julianday(?)")
-        params += [_stamp(at - cap.window + CAP_SLACK), _stamp(at)]
-    sql = f"""
-        SELECT l.customer_id, min(julianday({SEND_TIME}))
-        FROM ledger AS l JOIN {_CANDIDATES} AS c ON c.customer_id = l.customer_id
-        WHERE {" AND ".join(where)}
-        GROUP BY l.customer_id HAVING count(*) >= ?"""
-    return {str(c): oldest for c, oldest in con.execute(sql, [*params, cap.count]).fetchall()}
+    `source` counts one automation's sends (the per-automation cap); None counts all marketing email (the
+    global cap), less the rows of `exclude` (a campaign's own key)."""
+    window = None if cap.window is None else cap.window - CAP_SLACK
+    over = ledger.recent_sends(
+        con, customers, at_least=cap.count, until=at, window=window, source=source,
+        exclude_period=exclude_period, exclude=exclude,
+    )  # fmt: skip
+    return {
+        customer: None if window is None or oldest is None else oldest + window + timedelta(seconds=1)
+        for customer, oldest in over.items()
+    }
 
 
 def apply_caps(
-    con: sqlite3.Connection,
+    con: sqlite3.Connection | OpsStore,
     customers: Sequence[str],
     *,
     at: datetime,
@@ -98,25 +84,23 @@ def apply_caps(
     global_cap: Cap | None,
     on_cap: str = "skip",
     period: str | None = None,
+    exclude: tuple[str, str, str] | None = None,
 ) -> CapDecision:
-    """Split `customers` (about to be sent at `at` by automation `source`) by the per-automation and the
-    global cap. Rows of `period` itself are not counted (a resumed slot does not cap itself)."""
+    """Split `customers` (about to be sent at `at` by automation `source`, or by a campaign with `cap` None)
+    by the per-automation and the global cap. Rows of `period` itself are not counted (a resumed slot does
+    not cap itself), nor for the global cap the rows of the key `exclude` (a campaign's own)."""
     decision = CapDecision()
     if cap is None and global_cap is None:
         decision.allowed = list(customers)
         return decision
-    _load_candidates(con, customers)
     blocked: dict[str, datetime | None] = {}
     for this_cap, this_source in ((cap, source), (global_cap, None)):
         if this_cap is None:
             continue
-        over = _over(con, this_cap, at, source=this_source, exclude_period=period)
-        for customer, oldest in over.items():
-            frees = (
-                None
-                if this_cap.window is None or oldest is None
-                else _from_julian(oldest) + this_cap.window - CAP_SLACK + timedelta(seconds=1)
-            )
+        over = over_cap(
+            con, customers, this_cap, at, source=this_source, exclude_period=period, exclude=exclude
+        )
+        for customer, frees in over.items():
             if customer in blocked:
                 previous = blocked[customer]
                 blocked[customer] = None if previous is None or frees is None else max(previous, frees)

@@ -61,7 +61,7 @@ def parse_clock(text: str) -> time:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # as config.Strict: YAML gives native types
 
 
 class QuietHours(_Strict):

@@ -180,44 +180,6 @@ class Recipient:
     email: str | None
 
 
-def _stamp(moment: datetime) -> str:
-    from pleasepoint_cli.ops.suppression import iso
-
-    return iso(moment)
-
-
-def insert_rows(
-    ops: OpsStore,
-    source: str,
-    period: str,
-    rows: Sequence[tuple[Recipient, str, datetime | None, str | None]],
-    *,
-    now: datetime,
-) -> int:
-    """Insert ledger rows of one period with their status (queued, capped or deferred with `not_before`),
-    existing keys untouched, in one transaction; returns how many were new.
-
-    The engine's `ledger.plan_rows` writes `queued` rows only and skips queued rows missing from the plan,
-    which does not fit planning several periods and statuses; this is the adapter (same key, same send id).
-    """
-    from pleasepoint_cli.ops.ledger import make_send_id
-
-    stamp = _stamp(now)
-    with ops.transaction() as con:
-        before = con.total_changes
-        con.executemany(
-            "INSERT INTO ledger (send_id, kind, source, period, customer_id, email, variant, status, not_before, "
-            "error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (kind, source, period, customer_id) DO NOTHING",
-            [
-                (make_send_id(KIND, source, period, r.customer_id), KIND, source, period, r.customer_id, r.email,
-                 r.variant, status, None if not_before is None else _stamp(not_before), error, stamp)
-                for r, status, not_before, error in rows
-            ],
-        )  # fmt: skip
-        return con.total_changes - before
-
-
 class AutomationTick:
     """One automation at one tick: plan its work into the ledger and send it."""
 
@@ -342,13 +304,9 @@ class AutomationTick:
     # --- ledger steps ---------------------------------------------------------------------------------------
 
     def existing(self, period: str) -> set[str]:
-        return {
-            str(r[0])
-            for r in self.ops.execute(
-                "SELECT customer_id FROM ledger WHERE kind = ? AND source = ? AND period = ?",
-                [KIND, self.automation.name, period],
-            ).fetchall()
-        }
+        from pleasepoint_cli.ops import ledger
+
+        return set(ledger.existing(self.ops, KIND, self.automation.name, period))
 
     def _decide(
         self, customers: Sequence[str], period: str | None
@@ -379,52 +337,26 @@ class AutomationTick:
 
     def release_deferred(self) -> None:
         """Deferred rows whose time has come: queued if caps and quiet hours allow now, else held again."""
-        rows = self.ops.rows(
-            "SELECT send_id, customer_id FROM ledger WHERE kind = ? AND source = ? AND status = 'deferred' "
-            "AND julianday(not_before) <= julianday(?) ORDER BY period, customer_id",
-            [KIND, self.automation.name, _stamp(self.now)],
-        )
-        if not rows:
-            return
-        by_customer: dict[str, list[str]] = {}
-        for row in rows:
-            by_customer.setdefault(str(row["customer_id"]), []).append(str(row["send_id"]))
-        # A customer with several due deferred rows is released one row per tick (the caps see each send).
-        first = {customer: ids[0] for customer, ids in by_customer.items()}
-        send, capped, deferred = self._decide(list(first), None)
-        if self.dry_run:
-            self.run.released += len(send)
-            return
-        with self.ops.transaction() as con:
-            con.executemany(
-                "UPDATE ledger SET status = 'queued', not_before = ? WHERE send_id = ? AND status = 'deferred'",
-                [(_stamp(self.now), first[c]) for c in send],
-            )
-            con.executemany(
-                "UPDATE ledger SET status = 'capped', error = 'frequency cap' WHERE send_id = ? "
-                "AND status = 'deferred'",
-                [(first[c],) for c in capped],
-            )
-            con.executemany(
-                "UPDATE ledger SET not_before = ? WHERE send_id = ? AND status = 'deferred'",
-                [(_stamp(until), first[c]) for c, until in deferred.items()],
-            )
-        self.run.released += len(send)
-        self.run.capped += len(capped)
+        from pleasepoint_cli.ops import ledger
+
+        released = ledger.release_deferred(
+            self.ops, KIND, self.automation.name, now=self.now, dry_run=self.dry_run,
+            decide=lambda customers: self._decide(customers, None),
+        )  # fmt: skip
+        self.run.released += released.released
+        if not self.dry_run:
+            self.run.capped += released.capped
 
     def expire(self) -> None:
         """Queued rows more than the lateness limit behind their time are skipped ("too late"), not sent."""
         if self.dry_run:
             return
-        limit = self.now - self.lateness_limit
-        with self.ops.transaction() as con:
-            cursor = con.execute(
-                "UPDATE ledger SET status = 'skipped', error = 'too late: past max_lateness' "
-                "WHERE kind = ? AND source = ? AND status = 'queued' "
-                "AND julianday(coalesce(not_before, period)) < julianday(?)",
-                [KIND, self.automation.name, _stamp(limit)],
-            )
-        self.run.expired += cursor.rowcount
+        from pleasepoint_cli.ops import ledger
+
+        self.run.expired += ledger.expire_queued(
+            self.ops, KIND, self.automation.name, before=self.now - self.lateness_limit,
+            reason="too late: past max_lateness",
+        )  # fmt: skip
 
     def plan(self, work: list[tuple[str, list[Recipient]]]) -> None:
         for period, recipients in work:
@@ -439,17 +371,25 @@ class AutomationTick:
             self.run.deferred += len(deferred)
             if self.dry_run:
                 continue
+            from pleasepoint_cli.ops import ledger
+
             status: dict[str, tuple[str, datetime | None, str | None]] = {
                 c: ("queued", None, None) for c in send
             }
             status.update({c: ("capped", None, "frequency cap") for c in capped})
             status.update({c: ("deferred", until, None) for c, until in deferred.items()})
-            insert_rows(
+            ledger.plan_rows(
                 self.ops,
+                KIND,
                 self.automation.name,
                 period,
-                [(r, *status[r.customer_id]) for r in fresh if r.customer_id in status],
+                [
+                    ledger.PlannedRow(r.customer_id, r.email, r.variant, *status[r.customer_id])
+                    for r in fresh
+                    if r.customer_id in status
+                ],
                 now=self.now,
+                skip_missing=False,
             )
 
     def jobs(self, rows: Sequence[dict[str, Any]]) -> Iterator[Job]:
@@ -472,7 +412,9 @@ class AutomationTick:
                     job.skipped = "no email address"
                 else:
                     try:
-                        job.email = prepared.render(context, index.get(str(row["variant"]), 0))
+                        job.email = prepared.render(
+                            context, index.get(str(row["variant"]), 0), send_id=job.send_id
+                        )
                     except PleasepointError as e:
                         job.failed = f"render: {e}"
                 yield job

@@ -4,13 +4,12 @@ loading into a `Campaign` with parsed audience rules and template paths resolved
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from pleasepoint_cli.config import Strict
+from pleasepoint_cli.config import Strict, YamlDate
 from pleasepoint_cli.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -29,8 +28,8 @@ def _one_line(value: str | None) -> str | None:
 class OfferWindow(Strict):
     """The campaign window: products whose offer period overlaps it are candidates."""
 
-    from_: date | None = Field(default=None, alias="from")
-    to: date | None = None
+    from_: YamlDate | None = Field(default=None, alias="from")
+    to: YamlDate | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> OfferWindow:
@@ -165,12 +164,11 @@ class Campaign:
 
     def variant_rule(self, variant: Variant) -> Rule:
         """The audience of one variant: the campaign's rule and the variant's, both."""
-        from pleasepoint_cli.audience.model import AllRule
+        from pleasepoint_cli.audience.model import combine_rules
 
-        rules = [r for r in (self.audience, variant.audience) if r is not None]
-        if len(rules) == 1:
-            return rules[0]
-        return AllRule(all=rules)
+        rule = combine_rules(self.audience, variant.audience)
+        assert rule is not None, "the model requires an audience for every variant"
+        return rule
 
     def utm_params(self) -> dict[str, str]:
         """The utm_* query parameters (empty without a `utm:` block)."""

@@ -76,22 +76,18 @@ class PreparedCampaign:
 
     def audience_query(self) -> tuple[str, list[Any]]:
         """SQL of (customer_id, variant) for every recipient: the first variant whose audience matches."""
-        from pleasepoint_cli.audience.compile import compile_rule
+        from pleasepoint_cli.audience.compile import compile_variants
 
-        parts: list[str] = []
-        params: list[Any] = []
-        self.needs_ops = False
-        for variant in self.campaign.variants:
-            compiled = compile_rule(
-                self.campaign.variant_rule(variant), as_of=self.as_of, marketing=True, settings=self.settings
-            )
-            parts.append(
-                f"SELECT customer_id, {variant.index} AS variant FROM ({compiled.sql}) AS v{variant.index}"
-            )
-            params.extend(compiled.params)
-            self.needs_ops = self.needs_ops or compiled.needs_ops
-        union = "\nUNION ALL\n".join(parts)
-        return f"SELECT customer_id, min(variant) AS variant FROM ({union}) GROUP BY customer_id", params
+        variants = self.campaign.variants  # `index` is the position: compile_variants numbers them alike
+        assert [v.index for v in variants] == list(range(len(variants)))
+        compiled = compile_variants(
+            [self.campaign.variant_rule(v) for v in variants],
+            as_of=self.as_of,
+            marketing=True,
+            settings=self.settings,
+        )
+        self.needs_ops = compiled.needs_ops
+        return f"SELECT customer_id, variant FROM ({compiled.sql})", compiled.params
 
     def assign(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
         """Every recipient and the index of its variant, by customer id."""

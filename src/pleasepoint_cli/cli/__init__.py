@@ -125,6 +125,46 @@ def _register() -> None:
 _register()
 
 
+def _stdout_failed(error: OSError) -> None:
+    """Say in one line that the output could not be written, then make sure nothing tries again at exit."""
+    import os
+    import sys
+
+    reason = error.strerror or str(error)
+    where = error.filename or "standard output"
+    try:
+        sys.stderr.write(
+            f"error: cannot write to {where}: {reason} (closed or full); the output is incomplete.\n"
+        )
+        sys.stderr.flush()
+    except OSError:
+        pass
+    try:  # the interpreter flushes stdout at exit: point it at /dev/null so that flush cannot fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. A closed or full standard output (`| head -c 10`, `> /dev/full`) is a
+    one-line error with exit 1, not a traceback."""
+    import sys
+
+    code: int | str | None = 0
+    try:
+        app()
+    except SystemExit as e:
+        code = e.code
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click met a closed pipe mid-write
+            _stdout_failed(BrokenPipeError(32, "Broken pipe"))
+            code = 1
+    except OSError as e:  # e.g. ENOSPC while writing a long output
+        _stdout_failed(e)
+        code = 1
+    try:
+        sys.stdout.flush()
+    except OSError as e:
+        _stdout_failed(e)
+        code = 1
+    sys.exit(code)

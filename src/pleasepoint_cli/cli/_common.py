@@ -156,18 +156,23 @@ def emit_rows(
             writer.writerow([_plain(row.get(c)) for c in columns])
         sys.stdout.write(buffer.getvalue())
         return
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    # Cells, headers and the title are data, not Rich markup: "in [inactive, hibernating]" must print as is.
+    table = Table(title=None if title is None else escape(title), title_justify="left")
     for column in columns:
         numeric = bool(rows) and isinstance(rows[0].get(column), int | float)
-        table.add_column(column, justify="right" if numeric else "left")
+        table.add_column(escape(column), justify="right" if numeric else "left")
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
     stdout_console().print(table)
 
 
 def _cell(value: Any) -> str:
+    """A table cell's text, with Rich markup escaped."""
+    from rich.markup import escape
+
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -176,7 +181,7 @@ def _cell(value: Any) -> str:
         return f"{value:,.2f}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(_plain(value))
+    return escape(str(_plain(value)))
 
 
 def parse_as_of(value: str | None, option: str = "--as-of") -> date | None:

@@ -90,13 +90,10 @@ def campaign_audience(
         rows = [{"variant": f.name, **row} for f in funnels for row in _step_rows(f)]
         emit_rows(rows, fmt, columns=["variant", "step", "customers", "removed"])
     else:
-        from rich.markup import escape
-
         for f in funnels:
             title = f"{file} on {day}" if f.name is None else f"variant {f.name!r} on {day}"
-            # Labels such as `tier in [gold, silver]` are text, not Rich markup.
-            rows = [{**row, "step": escape(row["step"])} for row in _step_rows(f)]
-            emit_rows(rows, fmt, title=escape(title), columns=["step", "customers", "removed"])
+            # Labels such as `tier in [gold, silver]` are text: emit_rows escapes Rich markup in cells.
+            emit_rows(_step_rows(f), fmt, title=title, columns=["step", "customers", "removed"])
     for f in funnels:
         who = "the audience" if f.name is None else f"variant {f.name!r}"
         say(ctx, f"{f.customers:,} customers in {who}" + ("" if not no_guards else " (no marketing guards)"))

@@ -66,7 +66,8 @@ def campaign_create_command(
 
     if (from_cluster is None) == (from_filter is None):
         raise typer.BadParameter("give one of --from-cluster RUN:CLUSTER or --from-filter FILE|KEY=VALUE.")
-    with state(ctx).store() as store, store.transaction() as con:
+    with state(ctx).reader() as store:
+        con = store.con
         if from_cluster is not None:
             run, sep, cluster = from_cluster.rpartition(":")
             if not sep or not run or not cluster.strip().isdigit():
@@ -169,10 +170,15 @@ def campaign_preview_command(
         attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
         result = preview(store.con, file, customer, settings=app_state.settings, as_of=_as_of(as_of))
     email = result.email
+    from pleasepoint_cli.outfiles import output_path
+
     text_path = out.with_suffix(".txt")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(email.html, encoding="utf-8")
-    text_path.write_text(email.text, encoding="utf-8")
+    # Each part whole or not at all: written beside its target and renamed once complete (the text part
+    # first, so a failure of either leaves no HTML behind).
+    with output_path(out) as html_temp:
+        html_temp.write_text(email.html, encoding="utf-8")
+        with output_path(text_path) as text_temp:
+            text_temp.write_text(email.text, encoding="utf-8")
     if not result.in_audience:
         say(
             ctx,
@@ -239,7 +245,7 @@ def _print_summary(ctx: typer.Context, summary: SendSummary, fmt: OutputFormat) 
     else:
         rows = [
             {"outcome": key, "messages": data[key]}
-            for key in ("sent", "bounced", "failed", "suppressed", "skipped", "uncertain")
+            for key in ("sent", "bounced", "failed", "suppressed", "skipped", "capped", "uncertain")
         ]
         rows += [
             {"outcome": f"skipped: {reason}", "messages": n} for reason, n in summary.skipped_reasons.items()
@@ -314,6 +320,8 @@ def campaign_send_command(
         if limit is not None:
             to_send = min(to_send, limit)
         parts = [f"{plan.new:,} new"] + [f"{n:,} {status}" for status, n in plan.already.items()]
+        if plan.capped:
+            parts.append(f"{len(plan.capped):,} capped by marketing.global_cap")
         if plan.uncertain:
             parts.append(f"{plan.uncertain:,} uncertain")
         say(

@@ -128,7 +128,9 @@ def customers_export_command(
     if out is None:
         emit_json(data)
     else:
-        out.write_text(to_json(data) + "\n", encoding="utf-8")
+        from pleasepoint_cli.outfiles import write_text
+
+        write_text(out, to_json(data) + "\n")  # whole or not at all: a full disk leaves no partial file
         typer.echo(str(out))
 
 

@@ -10,6 +10,18 @@ import typer
 from pleasepoint_cli.cli._common import emit_rows, say, state, stdout_console
 
 DEMO_AS_OF = date(2026, 6, 30)
+DEMO_SEND_AT = "2026-06-30T10:00"
+"""The campaign send's clock (shop time): the shop's offers run around DEMO_AS_OF."""
+DEMO_TICK_AT = "2026-07-01T09:05"
+"""The automation tick's clock: five minutes after the win-back's first daily slot (09:00, 1 July 2026)."""
+DEMO_EVENTS_AT = "2026-07-03T12:00"
+"""When the demo's provider events are received (after the last of them happened)."""
+DEMO_CAMPAIGN = ("campaigns/cluster_supermercado.yaml", "templates/cluster_supermercado.mjml")
+DEMO_AUTOMATION = (
+    "automations/recuperar_inactivos_plantas.yaml",
+    "campaigns/recuperacion_plantas.yaml",
+    "templates/recuperacion.mjml",
+)
 
 
 def _heading(text: str) -> None:
@@ -110,10 +122,61 @@ def demo(
         "--out",
         str(directory / "outbox" / "preview.html"),
     )
+    _send_and_measure(ctx, run, directory, campaign, seed)
     say(
         ctx,
-        f"done: open {directory / 'outbox' / 'personas.html'} and {directory / 'outbox' / 'preview.html'}",
+        f"done: open {directory / 'outbox' / 'personas.html'}, {directory / 'outbox' / 'preview.html'} and "
+        f"{directory / 'outbox' / 'stats.html'}; the messages are the .eml files in {directory / 'outbox'}",
     )
+
+
+def _examples_dir() -> Path | None:
+    """The repository's examples/ folder (a source checkout, as `make demo` runs it), if there is one."""
+    folder = Path(__file__).resolve().parents[3] / "examples"
+    return folder if folder.is_dir() else None
+
+
+def _copy_examples(directory: Path, names: tuple[str, ...]) -> bool:
+    import shutil
+
+    examples = _examples_dir()
+    if examples is None or not all((examples / name).is_file() for name in names):
+        return False
+    for name in names:
+        target = directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(examples / name, target)
+    return True
+
+
+def _send_and_measure(ctx: typer.Context, run: _Runner, directory: Path, created: Path, seed: int) -> None:
+    """Steps 6-8: send a campaign into the outbox, tick the win-back automation, then load what the providers
+    would report about those messages and show the statistics."""
+    from pleasepoint_cli.config import load_settings
+    from pleasepoint_cli.demo.events import write_demo_events
+    from pleasepoint_cli.ops import open_ops
+
+    _heading("6. Send the campaign (into the outbox: delivery.transport is outbox)")
+    campaign = directory / DEMO_CAMPAIGN[0] if _copy_examples(directory, DEMO_CAMPAIGN) else created
+    run("campaign", "send", str(campaign), "--now", DEMO_SEND_AT, "--yes")
+    run("campaign", "status", str(campaign))
+
+    _heading("7. The win-back automation: daily, once a month per customer")
+    automations = directory / "automations"
+    if _copy_examples(directory, DEMO_AUTOMATION):
+        run("automate", "tick", "--dir", str(automations), "--now", DEMO_TICK_AT)
+        run("automate", "list", "--dir", str(automations), "--now", DEMO_TICK_AT)
+    else:
+        say(ctx, "no examples/ folder beside this installation: the automation step is skipped.")
+
+    _heading("8. Provider events and statistics")
+    settings = load_settings(run.config)
+    with open_ops(run.db) as ops:
+        files = write_demo_events(ops, directory / "data", seed=seed, shop_url=settings.shop.url)
+    for provider, file in files.items():
+        run("events", "ingest", str(file), "--format", provider, "--now", DEMO_EVENTS_AT)
+    run("stats", "--from", DEMO_AS_OF.isoformat(), "--to", "2026-07-03", "--by", "day",
+        "--html", str(directory / "outbox" / "stats.html"))  # fmt: skip
 
 
 class _Runner:
@@ -138,19 +201,23 @@ def _quoted(arg: str) -> str:
 
 
 def _first_recipient(db: Path) -> str:
-    """A member of cluster 1 of the latest run who can receive marketing email, for the preview."""
+    """A member of cluster 1 of the latest run who may receive marketing email (the audience language's own
+    marketing guards: consent, a valid address, not suppressed, not erased), for the preview."""
+    from pleasepoint_cli.audience.compile import GUARDS
+    from pleasepoint_cli.ops.suppression import attach_suppressions_beside
     from pleasepoint_cli.store import open_store
 
+    guards = " AND ".join(f"({sql})" for _, sql in GUARDS)
     with open_store(db) as store:
-        customer = store.scalar(
-            """
+        attach_suppressions_beside(db, store.con)
+        rows = store.rows(
+            f"""
             SELECT a.customer_id FROM persona_assignments a JOIN customers c USING (customer_id)
-            WHERE a.run_id = (SELECT max(run_id) FROM persona_runs) AND a.cluster = 1
-              AND c.email_consent AND c.email LIKE '%_@_%._%'
+            WHERE a.run_id = (SELECT max(run_id) FROM persona_runs) AND a.cluster = 1 AND {guards}
             ORDER BY a.customer_id LIMIT 1
             """
         )
-    return str(customer)
+    return str(rows[0]["customer_id"])
 
 
 def register(app: typer.Typer) -> None:

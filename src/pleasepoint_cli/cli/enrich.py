@@ -82,8 +82,8 @@ def enrich_cluster_command(
     from pleasepoint_cli.enrich.cluster import enrich_cluster, parse_pairs
 
     values = parse_pairs(pairs)
-    with state(ctx).store() as store, store.transaction() as con:
-        result = enrich_cluster(con, run, cluster, values)
+    with state(ctx).store() as store:
+        result = enrich_cluster(store, run, cluster, values)
     _emit_result(ctx, result, fmt, f"enrich run {result.run_id} cluster {cluster}")
 
 
@@ -100,8 +100,8 @@ def enrich_clear_command(
     """
     from pleasepoint_cli.enrich.cluster import clear_cluster
 
-    with state(ctx).store() as store, store.transaction() as con:
-        result = clear_cluster(con, run, cluster)
+    with state(ctx).store() as store:
+        result = clear_cluster(store, run, cluster)
     _emit_result(ctx, result, fmt, f"clear run {result.run_id} cluster {cluster}")
 
 
@@ -118,8 +118,8 @@ def enrich_apply_command(
     """
     from pleasepoint_cli.enrich.table import apply_enrichment
 
-    with state(ctx).store() as store, store.transaction() as con:
-        result = apply_enrichment(con, file, run)
+    with state(ctx).store() as store:
+        result = apply_enrichment(store, file, run)
     _emit_result(ctx, result, fmt, f"enrich apply {file.name}")
 
 
@@ -270,8 +270,8 @@ def enrich_undo_command(
     """
     from pleasepoint_cli.enrich.history import undo_change
 
-    with state(ctx).store() as store, store.transaction() as con:
-        change = undo_change(con, change_id)
+    with state(ctx).store() as store:
+        change = undo_change(store, change_id)
     row = {"undone": change_id, **_change_row(change)}
     headers = {"undone": "undone", **{k: v for k, v in _RESULT_HEADERS.items() if k in row}}
     emit_rows(

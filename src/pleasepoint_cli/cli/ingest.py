@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,7 +48,7 @@ def _load(
 ) -> None:
     from pleasepoint_cli.cli._progress import stage_progress
     from pleasepoint_cli.errors import ConfigError
-    from pleasepoint_cli.ingest.loader import ingest_file
+    from pleasepoint_cli.ingest.loader import Limits, ingest_file
     from pleasepoint_cli.ingest.mapping import EntitySection, MappingFile, load_mapping, parse_map_flags
     from pleasepoint_cli.ingest.source import ReadOptions
 
@@ -65,6 +66,11 @@ def _load(
         on_error = OnError.skip
     if rejects is not None and len(files) > 1:
         raise ConfigError("--rejects takes one file at a time; run ingest once per file.")
+    if rejects is not None and _same_file(rejects, files[0]):
+        raise ConfigError(
+            f"--rejects {rejects}: is the input file itself; writing the rejects there would overwrite "
+            "the export. Give another path, e.g. --rejects rejects.csv."
+        )
     fmt_section = mapping.format
     options = ReadOptions(
         delimiter=delimiter or fmt_section.delimiter,
@@ -76,6 +82,8 @@ def _load(
     )
     explicit = parse_map_flags(maps)
     app_state = state(ctx)
+    ingest_settings = app_state.settings.ingest
+    limits = Limits.around(datetime.now(), ingest_settings.earliest_date, ingest_settings.future_days)
     reports: list[IngestReport] = []
     with (
         app_state.store() as store,
@@ -94,6 +102,7 @@ def _load(
                     on_error=on_error.value,
                     rejects=rejects,
                     progress=stage,
+                    limits=limits,
                 )
             )
     rows = [
@@ -135,6 +144,16 @@ def _load(
                 say(ctx, f"[yellow]warning:[/] {warning}")
             if r.rejects_file:
                 say(ctx, f"rejected rows and their reasons: {r.rejects_file}")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file (also through a symbolic or hard link)."""
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist (yet): they cannot be the same file
+        return False
 
 
 def _command(entity: str, example: str) -> None:

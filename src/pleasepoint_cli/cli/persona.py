@@ -345,15 +345,10 @@ def persona_show(
     with state(ctx).reader() as store:
         stored = load_run(store.con, run)
     if html_out is not None:
-        from pleasepoint_cli.errors import ConfigError
+        from pleasepoint_cli.outfiles import write_text
         from pleasepoint_cli.persona.render import html_report
 
-        try:
-            html_out.write_text(html_report(stored), encoding="utf-8")
-        except OSError as e:
-            raise ConfigError(
-                f"--html {html_out}: cannot write it ({e.strerror}). Pick a writable path."
-            ) from e
+        write_text(html_out, html_report(stored), "--html")
         say(ctx, f"wrote {html_out}")
     if fmt is OutputFormat.json:
         emit_json(run_document(stored))

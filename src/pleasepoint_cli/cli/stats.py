@@ -73,9 +73,10 @@ def stats(
         )
     title = f"campaign {campaign}" if campaign else f"automation {automation}" if automation else "all sends"
     if html is not None:
+        from pleasepoint_cli.outfiles import write_text
         from pleasepoint_cli.stats.chart import render_html
 
-        html.write_text(render_html(report, f"pleasepoint · {title}"), encoding="utf-8")
+        write_text(html, render_html(report, f"pleasepoint · {title}"), "--html")
         say(ctx, f"wrote {html}")
     if fmt is OutputFormat.json:
         emit_json(report.as_json())

@@ -518,6 +518,11 @@ def export_predictions(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     fmt = "PARQUET" if path.suffix.lower() == ".parquet" else "CSV, HEADER"
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise ConfigError(f"--out {path}: give a .csv or .parquet file.")
-    literal = "'" + str(path).replace("'", "''") + "'"
-    con.execute(f"COPY (SELECT * FROM {PREDICTIONS_TABLE} ORDER BY customer_id) TO {literal} (FORMAT {fmt})")
+    from pleasepoint_cli.outfiles import output_path
+
+    with output_path(path) as temp:  # whole or not at all (a full disk leaves no partial file)
+        literal = "'" + str(temp).replace("'", "''") + "'"
+        con.execute(
+            f"COPY (SELECT * FROM {PREDICTIONS_TABLE} ORDER BY customer_id) TO {literal} (FORMAT {fmt})"
+        ).fetchall()
     return int(_one(con, f"SELECT count(*) FROM {PREDICTIONS_TABLE}")[0])

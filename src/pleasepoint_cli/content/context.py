@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
 
+from pleasepoint_cli.audience.facts import preferred_store_sql
 from pleasepoint_cli.content.batch import customer_batch
 from pleasepoint_cli.content.recommend import CandidateSpec, RecommendationRules, recommend
 from pleasepoint_cli.content.unsubscribe import unsubscribe_url
@@ -90,20 +91,7 @@ orders AS (
     FROM lines
     GROUP BY customer_id
 ),
-preferred AS (
-    -- The audience rules' preferred store (audience.facts.preferred_store_sql), over the batch's lines only:
-    -- most distinct purchase orders, then the most recent, then the smallest id.
-    SELECT customer_id, store_id
-    FROM (
-        SELECT customer_id, store_id, count(DISTINCT order_id) AS store_orders, max(ordered_at) AS last_order_at
-        FROM lines
-        WHERE quantity > 0 AND store_id IS NOT NULL
-        GROUP BY customer_id, store_id
-    )
-    QUALIFY row_number() OVER (
-        PARTITION BY customer_id ORDER BY store_orders DESC, last_order_at DESC, store_id
-    ) = 1
-)
+preferred AS ({preferred})
 SELECT c.customer_id, c.email, c.first_name, c.last_name, c.gender, c.language, c.city, c.postal_code,
        c.country, c.birth_date,
        a.cluster, pc.label,
@@ -150,7 +138,8 @@ class ContextBuilder:
         keys = self.attribute_keys(con)
         with customer_batch(con, ids) as batch:
             cursor = con.execute(
-                _PROFILE_SQL.format(batch=batch), [until, self.run_id if self.run_id is not None else -1]
+                _PROFILE_SQL.format(batch=batch, preferred=preferred_store_sql(lines="lines")),
+                [until, self.run_id if self.run_id is not None else -1],
             )
             names = [d[0] for d in cursor.description or []]
             profiles = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

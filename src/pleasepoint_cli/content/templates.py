@@ -62,11 +62,15 @@ def add_utm(url: str, params: Mapping[str, str]) -> str:
 
 
 def _environment(*, autoescape: bool, utm: Mapping[str, str]) -> jinja2.Environment:
-    """A strict Jinja environment: undefined variables raise, None prints as nothing, `money` and `utm`."""
+    """A strict, sandboxed Jinja environment: undefined variables raise, None prints as nothing, `money` and
+    `utm`. Templates and subjects are written by marketing staff, not by whoever runs the tool, so they render
+    in Jinja's immutable sandbox: no `__class__`/`__globals__` walks to Python internals, no calls of unsafe
+    callables, no mutating the context's lists and dicts (a SecurityError, reported as a TemplateError)."""
     import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
     from markupsafe import Markup, escape
 
-    env = jinja2.Environment(
+    env = ImmutableSandboxedEnvironment(
         autoescape=autoescape,
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
@@ -116,7 +120,10 @@ def _line_in(error: BaseException, filename: str) -> int | None:
 def _explain(error: BaseException) -> str:
     """A render error in words, with the fix for the common one (an undefined variable)."""
     import jinja2
+    from jinja2.exceptions import SecurityError
 
+    if isinstance(error, SecurityError):
+        return f"refused by the template sandbox: {str(error).rstrip('.')}. Templates may only read the context variables."
     if isinstance(error, jinja2.UndefinedError):
         return (
             f"undefined variable: {error.message}. Check its spelling against the context variables in "

@@ -3,8 +3,9 @@
 Erasure deletes the person's rows from every DuckDB table keyed by customer_id (profile, attributes and their
 history, persona assignments, and any table added later), keeps their order lines for the shop's figures under
 a random pseudonym, scrubs their address, id and name from every other text column of both stores, replaces
-the address in the send ledger by nothing (the rows stay as anonymous counts), deletes outbox files that name
-them, and leaves only the sha256 of the address on the suppression list (reason `erased`): a later import of
+the address in the send ledger by nothing (the rows stay as anonymous counts), strips their delivery and
+engagement events (provider payloads, webhook events, tracking hits) down to kind and time, deletes outbox
+files that name them, and leaves only the sha256 of the address on the suppression list (reason `erased`): a later import of
 the same customer is never mailed.
 """
 
@@ -36,6 +37,9 @@ class ForgetResult:
     pseudonymised: dict[str, int] = field(default_factory=dict)
     scrubbed: dict[str, int] = field(default_factory=dict)
     ledger_rows: int = 0
+    events: int = 0
+    """Their delivery and engagement events (provider files, webhooks, tracking hits) stripped to anonymous
+    counts: raw payload, address hash and URL removed; kind, time and the (pseudonymised) send kept."""
     outbox_files: int = 0
     suppressed_hashes: int = 0
 
@@ -179,6 +183,7 @@ def forget_customer(
     con.execute("CHECKPOINT")
 
     with ops.transaction() as ocon:
+        result.events = _strip_events(ocon, customer_id, [email_hash(e) for e in emails])
         cursor = ocon.execute(
             "UPDATE ledger SET customer_id = ? || '-' || send_id, email = NULL, "
             "error = CASE WHEN error IS NULL THEN NULL ELSE '[erased]' END WHERE customer_id = ?",
@@ -193,6 +198,22 @@ def forget_customer(
     if outbox_dir is not None and outbox_dir.is_dir():
         result.outbox_files = _scrub_outbox(outbox_dir, customer_id, needles)
     return result
+
+
+def _strip_events(ocon: Any, customer_id: str, hashes: list[str]) -> int:
+    """Their events (by their sends or their address hash; provider payloads may hold the address in any
+    encoding, so the raw JSON goes whole), kept only as anonymous counts."""
+    tables = {r[0] for r in ocon.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+    if "events" not in tables:
+        return 0
+    marks = ", ".join("?" for _ in hashes) or "NULL"
+    cursor = ocon.execute(
+        "UPDATE events SET raw = NULL, email_sha256 = NULL, url = NULL "
+        "WHERE send_id IN (SELECT send_id FROM ledger WHERE customer_id = ?) "
+        f"OR email_sha256 IN ({marks})",
+        [customer_id, *hashes],
+    )
+    return int(cursor.rowcount)
 
 
 def _re2_escape(text: str) -> str:

@@ -131,10 +131,12 @@ class SendPlan:
     uncertain: int
     recovered_uncertain: int
     recipients: list[tuple[str, int, str | None]] = field(repr=False, default_factory=list)
+    capped: set[str] = field(repr=False, default_factory=set)
+    """New customers held back by the global marketing cap (`marketing.global_cap`): recorded `capped`."""
 
     @property
     def to_send(self) -> int:
-        return self.new + self.already.get("queued", 0)
+        return self.new - len(self.capped) + self.already.get("queued", 0)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -144,6 +146,7 @@ class SendPlan:
             "new": self.new,
             "already": self.already,
             "to_send": self.to_send,
+            "capped": len(self.capped),
             "uncertain": self.uncertain,
             "recovered_uncertain": self.recovered_uncertain,
         }
@@ -163,6 +166,8 @@ class SendSummary:
     uncertain: int
     recovered_uncertain: int
     aborted: str | None = None
+    capped: int = 0
+    """Customers this run recorded `capped` (the global marketing cap)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -175,6 +180,7 @@ class SendSummary:
             "failed": self.run.failed,
             "suppressed": self.run.suppressed,
             "skipped": self.run.skipped,
+            "capped": self.capped,
             "skipped_by_reason": self.skipped_reasons,
             "uncertain": self.uncertain,
             "recovered_uncertain": self.recovered_uncertain,
@@ -457,6 +463,7 @@ class CampaignSend:
         self.ops: OpsStore | None = None
         self.prepared: PreparedCampaign | None = None
         self.recovered_uncertain = 0
+        self.capped = 0
 
     def clock(self) -> datetime:
         """The run's `now` moved on by the real time elapsed since the run began (ledger times)."""
@@ -508,15 +515,22 @@ class CampaignSend:
                     [[c for c, _ in assigned]],
                 ).fetchall()
             )
-        existing = {
-            str(r["customer_id"]): str(r["status"])
-            for r in ops.rows(
-                "SELECT customer_id, status FROM ledger WHERE kind = 'campaign' AND source = ? AND period = ''",
-                [self.slug],
-            )
-        }
+        from pleasepoint_cli.ops import ledger
+
+        existing = ledger.existing(ops, "campaign", self.slug, "")
         already = Counter(existing[c] for c, _ in assigned if c in existing)
         uncertain = sum(1 for status in existing.values() if status == "uncertain")
+        capped: set[str] = set()
+        global_cap = self.settings.marketing.cap
+        if global_cap is not None:
+            from pleasepoint_cli.automate.caps import apply_caps
+
+            fresh = [c for c, _ in assigned if c not in existing]
+            decision = apply_caps(
+                ops, fresh, at=self.now, source=self.slug, cap=None, global_cap=global_cap,
+                exclude=("campaign", self.slug, ""),
+            )  # fmt: skip
+            capped = set(decision.capped)
         return SendPlan(
             campaign=self.slug,
             name=self.campaign.model.name,
@@ -526,6 +540,7 @@ class CampaignSend:
             uncertain=uncertain,
             recovered_uncertain=self.recovered_uncertain,
             recipients=[(c, v, emails.get(c)) for c, v in assigned],
+            capped=capped,
         )
 
     def queue(self, plan: SendPlan, *, retry_uncertain: bool = False) -> int:
@@ -536,8 +551,14 @@ class CampaignSend:
             return 0
         assert self.prepared is not None
         names = [v.name for v in self.prepared.variants]
-        rows = [ledger.PlannedRow(c, e, names[v]) for c, v, e in plan.recipients]
+        rows = [
+            ledger.PlannedRow(c, e, names[v], "capped", None, "global marketing cap")
+            if c in plan.capped
+            else ledger.PlannedRow(c, e, names[v])
+            for c, v, e in plan.recipients
+        ]
         new = ledger.plan_rows(self._ops(), "campaign", self.slug, "", rows, now=self.clock())
+        self.capped = len(plan.capped)
         if retry_uncertain:
             ledger.requeue(self._ops(), "campaign", self.slug, "uncertain", "")
         return new
@@ -561,7 +582,9 @@ class CampaignSend:
                     job.skipped = "no email address"
                 else:
                     try:
-                        job.email = prepared.render(context, index.get(str(row["variant"]), 0))
+                        job.email = prepared.render(
+                            context, index.get(str(row["variant"]), 0), send_id=job.send_id
+                        )
                     except PleasepointError as e:
                         job.failed = f"render: {e}"
                 yield job
@@ -599,6 +622,7 @@ class CampaignSend:
             uncertain=totals.counts["uncertain"],
             recovered_uncertain=self.recovered_uncertain,
             aborted=sender.fatal if sender else None,
+            capped=self.capped,
         )
 
 

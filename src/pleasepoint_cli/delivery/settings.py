@@ -24,7 +24,7 @@ _LIST_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=
 class _Strict(BaseModel):
     """Unknown keys are errors (config.Strict, restated here: config.py imports this module)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # as config.Strict: YAML gives native types
 
 
 def _no_line_breaks(value: str | None) -> str | None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from pleasepoint_cli.attributes import AttributeChange, write_attributes
 from pleasepoint_cli.enrich.runs import cluster_source, require_cluster, resolve_run
 from pleasepoint_cli.errors import ConfigError
+from pleasepoint_cli.store.connection import writer
 from pleasepoint_cli.textutil import slugify
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def _members(con: duckdb.DuckDBPyConnection, run_id: int, cluster: int) -> int:
     return int(row[0]) if row else 0
 
 
+@writer
 def enrich_cluster(
     con: duckdb.DuckDBPyConnection, run: str | int, cluster: int, values: dict[str, str]
 ) -> EnrichResult:
@@ -93,6 +95,7 @@ def enrich_cluster(
     return EnrichResult(change, run_id, (cluster,), _members(con, run_id, cluster))
 
 
+@writer
 def clear_cluster(con: duckdb.DuckDBPyConnection, run: str | int, cluster: int) -> EnrichResult:
     """Remove every attribute whose current value the cluster's enrichment set (the guide's "delete all")."""
     run_id = resolve_run(con, run)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pleasepoint_cli.attributes import AttributeChange, write_attributes
 from pleasepoint_cli.errors import NotFoundError, PleasepointError
+from pleasepoint_cli.store.connection import writer
 
 if TYPE_CHECKING:
     import duckdb
@@ -63,6 +64,7 @@ def list_changes(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict[s
     )
 
 
+@writer
 def undo_change(
     con: duckdb.DuckDBPyConnection, change_id: int, now: datetime | None = None
 ) -> AttributeChange:

@@ -13,6 +13,7 @@ from pleasepoint_cli.config import Strict
 from pleasepoint_cli.enrich.cluster import EnrichResult, attribute_key
 from pleasepoint_cli.enrich.runs import CLUSTER_SOURCE_SQL, resolve_run, run_clusters
 from pleasepoint_cli.errors import ConfigError, NotFoundError
+from pleasepoint_cli.store.connection import writer
 
 if TYPE_CHECKING:
     import duckdb
@@ -90,6 +91,7 @@ def load_enrichment(path: Path) -> tuple[EnrichmentFile, dict[tuple[object, ...]
     return doc, lines
 
 
+@writer
 def apply_enrichment(
     con: duckdb.DuckDBPyConnection, path: Path, run: str | int | None = None
 ) -> EnrichResult:

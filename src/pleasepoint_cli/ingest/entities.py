@@ -15,6 +15,7 @@ class Field:
     name: str
     kind: Kind
     required: bool = False
+    future: bool = False  # a date that may lie in the future (an offer's end); others are refused there
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,8 @@ PRODUCTS = Entity(
         Field("url", "text"),
         Field("image_url", "text"),
         Field("offer_price", "number"),
-        Field("offer_from", "date"),
-        Field("offer_to", "date"),
+        Field("offer_from", "date", future=True),
+        Field("offer_to", "date", future=True),
     ),
 )
 

@@ -8,20 +8,28 @@ transaction, so a bad row, Ctrl-C or a crash leaves the database exactly as it w
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pleasepoint_cli.errors import InputDataError, StoreError
 from pleasepoint_cli.ingest.entities import ENTITIES, Entity, Field
+from pleasepoint_cli.ingest.filescan import MAX_LINE_BYTES, FileScan
 from pleasepoint_cli.ingest.mapping import EntitySection, resolve_columns
-from pleasepoint_cli.ingest.source import ReadOptions, Source, open_source
+from pleasepoint_cli.ingest.source import (
+    ReadOptions,
+    Source,
+    check_file,
+    cut,
+    open_source,
+    read_error,
+)
 from pleasepoint_cli.store.connection import fetch_int
 from pleasepoint_cli.textutil import quote_ident, slugify
 
@@ -64,16 +72,152 @@ _RANGES = {"lat": (-90.0, 90.0), "lon": (-180.0, 180.0)}
 
 @dataclass
 class RowProblem:
-    """One bad value: where it is, what it is and why it cannot load."""
+    """One bad value (or, with no column, a row that cannot be read): where, what, and why it cannot load."""
 
     where: str
-    column: str
+    column: str | None
     value: str | None
     reason: str
+    line: int = 0
 
     def __str__(self) -> str:
-        shown = "(empty)" if self.value is None else repr(self.value)
+        shown = "(empty)" if self.value is None else repr(cut(str(self.value)))
+        if self.column is None:
+            return f"{self.where}: the row {self.reason}: {shown}"
         return f"{self.where}: column {self.column!r}: value {shown}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class _ShapeRow:
+    """A line DuckDB's CSV reader skipped (wrong number of fields, bad UTF-8, too long): its line and why."""
+
+    line: int
+    reason: str
+    text: str
+    fields: list[str]
+
+    @property
+    def newlines(self) -> int:
+        return self.text.strip("\r\n").count("\n")
+
+
+def _shape_reason(kind: str, message: str) -> str:
+    counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
+    expected, found = (counts[1], counts[2]) if counts else ("?", "?")
+    if "MISSING" in kind:
+        return (
+            f"has {found} fields where the header has {expected}: a short row, or an export cut off "
+            "mid-line (a row is never padded with empty values)"
+        )
+    if "TOO MANY" in kind:
+        return (
+            f"has more fields than the header's {expected}: a delimiter inside an unquoted value, "
+            "or a stray field"
+        )
+    if "LINE SIZE" in kind:
+        return f"is longer than {MAX_LINE_BYTES:,} bytes, the longest a line may be (a quote left open?)"
+    if "UNICODE" in kind or "ENCODING" in kind:
+        return "is not valid UTF-8: pass the file's encoding with --encoding (e.g. latin-1)"
+    if "UNQUOTED" in kind:
+        return "has a quote inside an unquoted value: quote the whole value and double the inner quote"
+    return cut(message.split("\n")[0], 160)
+
+
+def _read_shape_rows(con: duckdb.DuckDBPyConnection) -> list[_ShapeRow]:
+    """The lines the last CSV read skipped, from DuckDB's rejects table (one per line, by line)."""
+    errors = con.execute(
+        "SELECT line, CAST(error_type AS VARCHAR), csv_line, error_message FROM _reject_errors ORDER BY line"
+    ).fetchall()
+    if not errors:
+        return []
+    dialect = con.execute("SELECT delimiter, quote FROM _reject_scans LIMIT 1").fetchall()
+    delimiter, quote = (str(dialect[0][0]), str(dialect[0][1])) if dialect else (",", '"')
+    rows: dict[int, _ShapeRow] = {}
+    for line, kind, text, message in errors:
+        if int(line) in rows:
+            continue
+        raw = str(text or "").lstrip("\r\n")
+        try:
+            fields = next(
+                csv.reader(
+                    [raw],
+                    delimiter=delimiter if len(delimiter) == 1 else ",",
+                    quotechar=quote if len(quote) == 1 else '"',
+                )
+            )
+        except (csv.Error, StopIteration):
+            fields = [raw]
+        rows[int(line)] = _ShapeRow(int(line), _shape_reason(str(kind), str(message or "")), raw, fields)
+    return list(rows.values())
+
+
+class _LineMap:
+    """File lines of rows. DuckDB numbers rows ("lines") one per record, header included, skipped rows too;
+    a file line is that plus the line breaks inside quoted values of every record before it."""
+
+    def __init__(self, first_row: int, shape: list[_ShapeRow], newline_rows: list[tuple[int, int]]) -> None:
+        self.first_row = first_row
+        self.skipped = [r.line for r in shape]
+        breaks = sorted(
+            [(self.logical(row), count) for row, count in newline_rows]
+            + [(r.line, r.newlines) for r in shape if r.newlines]
+        )
+        self.break_lines = [line for line, _ in breaks]
+        self.before: list[int] = [0]
+        for _, count in breaks:
+            self.before.append(self.before[-1] + count)
+
+    def logical(self, row: int) -> int:
+        """The record number (DuckDB's line) of the `row`-th row read (skipped rows are not read)."""
+        line = row + self.first_row - 1
+        for skipped in self.skipped:
+            if skipped > line:
+                break
+            line += 1
+        return line
+
+    def physical(self, logical: int) -> int:
+        from bisect import bisect_left
+
+        return logical + self.before[bisect_left(self.break_lines, logical)]
+
+    def of_row(self, row: int) -> int:
+        return self.physical(self.logical(row))
+
+
+def _line_map(con: duckdb.DuckDBPyConnection, plan: _Plan, shape: list[_ShapeRow]) -> _LineMap:
+    """The line map of a CSV read (errors only: it reads the file once more, for quoted line breaks)."""
+    newline_rows: list[tuple[int, int]] = []
+    if plan.source.format == "csv":
+        with _reading(plan.source.path):
+            newline_rows = [
+                (int(r[0]), int(r[1]))
+                for r in con.execute(
+                    f"SELECT _row, _nl FROM (SELECT {_newlines_sql(plan.source)} AS _nl, row_number() OVER () "
+                    f"AS _row FROM {plan.source.from_sql}) WHERE _nl > 0",
+                    plan.source.params,
+                ).fetchall()
+            ]
+    return _LineMap(plan.source.first_row, shape, newline_rows)
+
+
+def _shape_problems(plan: _Plan, shape: list[_ShapeRow], lines: _LineMap) -> list[RowProblem]:
+    problems = []
+    for r in shape:
+        line = lines.physical(r.line)
+        problems.append(RowProblem(plan.source.where(line), None, r.text, r.reason, line=line))
+    return problems
+
+
+def _newlines_sql(source: Source) -> str:
+    """SQL counting the line breaks inside a CSV row's quoted values (0 for Parquet and JSON)."""
+    if source.format != "csv":
+        return "0"
+    parts = [
+        f"COALESCE(length({quote_ident(c)}) - length(replace({quote_ident(c)}, chr(10), '')), 0)"
+        for c in source.columns
+    ]
+    return " + ".join(parts) or "0"
 
 
 @dataclass
@@ -100,11 +244,17 @@ def _sql_list(values: list[str]) -> str:
     return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
 
 
+def _trimmed(value: str) -> str:
+    """`trim(value)`, computed only for values with a space at either end: most have none, and a full trim of
+    every key of a big order file costs several percent of the load."""
+    return f"CASE WHEN {value} LIKE ' %' OR {value} LIKE '% ' THEN trim({value}) ELSE {value} END"
+
+
 def _text_of(ident: str, source_type: str = "VARCHAR", trim: bool = True) -> str:
     """A source column as text, NULL when empty; text files are trimmed (typed formats keep values as they are)."""
     if source_type.upper() != "VARCHAR":
         ident = f"CAST({ident} AS VARCHAR)"
-    return f"NULLIF(trim({ident}), '')" if trim else f"NULLIF({ident}, '')"
+    return f"NULLIF({_trimmed(ident)}, '')" if trim else f"NULLIF({ident}, '')"
 
 
 def _typed(f: Field, ident: str, source_type: str, options: ReadOptions, trim: bool = True) -> str:
@@ -118,7 +268,8 @@ def _typed(f: Field, ident: str, source_type: str, options: ReadOptions, trim: b
                 f"CASE WHEN {ident} = trunc({ident}) THEN CAST(CAST({ident} AS BIGINT) AS VARCHAR) "
                 f"ELSE CAST({ident} AS VARCHAR) END"
             )
-        return text
+        # Keys are trimmed in every format: " C0000001 " from a JSON or Parquet export is C0000001, as in CSV.
+        return _text_of(ident, source_type, trim=True)
     if f.kind == "text":
         return text
     if f.kind == "number":
@@ -145,11 +296,50 @@ def _typed(f: Field, ident: str, source_type: str, options: ReadOptions, trim: b
     raise AssertionError(f"unknown kind {f.kind}")
 
 
-def _problem_sql(f: Field, entity: Entity, has_column: bool, raw: str) -> str | None:
+@dataclass(frozen=True)
+class Limits:
+    """What a value may be beyond its type: dates within [earliest, latest] (offer dates have no upper bound),
+    numbers finite and at most MAX_NUMBER in absolute value."""
+
+    earliest: datetime
+    latest: datetime
+
+    @classmethod
+    def around(cls, now: datetime, earliest: date, future_days: int) -> Limits:
+        naive = now.replace(tzinfo=None)
+        return cls(datetime.combine(earliest, datetime.min.time()), naive + timedelta(days=future_days))
+
+    def window_sql(self, typed: str, f: Field) -> list[str]:
+        earliest = self.earliest.strftime("%Y-%m-%d %H:%M:%S")
+        latest = self.latest.strftime("%Y-%m-%d %H:%M:%S")
+        checks = [
+            f"WHEN {typed} < TIMESTAMP '{earliest}' THEN '{f.name}|is before {earliest[:10]}, the earliest date "
+            "accepted (ingest.earliest_date in pleasepoint.yaml)'"
+        ]
+        if not f.future:
+            checks.append(
+                f"WHEN {typed} > TIMESTAMP '{latest}' THEN '{f.name}|is in the future (after {latest[:16]}; "
+                "ingest.future_days in pleasepoint.yaml): a typo in the year?'"
+            )
+        return checks
+
+
+MAX_NUMBER = 1e9
+"""The largest number (in absolute value) a numeric field may hold: beyond it is a typo or an overflow."""
+_DEFAULT_LIMITS = Limits(datetime(1900, 1, 1), datetime(9999, 12, 31))
+
+
+def _problem_sql(
+    f: Field, entity: Entity, has_column: bool, raw: str, limits: Limits, nul_check: bool
+) -> str | None:
     """SQL naming this field's problem in a staged row, or NULL; `raw` is the column holding the value as
     read (for keys and text, the typed column itself)."""
     typed = quote_ident(f.name)
     checks = []
+    if nul_check and f.kind in ("key", "text"):
+        checks.append(
+            f"WHEN contains({typed}, chr(0)) THEN '{f.name}|holds a NUL byte (a control character)'"
+        )
     if f.required and f.name != entity.owner:
         checks.append(f"WHEN {raw} IS NULL THEN '{f.name}|is empty (every row needs it)'")
     if has_column and f.kind not in ("key", "text"):
@@ -166,6 +356,13 @@ def _problem_sql(f: Field, entity: Entity, has_column: bool, raw: str) -> str | 
             "bool": "",
         }[f.kind]
         checks.append(f"WHEN {raw} IS NOT NULL AND {typed} IS NULL THEN '{f.name}|is not {expected}{hint}'")
+    if has_column and f.kind == "number":
+        checks.append(
+            f"WHEN NOT isfinite({typed}) OR abs({typed}) > {MAX_NUMBER} THEN '{f.name}|is not a finite number "
+            f"within ±{MAX_NUMBER:,.0f} (NaN, Infinity or an overflow)'"
+        )
+    if has_column and f.kind in ("timestamp", "date"):
+        checks.extend(limits.window_sql(typed, f))
     if f.name in _RANGES:
         low, high = _RANGES[f.name]
         checks.append(
@@ -186,11 +383,20 @@ class _Plan:
         section: EntitySection,
         explicit: dict[str, str],
         options: ReadOptions,
+        limits: Limits = _DEFAULT_LIMITS,
     ) -> None:
         self.entity = entity
         self.source = source
+        self.limits = limits
         self.inserted = False  # set once the file's lines are in the table (the one-pass order load)
         self.columns = resolve_columns(entity, list(source.columns), explicit, source.path)
+        for name, column in self.columns.items():
+            kind = source.columns[column]
+            if kind.endswith("]") or kind.upper().startswith(("STRUCT", "MAP", "UNION")):
+                raise InputDataError(
+                    f"{source.path}: column {column!r} holds {kind} values (lists or records), not single "
+                    f"values: it cannot be the {name}. Map {name} to another column, or flatten the export."
+                )
         self.defaults = dict(section.defaults)
         self.derived = (
             section.order_id_from if entity.name == "orders" and "order_id" not in self.columns else None
@@ -231,16 +437,32 @@ class _Plan:
                 inner.append(f"{raw} AS raw_{f.name}")
             inner.append(f"{typed} AS {quote_ident(f.name)}")
             if (
-                problem := _problem_sql(f, entity, f.name in self.columns, self.raw_refs[f.name])
+                problem := _problem_sql(
+                    f, entity, f.name in self.columns, self.raw_refs[f.name], limits, source.format != "csv"
+                )
             ) is not None:
                 problems.append(problem)
             outer.append(quote_ident(f.name))
+        if entity.name == "orders":
+            problems.append(self._money_sql())
         for i, column in enumerate(self.extra):
             inner.append(f"{_text_of(quote_ident(column), source.columns[column], trim)} AS _extra_{i}")
             outer.append(f"_extra_{i}")
         self.inner = ", ".join(inner)
         self.outer = outer
         self.problem = "NULLIF(concat_ws(chr(31), " + ", ".join(problems) + "), '')" if problems else "NULL"
+
+    def _money_sql(self) -> str:
+        """An order line needs its money: a unit price or an amount, not negative on a purchase line."""
+        price, amount = self.raw_refs["unit_price"], self.raw_refs["amount"]
+        return (
+            f"CASE WHEN {price} IS NULL AND {amount} IS NULL AND unit_price IS NULL AND amount IS NULL THEN 'unit_price|is empty and so is amount: a line "
+            "needs its unit price or its amount' "
+            "WHEN quantity > 0 AND unit_price < 0 THEN 'unit_price|is negative on a purchase line (a return has "
+            "a negative quantity)' "
+            "WHEN quantity > 0 AND amount < 0 THEN 'amount|is negative on a purchase line (a return has a "
+            "negative quantity)' END"
+        )
 
     def _check_required(self) -> None:
         provided = set(self.columns) | set(self.defaults) | ({"order_id"} if self.derived else set())
@@ -277,32 +499,10 @@ class _Plan:
         return f"SELECT {', '.join(self.outer)}, {problem} AS _problem FROM (SELECT {self.inner} FROM {self.source.from_sql})"
 
 
-class _Sha256InBackground:
-    """The SHA-256 of a file, computed in a daemon thread; `result()` waits for it."""
-
-    def __init__(self, path: Path) -> None:
-        import threading
-
-        self._digest = hashlib.sha256()
-        self._path = path
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            with self._path.open("rb") as f:
-                while chunk := f.read(1 << 20):
-                    self._digest.update(chunk)
-        except OSError:
-            pass  # a missing or unreadable file is reported by the reader itself
-
-    def result(self) -> str:
-        self._thread.join()
-        return self._digest.hexdigest()
-
-
 def _duckdb_message(e: Exception) -> str:
-    return str(e).split("\n\n")[0].replace("\n", " ")
+    from pleasepoint_cli.ingest.source import duckdb_message
+
+    return duckdb_message(e)
 
 
 @contextmanager
@@ -313,10 +513,7 @@ def _reading(path: Path) -> Iterator[None]:
     try:
         yield
     except duckdb.Error as e:
-        hint = ""
-        if "unicode" in str(e).lower() or "utf" in str(e).lower():
-            hint = " The file is not UTF-8 throughout: pass its encoding, e.g. --encoding latin-1."
-        raise InputDataError(f"{path}: cannot read the file: {_duckdb_message(e)}.{hint}") from e
+        raise read_error(path, e, None) from e
 
 
 @contextmanager
@@ -393,7 +590,7 @@ def _fast_plan(
             types[column], timestamp_format = "TIMESTAMP", detected or None
     if all(kind == "VARCHAR" for kind in types.values()):
         return None
-    return _Plan(plan.entity, source.typed(types, timestamp_format), section, mapping, options)
+    return _Plan(plan.entity, source.typed(types, timestamp_format), section, mapping, options, plan.limits)
 
 
 def _counts(
@@ -417,27 +614,49 @@ _ORDER_LINE_SQL = """
            COALESCE(status, CASE WHEN quantity < 0 THEN 'returned' ELSE 'completed' END),
            ?
 """
-_INCOMPLETE_LINE = (
-    "order_id IS NULL OR ordered_at IS NULL OR product_id IS NULL OR quantity IS NULL OR unit_price IS NULL "
-    "OR amount IS NULL"
-)
+
+
+def _suspect_line_sql(plan: _Plan) -> tuple[str, list[object]]:
+    """A condition on a landed order line that the checking path might refuse: a field missing, a number not
+    finite or too large, money negative on a purchase, a date outside the window, a NUL byte in a key. It may
+    flag more than the checking path refuses (a large derived amount): such a file is only read again."""
+    sql = (
+        "order_id IS NULL OR ordered_at IS NULL OR product_id IS NULL OR quantity IS NULL OR unit_price IS NULL "
+        # NaN and Infinity are above any bound (DuckDB orders NaN above every number).
+        f"OR amount IS NULL OR greatest(abs(quantity), abs(unit_price), abs(amount)) > {MAX_NUMBER} "
+        "OR (quantity > 0 AND least(unit_price, amount) < 0) OR NOT ordered_at BETWEEN ? AND ?"
+    )
+    if plan.source.format == "json":  # in CSV a NUL byte is refused by the pass over the file's bytes
+        sql += (
+            " OR contains(order_id, chr(0)) OR contains(customer_id, chr(0)) OR contains(product_id, chr(0))"
+            " OR contains(store_id, chr(0))"
+        )
+    # Parquet order files are not searched for NUL bytes on this path: it would cost ~0.1x of DuckDB's own
+    # load; their keys are checked when a problem sends the file through the checking path.
+    return sql, [plan.limits.earliest, plan.limits.latest]
 
 
 def _insert_unchecked(con: duckdb.DuckDBPyConnection, plan: _Plan, ingest_id: int) -> tuple[int, ...] | None:
     """Insert every line of an order file in one pass, then check the lines that landed: lines without a
     customer are deleted and counted; any other problem (a value that did not convert, an empty field)
     deletes them all and returns None, so the caller reads the file again through the checking path."""
+    csv_file = plan.source.format == "csv"
+    if csv_file:
+        _drop_rejects(con)  # a sampling read may have left some
     with _reading(plan.source.path), _unordered_writes(con):
         con.execute(
             f"INSERT INTO order_lines {_ORDER_LINE_SQL} FROM ({plan.select(checked=False)})",
             [ingest_id, *plan.source.params],
         )
-    failed = fetch_int(con, "SELECT count(*) FROM _reject_errors") if plan.source.typed_reader else 0
-    _drop_rejects(con)
+    # Lines DuckDB's reader skipped: a value it could not convert, a row of the wrong shape, bad UTF-8.
+    failed = fetch_int(con, "SELECT count(*) FROM _reject_errors") if csv_file else 0
+    if csv_file:
+        _drop_rejects(con)
+    suspect, params = _suspect_line_sql(plan)
     row = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE customer_id IS NOT NULL AND ({_INCOMPLETE_LINE})), "
+        f"SELECT count(*), count(*) FILTER (WHERE customer_id IS NOT NULL AND ({suspect})), "
         "count(*) FILTER (WHERE customer_id IS NULL) FROM order_lines WHERE ingest_id = ?",
-        [ingest_id],
+        [*params, ingest_id],
     ).fetchone()
     assert row is not None
     read, incomplete, unattributed = (int(c) for c in row)
@@ -455,59 +674,75 @@ def _drop_rejects(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE IF EXISTS _reject_scans")
 
 
-def _find_problems(con: duckdb.DuckDBPyConnection, plan: _Plan, limit: int | None) -> list[RowProblem]:
-    """Second, slower pass (errors only): the rows with problems, with their line numbers and raw values."""
+def _find_problems(
+    con: duckdb.DuckDBPyConnection, plan: _Plan, limit: int | None, shape: list[_ShapeRow], lines: _LineMap
+) -> list[RowProblem]:
+    """Second, slower pass (errors only): the rows with problems, with their line numbers and raw values,
+    and the rows the reader skipped, in file order."""
     raw_columns = ", ".join(plan.raw_refs[f.name] for f in plan.entity.fields)
     limit_sql = f"LIMIT {int(limit)}" if limit is not None else ""
-    rows = con.execute(
-        f"""
-        SELECT _row, _problem, {raw_columns} FROM (
-            SELECT {plan.problem} AS _problem, * FROM (
-                SELECT {plan.inner}, row_number() OVER () AS _row FROM {plan.source.from_sql}))
-        WHERE _problem IS NOT NULL AND {quote_ident(plan.entity.owner)} IS NOT NULL ORDER BY _row {limit_sql}
-        """,
-        plan.source.params,
-    ).fetchall()
+    with _reading(plan.source.path):
+        rows = con.execute(
+            f"""
+            SELECT _row, _problem, {raw_columns} FROM (
+                SELECT {plan.problem} AS _problem, * FROM (
+                    SELECT {plan.inner}, row_number() OVER () AS _row FROM {plan.source.from_sql}))
+            WHERE _problem IS NOT NULL AND {quote_ident(plan.entity.owner)} IS NOT NULL ORDER BY _row {limit_sql}
+            """,
+            plan.source.params,
+        ).fetchall()
     names = [f.name for f in plan.entity.fields]
-    problems = []
+    problems = _shape_problems(plan, shape, lines)
     for row in rows:
-        line = int(row[0]) + plan.source.first_row - 1
+        line = lines.of_row(int(row[0]))
         for item in str(row[1]).split(_PROBLEM_SEPARATOR):
             name, _, reason = item.partition("|")
             value = row[2 + names.index(name)]
-            problems.append(RowProblem(plan.source.where(line), plan.columns.get(name, name), value, reason))
-    return problems
+            problems.append(
+                RowProblem(plan.source.where(line), plan.columns.get(name, name), value, reason, line=line)
+            )
+    problems.sort(key=lambda p: p.line)
+    return problems if limit is None else problems[:limit]
 
 
-def _write_rejects(con: duckdb.DuckDBPyConnection, plan: _Plan, target: Path) -> None:
-    """Write the rows that did not load, each with its line and reason, beside the original columns."""
+def _write_rejects(
+    con: duckdb.DuckDBPyConnection, plan: _Plan, target: Path, shape: list[_ShapeRow], lines: _LineMap
+) -> None:
+    """Write the rows that did not load, each with its line and reason, beside the original columns (a row
+    the reader skipped, with the fields it has)."""
+    from pleasepoint_cli.outfiles import output_path
+
     originals = list(plan.source.columns)
     aliased = ", ".join(f"{quote_ident(c)} AS _orig_{i}" for i, c in enumerate(originals))
-    renamed = ", ".join(f"_orig_{i} AS {quote_ident(c)}" for i, c in enumerate(originals))
+    renamed = ", ".join(f"_orig_{i}" for i in range(len(originals)))
     owner = quote_ident(plan.entity.owner)
     reason = (
         f"CASE WHEN {owner} IS NULL THEN '{plan.entity.owner}|is empty: the row cannot be attributed' "
         "ELSE _problem END"
     )
-    cursor = con.execute(
-        f"""
-        SELECT _row + {plan.source.first_row - 1} AS line, replace(replace({reason}, '|', ' '), chr(31), '; ') AS reason,
-               {renamed}
-        FROM (SELECT {plan.problem} AS _problem, * FROM (
-                SELECT {plan.inner}, {aliased}, row_number() OVER () AS _row FROM {plan.source.from_sql}))
-        WHERE _problem IS NOT NULL OR {owner} IS NULL ORDER BY _row
-        """,
-        plan.source.params,
-    )
-    header = [d[0] for d in cursor.description or []]
-    try:
-        with target.open("w", encoding="utf-8", newline="") as out:
+    waiting = sorted(((lines.physical(r.line), r) for r in shape), key=lambda pair: pair[0])
+    with _reading(plan.source.path):
+        cursor = con.execute(
+            f"""
+            SELECT _row, replace(replace({reason}, '|', ' '), chr(31), '; '), {renamed}
+            FROM (SELECT {plan.problem} AS _problem, * FROM (
+                    SELECT {plan.inner}, {aliased}, row_number() OVER () AS _row FROM {plan.source.from_sql}))
+            WHERE _problem IS NOT NULL OR {owner} IS NULL ORDER BY _row
+            """,
+            plan.source.params,
+        )
+        with output_path(target, "--rejects") as temp, temp.open("w", encoding="utf-8", newline="") as out:
             writer = csv.writer(out)
-            writer.writerow(header)
+            writer.writerow(["line", "reason", *originals])
             while batch := cursor.fetchmany(10_000):
-                writer.writerows(batch)
-    except OSError as e:
-        raise InputDataError(f"{target}: cannot write the rejects file: {e}") from e
+                for row in batch:
+                    line = lines.of_row(int(row[0]))
+                    while waiting and waiting[0][0] < line:
+                        at, skipped = waiting.pop(0)
+                        writer.writerow([at, f"the row {skipped.reason}", *skipped.fields])
+                    writer.writerow([line, row[1], *row[2:]])
+            for at, skipped in waiting:
+                writer.writerow([at, f"the row {skipped.reason}", *skipped.fields])
 
 
 def ingest_file(
@@ -522,26 +757,40 @@ def ingest_file(
     rejects: Path | None = None,
     progress: ProgressHook | None = None,
     now: datetime | None = None,
+    limits: Limits | None = None,
 ) -> IngestReport:
-    """Load one file as `entity_name`, atomically; raise InputDataError (nothing written) on bad rows."""
+    """Load one file as `entity_name`, atomically; raise InputDataError (nothing written) on bad rows.
+
+    `limits` bounds dates and numbers (default: the IngestSettings defaults around `now`)."""
     import duckdb
+
+    from pleasepoint_cli.config import IngestSettings
 
     entity = ENTITIES[entity_name]
     section = section or EntitySection()
     options = options or ReadOptions()
     mapping = {**section.columns, **(explicit or {})}
     started, clock = now or datetime.now(), time.monotonic()
+    if limits is None:
+        defaults = IngestSettings()
+        limits = Limits.around(started, defaults.earliest_date, defaults.future_days)
     step = progress or (lambda _stage: None)
     con = store.con
-    # The file's fingerprint for the ingest log, hashed in a thread while DuckDB reads (hashlib frees the GIL).
-    digest = _Sha256InBackground(path)
+    fmt, encoding = check_file(path, options)
+    if encoding is not None:
+        options = replace(options, encoding=encoding)
+    # One pass over the file's bytes in a thread while DuckDB reads it (hashlib and bytes methods free the
+    # GIL): its SHA-256 for the ingest log, and the byte checks (control bytes, mixed encodings, long lines).
+    scan = FileScan(path, encoding)
     try:
-        with store.transaction(), open_source(con, path, options) as source:
+        with store.transaction(), open_source(con, path, options, scan.long_line) as source:
             report = IngestReport(entity.name, str(path), source.format, source.encoding)
-            plan = _Plan(entity, source, section, mapping, options)
+            plan = _Plan(entity, source, section, mapping, options, limits)
             step(f"reading {path.name}")
             owner = quote_ident(entity.owner)
             ingest_id = fetch_int(con, "SELECT nextval('ingest_id_seq')")
+            csv_file = fmt == "csv"
+            shape: list[_ShapeRow] = []
             if entity.name == "orders":
                 # Order files are big: insert them in one pass and check what landed (the transaction is
                 # still open); only a file with a problem is read again, through the text path that names it.
@@ -552,22 +801,33 @@ def ingest_file(
                     plan = fast
                 else:
                     step("checking rows")
+                    if csv_file:
+                        _drop_rejects(con)
                     with _reading(path):
                         counts = _counts(con, f"({plan.select()})", plan.source.params, owner)
+                    if csv_file:
+                        shape = _read_shape_rows(con)
             else:
+                if csv_file:
+                    _drop_rejects(con)
                 _stage(con, plan)
+                if csv_file:
+                    shape = _read_shape_rows(con)
                 step("checking rows")
                 counts = _counts(con, "_stage", [], owner)
-            report.rows_read, bad, unattributed = (int(c) for c in counts)
+            scan.check()  # a control byte or mixed encodings: the whole file is refused, naming the line
+            read, bad, unattributed = (int(c) for c in counts)
+            report.rows_read, bad = read + len(shape), bad + len(shape)
+            lines = _line_map(con, plan, shape) if bad or (unattributed and rejects) else _LineMap(0, [], [])
             if bad and on_error == "abort":
-                problems = _find_problems(con, plan, _SHOWN_PROBLEMS)
+                problems = _find_problems(con, plan, _SHOWN_PROBLEMS, shape, lines)
                 shown = "\n  ".join(str(p) for p in problems)
                 raise InputDataError(
                     f"{path}: {bad:,} row{'s' if bad != 1 else ''} cannot be loaded; nothing was loaded.\n  {shown}\n"
                     "Fix the file, or load the good rows with --on-error skip --rejects rejects.csv."
                 )
             if bad:
-                report.problems = [str(p) for p in _find_problems(con, plan, _SHOWN_PROBLEMS)]
+                report.problems = [str(p) for p in _find_problems(con, plan, _SHOWN_PROBLEMS, shape, lines)]
                 report.rejected_reasons["bad values"] = bad
             if unattributed:
                 report.rejected_reasons[f"no {entity.owner}"] = unattributed
@@ -575,23 +835,33 @@ def ingest_file(
                     f"{unattributed:,} rows without a {entity.owner} cannot be attributed and were not loaded"
                 )
             report.rejected = bad + unattributed
+            if report.rows_read == 0:
+                # A header and nothing else: nothing to load and nothing to log.
+                report.warnings.append("no rows: the file has a header and nothing else; nothing was loaded")
+                con.execute("DROP TABLE IF EXISTS _stage")
+                report.seconds = time.monotonic() - clock
+                return report
             if rejects is not None and report.rejected:
                 step("writing rejects")
-                _write_rejects(con, plan, rejects)
+                _write_rejects(con, plan, rejects, shape, lines)
                 report.rejects_file = str(rejects)
             step("writing")
             writer = _WRITERS[entity.name]
             writer(con, plan, report, ingest_id, started)
             con.execute("DROP TABLE IF EXISTS _stage")
+            if csv_file:
+                _drop_rejects(con)
             report.seconds = time.monotonic() - clock
             con.execute(
-                "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?)",
+                "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     ingest_id,
                     entity.name,
                     str(path.resolve()),
-                    digest.result(),
+                    scan.sha256(),
                     started,
+                    # Not DuckDB's now(): that is the start of the transaction, before this file began.
+                    started + timedelta(seconds=report.seconds),
                     report.rows_read,
                     report.inserted,
                     report.updated,
@@ -655,10 +925,9 @@ def _write_orders(
                (SELECT COALESCE(sum(lines), 0) FROM p JOIN products USING (product_id) WHERE category IS NULL)
         """,
         [ingest_id, ingest_id],
-    ).fetchone()
-    assert unknown is not None
+    ).fetchall()[0]
     for count, what in zip(
-        unknown,
+        unknown[:3],
         (
             "of customers not loaded yet (ingest customers to fill in their profile)",
             "of products not loaded yet (ingest products for names and categories)",

@@ -7,13 +7,14 @@ import csv
 import gzip
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
 from pleasepoint_cli.errors import InputDataError
+from pleasepoint_cli.ingest.filescan import MAX_LINE_BYTES
 
 if TYPE_CHECKING:
     import duckdb
@@ -74,10 +75,7 @@ class Source:
             f"'{name.replace(chr(39), chr(39) * 2)}': '{kind}'" for name, kind in types.items()
         )
         tail, params = _csv_from(self.options, typed=True)
-        tail = (
-            tail[:-1] + f", types = {{{literal}}}, store_rejects = true, rejects_table = '_reject_errors', "
-        )
-        tail += "rejects_scan = '_reject_scans'"
+        tail = tail[:-1] + f", types = {{{literal}}}"
         if timestamp_format:
             tail += ", timestampformat = ?"
             params.append(timestamp_format)
@@ -164,16 +162,47 @@ def _transcode(path: Path, encoding: str, into: Path) -> Path:
     return target
 
 
+def cut(text: str, limit: int = 80) -> str:
+    """A value or line as echoed in a message: at most `limit` characters."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def duckdb_message(error: BaseException) -> str:
+    """DuckDB's explanation without its settings dump, on one line, each part cut (it echoes whole lines)."""
+    head = str(error).split("\n\n")[0]
+    return " ".join(cut(part.strip(), 160) for part in head.splitlines() if part.strip())
+
+
+def read_error(
+    path: Path, error: BaseException, long_line: Callable[[], int | None] | None
+) -> InputDataError:
+    """A DuckDB read error as an InputDataError naming the file (and the real line of an over-long line:
+    DuckDB's sniffer reports such a line as line 1)."""
+    text = str(error)
+    if "Maximum line size" in text and long_line is not None and (line := long_line()) is not None:
+        return InputDataError(
+            f"{path}:{line}: the line is longer than {MAX_LINE_BYTES:,} bytes, the longest a CSV line may be "
+            "(a quote left open makes the rest of the file one value). Fix or remove that line."
+        )
+    hint = ""
+    if "unicode" in text.lower() or "utf" in text.lower():
+        hint = " The file is not UTF-8 throughout: pass its encoding, e.g. --encoding latin-1."
+    return InputDataError(f"{path}: cannot read the file: {duckdb_message(error)}.{hint}")
+
+
 def _describe(
-    con: duckdb.DuckDBPyConnection, from_sql: str, params: list[object], path: Path
+    con: duckdb.DuckDBPyConnection,
+    from_sql: str,
+    params: list[object],
+    path: Path,
+    long_line: Callable[[], int | None] | None = None,
 ) -> dict[str, str]:
     import duckdb
 
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {from_sql}", params).fetchall()
     except duckdb.Error as e:
-        message = str(e).split("\n\n")[0]
-        raise InputDataError(f"{path}: cannot read the file: {message}") from e
+        raise read_error(path, e, long_line) from e
     return {str(row[0]): str(row[1]) for row in rows}
 
 
@@ -192,7 +221,12 @@ def _csv_from(options: ReadOptions, typed: bool = False) -> tuple[str, list[obje
     args = [
         f"header = {'true' if options.header else 'false'}",
         "all_varchar = false" if typed else "all_varchar = true",
-        "null_padding = true",
+        # No null_padding: a short row is an error to report, not a row to pad with NULLs (and padding
+        # stops the parallel reader on quoted line breaks). Rows of the wrong shape, invalid UTF-8 and
+        # over-long lines are skipped into `_reject_errors` with their line, and reported from there.
+        "store_rejects = true",
+        "rejects_table = '_reject_errors'",
+        "rejects_scan = '_reject_scans'",
         "sample_size = 20480",
     ]
     params: list[object] = []
@@ -207,14 +241,55 @@ def _csv_from(options: ReadOptions, typed: bool = False) -> tuple[str, list[obje
     return "read_csv(?, " + ", ".join(args) + ")", params
 
 
-@contextmanager
-def open_source(con: duckdb.DuckDBPyConnection, path: Path, options: ReadOptions) -> Iterator[Source]:
-    """Open an export for reading; a temporary UTF-8 copy of a non-UTF-8 CSV is removed on exit."""
+def check_file(path: Path, options: ReadOptions) -> tuple[FileFormat, str | None]:
+    """Before reading: the file exists, is a non-empty file, and has a known format; its text encoding (None
+    for Parquet and JSON)."""
     if not path.exists():
+        if path.is_symlink():
+            try:
+                path.resolve(strict=True)
+            except RuntimeError as e:  # a symlink loop
+                raise InputDataError(f"{path}: is a loop of symbolic links; point it at a real file.") from e
+            except OSError as e:
+                raise InputDataError(
+                    f"{path}: is a symbolic link to a missing file ({path.readlink()}); point it at a real file."
+                ) from e
         raise InputDataError(f"{path}: no such file.")
     if path.is_dir():
         raise InputDataError(f"{path}: is a folder; give a file.")
     fmt = detect_format(path)
+    try:
+        empty = path.stat().st_size == 0
+    except OSError as e:
+        raise InputDataError(f"{path}: cannot read the file: {e.strerror}.") from e
+    if empty:
+        raise InputDataError(f"{path}: is empty (0 bytes): not even a header row. Is the export complete?")
+    if fmt != "csv":
+        return fmt, None
+    encoding = _normalise_encoding(options.encoding) if options.encoding else detect_encoding(path)
+    return fmt, encoding
+
+
+def _json_shape(path: Path, columns: dict[str, str]) -> None:
+    """A JSON file must hold objects: DuckDB reads a scalar or a list of scalars as one column `json`."""
+    if list(columns) == ["json"]:
+        raise InputDataError(
+            f"{path}: holds {columns['json'].lower()} values, not records: give an array of objects "
+            '([{"order_id": ...}, ...]) or JSON Lines (one object per line).'
+        )
+
+
+@contextmanager
+def open_source(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    options: ReadOptions,
+    long_line: Callable[[], int | None] | None = None,
+) -> Iterator[Source]:
+    """Open an export for reading; a temporary UTF-8 copy of a non-UTF-8 CSV is removed on exit.
+
+    `long_line`, when given, names the first over-long line (from the pass hashing the file)."""
+    fmt, encoding = check_file(path, options)
     if fmt == "parquet":
         from_sql = "read_parquet(?)"
         yield Source(
@@ -223,18 +298,11 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, options: ReadOptions
         return
     if fmt == "json":
         from_sql = "read_json(?, format = 'auto')"
-        yield Source(
-            path,
-            fmt,
-            from_sql,
-            [str(path)],
-            _describe(con, from_sql, [str(path)], path),
-            "utf-8",
-            "record",
-            1,
-        )
+        columns = _describe(con, from_sql, [str(path)], path)
+        _json_shape(path, columns)
+        yield Source(path, fmt, from_sql, [str(path)], columns, "utf-8", "record", 1)
         return
-    encoding = _normalise_encoding(options.encoding) if options.encoding else detect_encoding(path)
+    assert encoding is not None
     with tempfile.TemporaryDirectory(prefix="pleasepoint-") as tmp:
         if options.whitespace:
             readable = _split_whitespace(path, encoding, Path(tmp))
@@ -242,7 +310,7 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, options: ReadOptions
             readable = path if encoding == "utf-8" else _transcode(path, encoding, Path(tmp))
         tail, extra = _csv_from(options)
         params: list[object] = [str(readable), *extra]
-        columns = _describe(con, tail, params, path)
+        columns = _describe(con, tail, params, path, long_line)
         yield Source(
             path, fmt, tail, params, columns, encoding, first_row=2 if options.header else 1, options=options
         )

@@ -11,9 +11,10 @@ suppressed after planning; `skipped` when the customer left the audience or the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pleasepoint_cli.ops.suppression import email_hash, iso
@@ -41,11 +42,25 @@ def make_send_id(kind: str, source: str, period: str, customer_id: str) -> str:
     return hashlib.sha256(key).hexdigest()[:32]
 
 
+COUNTED = ("queued", "sending", "sent", "uncertain", "bounced")
+"""Ledger statuses that count as a send for frequency caps (the server took it, may have, or is about to)."""
+MARKETING_KINDS = ("campaign", "automation")
+"""The kinds that are marketing email (test sends never count)."""
+SEND_TIME = "coalesce(sent_at, claimed_at, not_before, created_at)"
+"""A row's send time for the caps: when it was sent, else claimed, else planned for, else created."""
+
+
 @dataclass(frozen=True)
 class PlannedRow:
+    """One row to plan: `queued` by default; `capped` or `deferred` (with `not_before`) when a cap or quiet
+    hours hold it back, with `error` saying why."""
+
     customer_id: str
     email: str | None
     variant: str | None
+    status: str = "queued"
+    not_before: datetime | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,37 +82,164 @@ def plan_rows(
     rows: Iterable[PlannedRow],
     *,
     now: datetime,
+    skip_missing: bool = True,
 ) -> int:
-    """Insert the planned rows as `queued` (existing keys untouched) in one transaction; returns how many were
-    new. Queued rows of this key no longer planned become `skipped` ('left the audience')."""
+    """Insert the planned rows with their status (existing keys untouched) in one transaction; returns how
+    many were new. With `skip_missing` (a campaign's whole audience), queued rows of this key no longer
+    planned become `skipped` ('left the audience'); an automation planning one slot's new customers passes
+    False."""
     stamp = iso(now)
     rows = list(rows)
+    for r in rows:
+        if r.status not in STATUSES:
+            raise ValueError(f"unknown ledger status {r.status!r}")
     with ops.transaction() as con:
-        before = con.execute(
-            "SELECT count(*) FROM ledger WHERE kind = ? AND source = ? AND period = ?", [kind, source, period]
-        ).fetchone()[0]
+        before = con.total_changes
         con.executemany(
-            "INSERT INTO ledger (send_id, kind, source, period, customer_id, email, variant, status, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?) ON CONFLICT (kind, source, period, customer_id) DO NOTHING",
+            "INSERT INTO ledger (send_id, kind, source, period, customer_id, email, variant, status, not_before, "
+            "error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, source, period, customer_id) DO NOTHING",
             [
                 (make_send_id(kind, source, period, r.customer_id), kind, source, period, r.customer_id, r.email,
-                 r.variant, stamp)
+                 r.variant, r.status, None if r.not_before is None else iso(r.not_before), r.error, stamp)
                 for r in rows
             ],
         )  # fmt: skip
-        after = con.execute(
-            "SELECT count(*) FROM ledger WHERE kind = ? AND source = ? AND period = ?", [kind, source, period]
-        ).fetchone()[0]
-        con.execute("CREATE TEMP TABLE IF NOT EXISTS planned_now (customer_id TEXT PRIMARY KEY)")
-        con.execute("DELETE FROM planned_now")
-        con.executemany("INSERT OR IGNORE INTO planned_now VALUES (?)", [(r.customer_id,) for r in rows])
-        con.execute(
-            "UPDATE ledger SET status = 'skipped', error = 'left the audience' WHERE kind = ? AND source = ? "
-            "AND period = ? AND status = 'queued' AND customer_id NOT IN (SELECT customer_id FROM planned_now)",
+        new = con.total_changes - before
+        if skip_missing:
+            con.execute("CREATE TEMP TABLE IF NOT EXISTS planned_now (customer_id TEXT PRIMARY KEY)")
+            con.execute("DELETE FROM planned_now")
+            con.executemany("INSERT OR IGNORE INTO planned_now VALUES (?)", [(r.customer_id,) for r in rows])
+            con.execute(
+                "UPDATE ledger SET status = 'skipped', error = 'left the audience' WHERE kind = ? AND source = ? "
+                "AND period = ? AND status = 'queued' AND customer_id NOT IN (SELECT customer_id FROM planned_now)",
+                [kind, source, period],
+            )
+            con.execute("DELETE FROM planned_now")
+    return new
+
+
+Decide = Callable[[list[str]], tuple[list[str], list[str], dict[str, datetime]]]
+"""customers -> (send now, capped, deferred -> not_before): the caller's caps and quiet hours."""
+
+
+@dataclass(frozen=True)
+class Released:
+    released: int
+    capped: int
+    deferred: int
+
+
+def release_deferred(
+    ops: OpsStore, kind: str, source: str, *, now: datetime, decide: Decide, dry_run: bool = False
+) -> Released:
+    """Deferred rows whose `not_before` has come: `queued` again if `decide` lets them go now, `capped` if a
+    cap now holds them for good, else deferred again to the new time. A customer with several due deferred
+    rows is released one row per call (so the caps see each send)."""
+    rows = ops.rows(
+        "SELECT send_id, customer_id FROM ledger WHERE kind = ? AND source = ? AND status = 'deferred' "
+        "AND julianday(not_before) <= julianday(?) ORDER BY period, customer_id",
+        [kind, source, iso(now)],
+    )
+    first: dict[str, str] = {}
+    for row in rows:
+        first.setdefault(str(row["customer_id"]), str(row["send_id"]))
+    if not first:
+        return Released(0, 0, 0)
+    send, capped, deferred = decide(list(first))
+    if dry_run:
+        return Released(len(send), len(capped), len(deferred))
+    with ops.transaction() as con:
+        con.executemany(
+            "UPDATE ledger SET status = 'queued', not_before = ? WHERE send_id = ? AND status = 'deferred'",
+            [(iso(now), first[c]) for c in send],
+        )
+        con.executemany(
+            "UPDATE ledger SET status = 'capped', error = 'frequency cap' WHERE send_id = ? "
+            "AND status = 'deferred'",
+            [(first[c],) for c in capped],
+        )
+        con.executemany(
+            "UPDATE ledger SET not_before = ? WHERE send_id = ? AND status = 'deferred'",
+            [(iso(until), first[c]) for c, until in deferred.items()],
+        )
+    return Released(len(send), len(capped), len(deferred))
+
+
+def _from_julian(day: float) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day - 2440587.5)
+
+
+def recent_sends(
+    con: sqlite3.Connection | OpsStore,
+    customers: Iterable[str],
+    *,
+    at_least: int,
+    until: datetime,
+    window: timedelta | None,
+    source: str | None = None,
+    exclude_period: str | None = None,
+    exclude: tuple[str, str, str] | None = None,
+) -> dict[str, datetime | None]:
+    """The rolling-window send count per customer, for frequency caps: the customers of `customers` with at
+    least `at_least` counted sends (statuses `COUNTED`, at `SEND_TIME`) in (until - window, until] (ever, when
+    `window` is None), each with the time of the oldest such send.
+
+    Counts the sends of automation `source` (less its period `exclude_period`), or with `source` None every
+    marketing email (`MARKETING_KINDS`) less the rows of the key `exclude` (kind, source, period)."""
+    raw = con.con if not isinstance(con, sqlite3.Connection) else con
+    raw.execute("CREATE TEMP TABLE IF NOT EXISTS cap_candidates (customer_id TEXT PRIMARY KEY)")
+    raw.execute("DELETE FROM temp.cap_candidates")
+    raw.executemany("INSERT OR IGNORE INTO temp.cap_candidates VALUES (?)", ((c,) for c in customers))
+    where = [f"l.status IN ({', '.join('?' for _ in COUNTED)})"]
+    params: list[object] = list(COUNTED)
+    if source is not None:
+        where.append("l.kind = 'automation' AND l.source = ?")
+        params.append(source)
+        if exclude_period is not None:
+            where.append("l.period <> ?")
+            params.append(exclude_period)
+    else:
+        where.append(f"l.kind IN ({', '.join('?' for _ in MARKETING_KINDS)})")
+        params.extend(MARKETING_KINDS)
+        if exclude is not None:
+            where.append("NOT (l.kind = ? AND l.source = ? AND l.period = ?)")
+            params.extend(exclude)
+    send_time = "julianday(coalesce(l.sent_at, l.claimed_at, l.not_before, l.created_at))"
+    if window is not None:
+        where.append(f"{send_time} > julianday(?) AND {send_time} <= julianday(?)")
+        params += [iso(until - window), iso(until)]
+    sql = f"""
+        SELECT l.customer_id, min({send_time})
+        FROM ledger AS l JOIN temp.cap_candidates AS c ON c.customer_id = l.customer_id
+        WHERE {" AND ".join(where)}
+        GROUP BY l.customer_id HAVING count(*) >= ?"""
+    rows = raw.execute(sql, [*params, at_least]).fetchall()
+    raw.execute("DELETE FROM temp.cap_candidates")
+    return {str(c): None if oldest is None else _from_julian(float(oldest)) for c, oldest in rows}
+
+
+def existing(ops: OpsStore, kind: str, source: str, period: str) -> dict[str, str]:
+    """customer -> status of the rows already planned under one key (planning never adds a second row)."""
+    return {
+        str(r["customer_id"]): str(r["status"])
+        for r in ops.rows(
+            "SELECT customer_id, status FROM ledger WHERE kind = ? AND source = ? AND period = ?",
             [kind, source, period],
         )
-        con.execute("DELETE FROM planned_now")
-    return int(after) - int(before)
+    }
+
+
+def expire_queued(ops: OpsStore, kind: str, source: str, *, before: datetime, reason: str) -> int:
+    """Queued rows whose time (`not_before`, else the period's instant) is before `before` become `skipped`
+    with `reason`: too late to send (an automation's max_lateness)."""
+    with ops.transaction() as con:
+        cursor = con.execute(
+            "UPDATE ledger SET status = 'skipped', error = ? WHERE kind = ? AND source = ? AND status = 'queued' "
+            "AND julianday(coalesce(not_before, period)) < julianday(?)",
+            [reason, kind, source, iso(before)],
+        )
+    return int(cursor.rowcount)
 
 
 def mark_uncertain(ops: OpsStore, kind: str, source: str, period: str | None = None) -> int:
@@ -237,16 +379,24 @@ def _key(kind: str, source: str, period: str | None) -> tuple[str, list[Any]]:
 
 
 __all__ = [
+    "COUNTED",
+    "MARKETING_KINDS",
+    "SEND_TIME",
     "STATUSES",
     "Claim",
     "LedgerCounts",
     "PlannedRow",
+    "Released",
     "claim",
     "counts",
+    "existing",
+    "expire_queued",
     "make_send_id",
     "mark_uncertain",
     "plan_rows",
     "queued",
+    "recent_sends",
+    "release_deferred",
     "requeue",
     "settle",
     "skipped_reasons",

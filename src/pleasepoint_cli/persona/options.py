@@ -6,12 +6,12 @@ Flags override the file; both go through the same validation, so a bad k says th
 from __future__ import annotations
 
 import re
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pleasepoint_cli.config import YamlDate
 from pleasepoint_cli.errors import ConfigError
 
 Unit = Literal["freq", "count", "spend", "binary"]
@@ -57,18 +57,19 @@ def parse_k_range(text: str) -> tuple[int, int]:
 
 
 class PersonaOptions(BaseModel):
-    """Everything that decides a persona run's result; stored whole in the run's manifest."""
+    """Everything that decides a persona run's result; stored whole in the run's manifest. Strict types,
+    as every YAML model (dates also from the manifest's ISO strings)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Annotated[str, Field(min_length=1)] | None = None
     clusters: Annotated[int, Field(ge=MIN_K, le=MAX_K)] = DEFAULT_K
     attributes: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] = ["category"]
     unit: Unit = "freq"
     transform: Transform | None = None
-    since: date | None = None
-    until: date | None = None
-    as_of: date | None = None
+    since: YamlDate | None = None
+    until: YamlDate | None = None
+    as_of: YamlDate | None = None
     where: dict[str, str] = {}
     audience: dict[str, Any] | None = None
     """A rule of the audience language (docs/audiences.md), kept as data so the manifest reproduces it."""

@@ -392,17 +392,20 @@ def export_assignments(con: duckdb.DuckDBPyConnection, ref: str | int, out: Path
         raise ConfigError(f"--out {out}: write a .csv or a .parquet file.")
     if not out.parent.exists():
         raise ConfigError(f"--out {out}: the folder {out.parent} does not exist. Create it first.")
+    from pleasepoint_cli.outfiles import output_path
+
     record = load_record(con, ref)
-    target = str(out).replace("'", "''")
     options = "FORMAT csv, HEADER true" if suffix == ".csv" else "FORMAT parquet"
-    con.execute(
-        f"""
-        COPY (
-            SELECT a.customer_id, a.cluster, c.label
-            FROM persona_assignments a JOIN persona_clusters c USING (run_id, cluster)
-            WHERE a.run_id = {record.run_id}
-            ORDER BY a.customer_id
-        ) TO '{target}' ({options})
-        """
-    )
+    with output_path(out) as temp:  # whole or not at all (a full disk leaves no partial file)
+        target = str(temp).replace("'", "''")
+        con.execute(
+            f"""
+            COPY (
+                SELECT a.customer_id, a.cluster, c.label
+                FROM persona_assignments a JOIN persona_clusters c USING (run_id, cluster)
+                WHERE a.run_id = {record.run_id}
+                ORDER BY a.customer_id
+            ) TO '{target}' ({options})
+            """
+        ).fetchall()
     return record, record.customers

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from pleasepoint_cli.errors import StoreBusyError, StoreError
 
@@ -77,6 +78,27 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def writer(
+    body: Callable[Concatenate[duckdb.DuckDBPyConnection, P], R],
+) -> Callable[Concatenate[Store, P], R]:
+    """Make a core function that writes take the `Store` and run in one transaction of its own.
+
+    The transaction is re-entrant: a writer called inside another's joins it. So the CLI never opens one:
+    `enrich_cluster(store, ...)` commits all of its rows, or (on any error) none of them.
+    """
+
+    @functools.wraps(body)
+    def run(store: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with store.transaction() as con:
+            return body(con, *args, **kwargs)
+
+    return run
 
 
 @contextmanager

@@ -1,10 +1,10 @@
-"""What the tracking server writes: pixel loads, clicks and one-click unsubscribes, as events of the
-operational store (provider `track`), each in one short SQLite transaction. No DuckDB, no Starlette here."""
+"""What the tracking server writes: pixel loads and clicks, as events of the operational store (provider
+`track`), each in one short SQLite transaction. No DuckDB, no Starlette here. One-click unsubscribes go
+through `delivery.unsubscribe.unsubscribe_customer`, the one function every unsubscribe is recorded by."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -66,45 +66,3 @@ def record_hit(
         )
         store_events(ops, [event], now=now, con=con)
     return True
-
-
-@dataclass(frozen=True)
-class UnsubscribeOutcome:
-    """What a one-click unsubscribe did: whether the address is known and whether it is newly suppressed."""
-
-    known: bool
-    newly_suppressed: bool
-
-
-def record_unsubscribe(
-    ops: OpsStore, customer_id: str, campaign: str, *, now: datetime
-) -> UnsubscribeOutcome:
-    """Suppress the address the customer was mailed at (from the ledger) and store the unsubscribe event.
-
-    The link's signature is checked by the caller. A customer with no ledger row (a link never sent) is
-    recorded as an unmatched unsubscribe event so nothing is lost; `customers forget` and audits can see it.
-    """
-    ref = LinkRef(source=campaign, customer_id=customer_id)
-    with ops.transaction() as con:
-        send = find_ref(con, ref)
-        if send is None:
-            row = con.execute(
-                "SELECT send_id, email, customer_id, kind, source FROM ledger WHERE customer_id = ? "
-                "AND email IS NOT NULL ORDER BY kind = 'test', created_at DESC LIMIT 1",
-                [customer_id],
-            ).fetchone()
-            send = None if row is None else LedgerRow(*(str(v) for v in row))
-        event = Event(
-            event_id=track_event_id(),
-            provider="track",
-            kind="unsubscribe",
-            subkind="",
-            occurred_at=now,
-            send_id=send.send_id if send else None,
-            email=send.email if send else None,
-            raw=json.dumps({"c": customer_id, "m": campaign, "via": "one-click"}, ensure_ascii=False),
-        )
-        result = store_events(ops, [event], now=now, con=con)
-    return UnsubscribeOutcome(
-        known=send is not None and send.email is not None, newly_suppressed=result.suppressed > 0
-    )

@@ -33,11 +33,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from pleasepoint_cli.delivery.unsubscribe import unsubscribe_customer
 from pleasepoint_cli.errors import ConfigError, PleasepointError, SignatureError
 from pleasepoint_cli.events import signatures
 from pleasepoint_cli.events.providers import is_machine_user_agent, parse_payload
 from pleasepoint_cli.events.store import store_events, token_seen
-from pleasepoint_cli.tracking.hits import record_hit, record_unsubscribe
+from pleasepoint_cli.tracking.hits import record_hit
 from pleasepoint_cli.tracking.links import (
     CLICK_PATH,
     OPEN_PATH,
@@ -149,7 +150,9 @@ class TrackingApp:
             return PlainTextResponse("expected List-Unsubscribe=One-Click (RFC 8058)", status_code=400)
         customer, campaign, _ = params
         now = self.clock()
-        outcome = await self._store(lambda: record_unsubscribe(self.ops, customer, campaign, now=now))
+        outcome = await self._store(
+            lambda: unsubscribe_customer(self.ops, customer, campaign, now=now, via="track")
+        )
         if not outcome.known:
             _log(f"one-click unsubscribe for a customer with no send in the ledger (campaign {campaign!r})")
         return _page("Baja confirmada", "<p>No volverás a recibir nuestros correos de marketing.</p>")

@@ -1,0 +1,403 @@
+"""The bad-input corpus of issue 8: every file in tests/data/bad_input is refused (or loaded) through the CLI
+with the expected exit code and a message naming the file, the line and the field, and a refused file leaves
+every table exactly as it was (row counts and a hash of each table's content)."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from pleasepoint_cli.cli import app
+
+CORPUS = Path(__file__).parents[1] / "data" / "bad_input"
+
+BASE_CUSTOMERS = (
+    "customer_id,email,first_name,city\n"
+    "C1,ana@example.com,Ana,Madrid\n"
+    "C2,luis@example.com,Luis,Sevilla\n"
+    "C3,eva@example.com,Eva,Bilbao\n"
+)
+BASE_ORDERS = (
+    "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
+    "O1,C1,2024-01-05,P1,1,10.5\n"
+    "O1,C1,2024-01-05,P2,2,3\n"
+    "O2,C2,2024-02-01,P1,1,10.5\n"
+)
+
+
+def snapshot(db: Path) -> dict[str, tuple[int, str]]:
+    """Every table's row count and a hash of its rows (order-independent)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = [
+            str(r[0])
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
+            ).fetchall()
+        ]
+        result = {}
+        for table in tables:
+            row = con.execute(
+                f"SELECT count(*), md5(COALESCE(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY CAST(t AS VARCHAR)), '')) FROM \"{table}\" t"
+            ).fetchall()[0]
+            result[table] = (int(row[0]), str(row[1]))
+        return result
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def base_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small shop loaded through the CLI: 3 customers, 2 orders (copied before each case)."""
+    folder = tmp_path_factory.mktemp("base")
+    db = folder / "base.duckdb"
+    customers, orders = folder / "customers.csv", folder / "orders.csv"
+    customers.write_text(BASE_CUSTOMERS, encoding="utf-8")
+    orders.write_text(BASE_ORDERS, encoding="utf-8")
+    runner = CliRunner()
+    for entity, file in (("customers", customers), ("orders", orders)):
+        result = runner.invoke(app, ["--db", str(db), "-q", "ingest", entity, str(file)])
+        assert result.exit_code == 0, result.output
+    return db
+
+
+@pytest.fixture
+def db(base_db: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "shop.duckdb"
+    shutil.copy(base_db, target)
+    return target
+
+
+def run(db: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["--db", str(db), *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"a traceback instead of a message: {result.exception!r}\n{result.output}")
+    assert "Traceback" not in result.output
+    return result.exit_code, result.stdout, result.stderr
+
+
+@dataclass
+class Case:
+    """One corpus file: the entity it is loaded as, extra flags, the exit code and what the message says."""
+
+    file: str
+    entity: str
+    says: tuple[str, ...]
+    exit_code: int = 1
+    args: tuple[str, ...] = ()
+    changes: bool = False  # True when the load is expected to succeed (and so change the database)
+    notes: list[str] = field(default_factory=list)
+
+
+CASES: list[Case] = [
+    # 3: a short row is an error, never padded with NULLs (which blanked a customer's email and name)
+    Case(
+        "short_row_customers.csv",
+        "customers",
+        ("short_row_customers.csv:3: the row has 2 fields where the header has 4", "'C2,luis@example.com'"),
+    ),
+    Case(
+        "cut_mid_line_orders.csv",
+        "orders",
+        ("cut_mid_line_orders.csv:3: the row has 4 fields where the header has 6", "cut off mid-line"),
+    ),
+    # 4: money
+    Case(
+        "missing_money_orders.csv",
+        "orders",
+        ("missing_money_orders.csv:3: column 'unit_price'", "is empty and so is amount"),
+    ),
+    Case(
+        "negative_price_orders.csv",
+        "orders",
+        ("negative_price_orders.csv:2: column 'unit_price': value '-5': is negative on a purchase line",),
+    ),
+    # 5: bytes: mixed encodings, control bytes
+    Case(
+        "mixed_encoding_customers.csv",
+        "customers",
+        (
+            "mixed_encoding_customers.csv:3: UTF-8 text ('ñ') in a file read as cp1252",
+            "'C2,b@example.com,IÃ±igo,Bilbao'",
+        ),
+    ),
+    Case("control_byte_customers.csv", "customers", ("control_byte_customers.csv:2: a control byte 0x01",)),
+    Case(
+        "c1_control_latin1_customers.csv",
+        "customers",
+        (
+            "c1_control_latin1_customers.csv:2: a control byte 0x81 (C1) in a file read as latin-1",
+            "--encoding cp1252",
+        ),
+    ),
+    # 8: NaN, Infinity, overflow
+    Case(
+        "nan_price_orders.csv",
+        "orders",
+        ("nan_price_orders.csv:2: column 'unit_price': value 'NaN': is not a finite number",),
+    ),
+    Case(
+        "infinity_price_orders.csv",
+        "orders",
+        ("infinity_price_orders.csv:2: column 'unit_price': value 'Infinity': is not a finite number",),
+    ),
+    Case(
+        "overflow_price_orders.csv",
+        "orders",
+        ("overflow_price_orders.csv:2: column 'unit_price': value '1e400': is not a finite number",),
+    ),
+    Case(
+        "huge_quantity_orders.csv",
+        "orders",
+        (
+            "huge_quantity_orders.csv:2: column 'quantity': value '1e300': is not a finite number within ±1,000,000,000",
+        ),
+    ),
+    # 9: the date window
+    Case(
+        "year_0001_orders.csv",
+        "orders",
+        ("year_0001_orders.csv:2: column 'ordered_at': value '0001-03-01': is before 1900-01-01",),
+    ),
+    Case(
+        "year_2100_orders.csv",
+        "orders",
+        ("year_2100_orders.csv:2: column 'ordered_at': value '2100-03-01': is in the future",),
+    ),
+    Case(
+        "year_9999_orders.csv",
+        "orders",
+        ("year_9999_orders.csv:2: column 'ordered_at': value '9999-12-31': is in the future",),
+    ),
+    Case(
+        "birth_year_1066_customers.csv",
+        "customers",
+        ("birth_year_1066_customers.csv:2: column 'birth_date': value '1066-10-14': is before 1900-01-01",),
+    ),
+    # 10: more fields than the header
+    Case(
+        "long_row_orders.csv",
+        "orders",
+        ("long_row_orders.csv:3: the row has more fields than the header's 6",),
+    ),
+    Case(
+        "long_row_customers.csv",
+        "customers",
+        ("long_row_customers.csv:2: the row has more fields than the header's 4",),
+    ),
+    # 11: NUL bytes, a list as an id (untrimmed keys: test_json_keys_are_trimmed_like_csv_keys)
+    Case("nul_in_id_orders.csv", "orders", ("nul_in_id_orders.csv:2: a control byte 0x00",)),
+    Case(
+        "nul_in_id_customers.jsonl",
+        "customers",
+        ("nul_in_id_customers.jsonl, record 1: column 'customer_id'", "holds a NUL byte"),
+    ),
+    Case(
+        "list_id_orders.parquet",
+        "orders",
+        (
+            "list_id_orders.parquet: column 'customer_id' holds INTEGER[] values",
+            "it cannot be the customer_id",
+        ),
+    ),
+    # 16: wording
+    Case("empty_orders.csv", "orders", ("empty_orders.csv: is empty (0 bytes)",)),
+    Case("scalar_orders.json", "orders", ("scalar_orders.json: holds bigint values, not records",)),
+    Case("symlink_loop_a.csv", "orders", ("symlink_loop_a.csv: is a loop of symbolic links",)),
+    Case(
+        "header_only_orders.csv",
+        "orders",
+        ("warning: no rows: the file has a header and nothing else",),
+        exit_code=0,
+    ),
+    Case(
+        "long_value_orders.csv",
+        "orders",
+        ("long_value_orders.csv:2: column 'quantity': value '99999999999", "…': is not a number"),
+    ),
+    # held before issue 8
+    Case("does_not_exist.csv", "orders", ("does_not_exist.csv: no such file",)),
+    Case("a_folder.csv", "orders", ("a_folder.csv: is a folder",)),
+    Case("fake_orders.parquet", "orders", ("fake_orders.parquet: cannot read the file",)),
+    Case(
+        "wrong_types_orders.parquet",
+        "orders",
+        ("wrong_types_orders.parquet, row 1: column 'quantity': value 'muchos': is not a number",),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.file for c in CASES])
+def test_a_bad_input_is_refused_with_a_message_and_changes_nothing(db: Path, case: Case) -> None:
+    path = CORPUS / case.file
+    before = snapshot(db)
+    code, _out, err = run(db, "ingest", case.entity, str(path), *case.args)
+    assert code == case.exit_code, err
+    message = " ".join(err.split())  # Rich may wrap long lines
+    for fragment in case.says:
+        assert fragment in message, (fragment, err)
+    if not case.changes:
+        assert snapshot(db) == before
+
+
+def test_rejects_pointing_at_the_input_is_refused_also_through_a_link(db: Path, tmp_path: Path) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_text(BASE_ORDERS + "O3,C1,2024-03-01,P1,muchos,2\n", encoding="utf-8")
+    original = export.read_bytes()
+    link = tmp_path / "link.csv"
+    link.symlink_to(export)
+    hard = tmp_path / "hard.csv"
+    hard.hardlink_to(export)
+    before = snapshot(db)
+    for rejects in (export, link, hard):
+        code, _, err = run(db, "ingest", "orders", str(export), "--rejects", str(rejects))
+        assert code == 1 and "is the input file itself" in err, err
+        assert export.read_bytes() == original
+    assert snapshot(db) == before
+
+
+def test_ingests_finish_after_they_start(db: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text(BASE_ORDERS, encoding="utf-8")
+    second.write_text(BASE_ORDERS.replace("O1", "O7"), encoding="utf-8")
+    code, _, err = run(db, "ingest", "orders", str(first), str(second))
+    assert code == 0, err
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        wrong = con.execute("SELECT count(*) FROM ingests WHERE finished_at < started_at").fetchall()[0][0]
+    finally:
+        con.close()
+    assert wrong == 0
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "says"),
+    [
+        ("states: {active_below: true}\n", "states.active_below: Input should be a valid integer"),
+        ("states: {active_below: '90'}\n", "states.active_below: Input should be a valid integer"),
+        ("levels: {high: '1.5'}\n", "levels.high: Input should be a valid number"),
+        ("tracking: {port: '8787'}\n", "tracking.port: Input should be a valid integer"),
+        (
+            "delivery: {smtp: {connections: true}}\n",
+            "delivery.smtp.connections: Input should be a valid integer",
+        ),
+    ],
+)
+def test_settings_numbers_are_strict(db: Path, tmp_path: Path, yaml_text: str, says: str) -> None:
+    config = tmp_path / "pleasepoint.yaml"
+    config.write_text(yaml_text, encoding="utf-8")
+    orders = tmp_path / "o.csv"
+    orders.write_text(BASE_ORDERS, encoding="utf-8")
+    before = snapshot(db)
+    code, _, err = run(db, "--config", str(config), "ingest", "orders", str(orders))
+    assert code == 1 and f"{config}:1: {says}" in err, err
+    assert snapshot(db) == before
+
+
+def test_a_mapping_boolean_is_strict(db: Path, tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("customers:\n  keep_extra_columns: 1\n", encoding="utf-8")
+    customers = tmp_path / "c.csv"
+    customers.write_text(BASE_CUSTOMERS, encoding="utf-8")
+    code, _, err = run(db, "ingest", "customers", str(customers), "--mapping", str(mapping))
+    assert (
+        code == 1 and f"{mapping}:2: customers.keep_extra_columns: Input should be a valid boolean" in err
+    ), err
+
+
+def _query(db: Path, sql: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_skip_rejects_a_short_row_and_keeps_the_customer_as_it_was(db: Path, tmp_path: Path) -> None:
+    rejects = tmp_path / "rejects.csv"
+    code, _, err = run(
+        db,
+        "ingest",
+        "customers",
+        str(CORPUS / "short_row_customers.csv"),
+        "--on-error",
+        "skip",
+        "--rejects",
+        str(rejects),
+    )
+    assert code == 0, err
+    assert _query(db, "SELECT email, first_name FROM customers WHERE customer_id = 'C2'") == [
+        ("luis@example.com", "Luis")
+    ]
+    with rejects.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["line", "reason", "customer_id", "email", "first_name", "city"]
+    assert len(rows) == 2 and rows[1][0] == "3" and rows[1][2:] == ["C2", "luis@example.com"]
+    assert rows[1][1].startswith("the row has 2 fields where the header has 4")
+
+
+def test_quoted_line_breaks_load_and_later_lines_keep_their_numbers(db: Path, tmp_path: Path) -> None:
+    code, _, err = run(db, "ingest", "customers", str(CORPUS / "quoted_newlines_customers.csv"))
+    assert code == 0, err
+    assert _query(db, "SELECT first_name FROM customers WHERE customer_id IN ('C1', 'C2') ORDER BY 1") == [
+        ("Ana\r\nMaría",),
+        ("Luis\nJosé",),
+    ]
+    bad = tmp_path / "orders.csv"
+    bad.write_text(
+        "order_id,customer_id,ordered_at,product_id,quantity,unit_price,status\n"
+        'O5,C1,2024-03-01,P1,1,2,"en\nvarias\nlíneas"\n'
+        "O5,C1,2024-03-01,P1,1,2,ok,extra\n"
+        "O6,C1,2024-03-01,P1,muchos,2,ok\n",
+        encoding="utf-8",
+    )
+    before = snapshot(db)
+    code, _, err = run(db, "ingest", "orders", str(bad))
+    assert code == 1
+    assert (
+        "orders.csv:5: the row has more fields" in err
+        and "orders.csv:6: column 'quantity': value 'muchos'" in err
+    ), err
+    assert snapshot(db) == before
+
+
+def test_a_10_mb_field_is_named_on_its_line_and_not_echoed(db: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big.csv"
+    big.write_text(
+        "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
+        "O5,C1,2024-03-01,P1,1,2\n"
+        f"O6,C1,2024-03-01,P1,1,{'9' * (10 << 20)}\n"
+        "O7,C1,2024-03-01,P1,1,2\n",
+        encoding="utf-8",
+    )
+    before = snapshot(db)
+    code, _, err = run(db, "ingest", "orders", str(big))
+    assert code == 1
+    assert "big.csv:3: the line is longer than 2,000,000 bytes" in err, err[:500]
+    assert len(err) < 1000
+    assert snapshot(db) == before
+
+
+def test_json_keys_are_trimmed_like_csv_keys(db: Path) -> None:
+    code, _, err = run(db, "ingest", "customers", str(CORPUS / "padded_keys_customers.json"))
+    assert code == 0, err
+    assert _query(db, "SELECT customer_id, city FROM customers ORDER BY 1") == [
+        ("C1", "Toledo"),
+        ("C2", "Sevilla"),
+        ("C3", "Bilbao"),
+    ]
+
+
+def test_dates_window_is_configurable(db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "pleasepoint.yaml"
+    config.write_text("ingest:\n  earliest_date: 2024-06-01\n", encoding="utf-8")
+    orders = tmp_path / "o.csv"
+    orders.write_text(BASE_ORDERS.replace("O1", "O8"), encoding="utf-8")
+    code, _, err = run(db, "--config", str(config), "ingest", "orders", str(orders))
+    assert code == 1 and "o.csv:2: column 'ordered_at': value '2024-01-05': is before 2024-06-01" in err, err
