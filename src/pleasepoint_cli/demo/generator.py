@@ -430,21 +430,33 @@ _EXTRA_CATEGORIES: tuple[_Category, ...] = (
 )
 
 
+_RARE_FORMATS = (
+    "talla S",
+    "talla M",
+    "talla L",
+    "pequeño",
+    "mediano",
+    "grande",
+    "pack de 2",
+    "edición 2026",
+    "gama alta",
+)
 _RARE_CATEGORIES: tuple[_Category, ...] = (
     _extra(
         "Bicicletas eléctricas",
-        "Bicicleta eléctrica urbana;Bicicleta eléctrica plegable;Batería de repuesto;Cargador rápido",
-        ("talla S", "talla M", "talla L", "edición 2026"),
-        "Cumbre;Movimiento;Ruta Verde",
-        400.0,
+        "Bicicleta eléctrica urbana;Bicicleta eléctrica plegable;Bicicleta de carga;Batería de repuesto;"
+        "Cargador rápido;Alforjas de lona",
+        _RARE_FORMATS,
+        "Cumbre;Movimiento;Ruta Verde;Pedal Libre;Rueda Sur",
+        40.0,
         1800.0,
     ),
     _extra(
         "Menaje de cobre",
-        "Cazo de cobre;Sartén de cobre;Olla de cobre;Cafetera de cobre",
-        ("pequeño", "mediano", "grande", "pack de 2"),
-        "Casa Clara;Forja Antigua;El Caldero",
-        40.0,
+        "Cazo de cobre;Sartén de cobre;Olla de cobre;Cafetera de cobre;Tetera de cobre;Cacerola de cobre",
+        _RARE_FORMATS,
+        "Casa Clara;Forja Antigua;El Caldero;Cobre Vivo;La Fragua",
+        20.0,
         300.0,
     ),
 )
