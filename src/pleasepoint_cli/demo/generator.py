@@ -1,5 +1,11 @@
 """Seeded generator of the example shop: an eco-supermarket with planted personas.
 
+It behaves like a real shop: customers join throughout the three years and buy by a BG/NBD process (about half
+never buy again), each order's total follows a Gamma-Gamma process, and the personas decide only what goes in
+the basket. The exports carry the dirt of real ones at the rates of `DIRT` (cancelled and returned orders with
+Spanish statuses, rare categories, missing names, buyers missing from customers.csv, duplicate lines, product
+lines with blanks). truth.csv holds each customer's persona; truth.json the parameters, personas and dirt.
+
 Everything is vectorised NumPy on integer codes; strings are made at the end with pyarrow compute, so a
 million customers and ten million order lines take well under a minute. The same (customers, seed, as_of,
 orders_format) always gives byte-identical files, and the orders are the same whichever format holds them.
