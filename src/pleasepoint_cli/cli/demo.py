@@ -101,8 +101,7 @@ def demo(
     run("clv", "score", "--by", "state")
     run("clv", "score", "--by", "cluster", "latest")
     run("clv", "enrich", "--by", "state", "--key", "hibernation")
-    # The example shop plants personas, not a buy-till-you-die process: a small penalty keeps the fit finite.
-    run("clv", "predict", "--penalizer", "0.001", "--write-tier", "clv_tier")
+    run("clv", "predict", "--write-tier", "clv_tier")
 
     _heading("5. A personalised campaign for the largest cluster")
     campaigns = directory / "campaigns"

@@ -133,6 +133,7 @@ class _Fitter:
     param_names: ClassVar[tuple[str, ...]] = ()
     params_: dict[str, float]
     log_likelihood_: float
+    standard_errors_: dict[str, float | None]
 
     def __init__(self, penalizer_coef: float = 0.0, maxiter: int = 1000, tol: float = 1e-12) -> None:
         """penalizer_coef adds coef * sum(log(param)**2) to the mean negative log-likelihood (small data)."""
@@ -151,6 +152,7 @@ class _Fitter:
         model = cls()
         model.params_ = {name: float(params[name]) for name in cls.param_names}
         model.log_likelihood_ = float("nan")
+        model.standard_errors_ = dict.fromkeys(cls.param_names)
         return model
 
     def _fitted_params(self) -> tuple[float, ...]:
@@ -207,6 +209,57 @@ class _Fitter:
             ll, _ = log_likelihood(params)
         self.params_ = {p: float(v) for p, v in zip(self.param_names, params, strict=True)}
         self.log_likelihood_ = float(weights @ ll)
+        self.standard_errors_ = _standard_errors(log_likelihood, weights, result.x, self.param_names)
+
+
+def _standard_errors(
+    log_likelihood: LogLikelihood, weights: FloatArray, theta: FloatArray, names: tuple[str, ...]
+) -> dict[str, float | None]:
+    """Asymptotic standard errors of the (unpenalised) maximum-likelihood estimates from the observed
+    information: the Hessian of the total log-likelihood in log-parameters by central differences (of the
+    analytic gradient when the model has one, else of the values), inverted, then mapped to the parameters by
+    the delta method (se(p) = p * se(log p)). None for a parameter when the Hessian is not invertible."""
+    k = theta.size
+
+    def total(t: FloatArray) -> tuple[float, FloatArray | None]:
+        ll, grad = log_likelihood(np.exp(t))
+        return float(weights @ ll), None if grad is None else (grad @ weights) * np.exp(t)
+
+    hessian = np.empty((k, k))
+    with np.errstate(all="ignore"):
+        if total(theta)[1] is not None:
+            step = 1e-5
+            for i in range(k):
+                shift = np.zeros(k)
+                shift[i] = step
+                up, down = total(theta + shift)[1], total(theta - shift)[1]
+                assert up is not None and down is not None
+                hessian[i] = (up - down) / (2 * step)
+            hessian = (hessian + hessian.T) / 2
+        else:
+            step = 1e-4
+            centre = total(theta)[0]
+            for i in range(k):
+                for j in range(i, k):
+                    ei, ej = np.eye(k)[i] * step, np.eye(k)[j] * step
+                    if i == j:
+                        value = (total(theta + ei)[0] - 2 * centre + total(theta - ei)[0]) / step**2
+                    else:
+                        value = (
+                            total(theta + ei + ej)[0]
+                            - total(theta + ei - ej)[0]
+                            - total(theta - ei + ej)[0]
+                            + total(theta - ei - ej)[0]
+                        ) / (4 * step**2)
+                    hessian[i, j] = hessian[j, i] = value
+        try:
+            variance = np.diag(np.linalg.inv(-hessian))
+        except np.linalg.LinAlgError:
+            return dict.fromkeys(names)
+    return {
+        name: float(np.exp(t) * np.sqrt(v)) if np.isfinite(v) and v > 0 else None
+        for name, t, v in zip(names, theta, variance, strict=True)
+    }
 
 
 # --- BG/NBD ---------------------------------------------------------------------------------------------

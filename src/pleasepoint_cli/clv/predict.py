@@ -145,6 +145,9 @@ class PredictResult:
     spend_bin: float | None = None
     holdout: HoldoutComparison | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    standard_errors: dict[str, float | None] = field(default_factory=dict)
+    """Of `params`, from the Hessian of the log-likelihood at the fit (None where it is not invertible)."""
+    spend_standard_errors: dict[str, float | None] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """The JSON document of `clv predict --format json` (keys documented in docs/clv.md)."""
@@ -178,11 +181,16 @@ class PredictResult:
             "customers": self.customers,
             "groups": self.groups,
             "repeaters": self.repeaters,
-            "transaction_model": {"params": self.params, "log_likelihood": self.log_likelihood},
+            "transaction_model": {
+                "params": self.params,
+                "standard_errors": self.standard_errors,
+                "log_likelihood": self.log_likelihood,
+            },
             "spend_model": {
                 "name": "gamma_gamma",
                 "customers": self.spend_customers,
                 "params": self.spend_params,
+                "standard_errors": self.spend_standard_errors,
                 "log_likelihood": self.spend_log_likelihood,
                 "population_mean_spend": self.population_mean_spend,
             },
@@ -392,6 +400,8 @@ def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> Pred
         spend_bin=spend_bin,
         holdout=holdout,
         seconds={k: round(v, 3) for k, v in seconds.items()},
+        standard_errors=dict(model.standard_errors_),
+        spend_standard_errors=dict(spend_model.standard_errors_),
     )
 
 
