@@ -13,7 +13,7 @@ from pleasepoint_cli.cli._common import (
     OutputFormat,
     emit_json,
     emit_rows,
-    parse_as_of,
+    use_clock,
     say,
     state,
 )
@@ -46,7 +46,7 @@ def campaign_audience(
         None,
         "--as-of",
         metavar="DATE",
-        help="The day the audience is computed for (YYYY-MM-DD). Default: today.",
+        help="The day the audience is computed for (YYYY-MM-DD). Default: the day of the latest purchase.",
     ),
     no_guards: bool = typer.Option(
         False,
@@ -67,9 +67,11 @@ def campaign_audience(
     """
     from pleasepoint_cli.audience.files import file_funnels
 
-    day = parse_as_of(as_of) or date.today()
+    from pleasepoint_cli.clock import ANALYSIS, latest_purchase_day
+
     app_state = state(ctx)
     with app_state.reader() as store:
+        day = use_clock(ctx, ANALYSIS, latest_purchase_day(store.con), as_of=as_of).as_of
         if not no_guards:  # the suppression list lives in the operational store
             from pleasepoint_cli.ops.suppression import attach_suppressions_beside
 

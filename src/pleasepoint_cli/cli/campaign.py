@@ -17,15 +17,16 @@ from pleasepoint_cli.cli._common import (
     OutputFormat,
     emit_json,
     emit_rows,
-    parse_as_of,
     say,
     state,
     stderr_console,
+    use_clock,
 )
 
 if TYPE_CHECKING:
     from pleasepoint_cli.campaign.validate import ValidationReport
     from pleasepoint_cli.delivery.send import SendSummary
+    from pleasepoint_cli.store import Store
 
 app = typer.Typer(
     help="One-off email campaigns: create them from a cluster or a filter, see their audience funnel, "
@@ -34,12 +35,17 @@ app = typer.Typer(
 )
 
 AsOfOption = typer.Option(
-    None, "--as-of", help="The send date (YYYY-MM-DD) for audiences, offers and recency. Default: today."
+    None,
+    "--as-of",
+    help="The day (YYYY-MM-DD) for audiences, offers and recency. Default: the day of the latest purchase.",
 )
 
 
-def _as_of(value: str | None) -> date:
-    return parse_as_of(value) or date.today()
+def _as_of(ctx: typer.Context, store: Store, value: str | None) -> date:
+    """The as-of of an analysis command (clock.resolve_clock): --as-of, else the latest purchase's day."""
+    from pleasepoint_cli.clock import ANALYSIS, latest_purchase_day
+
+    return use_clock(ctx, ANALYSIS, latest_purchase_day(store.con), as_of=value).as_of
 
 
 @app.command("create")
@@ -121,7 +127,7 @@ def campaign_validate_command(
     with app_state.reader() as store:
         attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
         report = validate_campaign(
-            store.con, file, settings=app_state.settings, as_of=_as_of(as_of), sample=sample
+            store.con, file, settings=app_state.settings, as_of=_as_of(ctx, store, as_of), sample=sample
         )
     rows = _report_rows(report)
     json_data = {
@@ -167,7 +173,7 @@ def campaign_preview_command(
     app_state = state(ctx)
     with app_state.reader() as store:
         attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
-        result = preview(store.con, file, customer, settings=app_state.settings, as_of=_as_of(as_of))
+        result = preview(store.con, file, customer, settings=app_state.settings, as_of=_as_of(ctx, store, as_of))
     email = result.email
     text_path = out.with_suffix(".txt")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -288,12 +294,12 @@ def campaign_send_command(
     the same campaign waits --lock-timeout seconds, then exits 75. Example: pleasepoint campaign send
     campaigns/rebajas.yaml --yes
     """
-    from pleasepoint_cli.clock import parse_now
+    from pleasepoint_cli.cli._common import sending_clock
     from pleasepoint_cli.delivery.send import CampaignSend, read_test_addresses, send_test
 
     app_state = state(ctx)
     settings = app_state.settings
-    moment = parse_now(now, settings.shop.timezone)
+    moment = sending_clock(ctx, now)
     if test_csv is not None:
         addresses = read_test_addresses(test_csv)
         with _send_progress(ctx, "test send") as progress:

@@ -16,6 +16,7 @@ from pleasepoint_cli.cli._common import (
     parse_as_of,
     say,
     state,
+    use_clock,
 )
 
 if TYPE_CHECKING:
@@ -82,11 +83,12 @@ def clv_score_command(
 
     Example: pleasepoint clv score --by cluster latest --as-of 2026-11-30
     """
+    from pleasepoint_cli.clock import ANALYSIS
     from pleasepoint_cli.clv.score import clv_score, latest_order_day
 
     app_state = state(ctx)
     with app_state.reader() as store:
-        day = parse_as_of(as_of) or latest_order_day(store.con)
+        day = use_clock(ctx, ANALYSIS, latest_order_day(store.con), as_of=as_of).as_of
         table = clv_score(store.con, by.value, day, app_state.settings.states, run)
     json_data = {
         "by": table.by,
@@ -166,11 +168,12 @@ def clv_enrich_command(
 
     Example: pleasepoint clv enrich --by state --key hibernation --as-of 2026-11-30
     """
+    from pleasepoint_cli.clock import ANALYSIS
     from pleasepoint_cli.clv.score import clv_enrich, latest_order_day
 
     app_state = state(ctx)
     with app_state.store() as store, store.transaction() as con:
-        day = parse_as_of(as_of) or latest_order_day(con)
+        day = use_clock(ctx, ANALYSIS, latest_order_day(con), as_of=as_of).as_of
         change, counts = clv_enrich(con, by.value, day, app_state.settings.states, key)
     rows = [{"segment": segment, "customers": n} for segment, n in counts]
     json_data = {
