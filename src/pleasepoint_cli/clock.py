@@ -137,6 +137,8 @@ def resolve_clock(
 
 def latest_purchase_day(con: Any) -> date | None:
     """The day of the latest order line in the store (a DuckDB connection or Store), or None when empty."""
-    rows = getattr(con, "con", con).execute("SELECT CAST(max(ordered_at) AS DATE) FROM order_lines").fetchall()
+    rows = (
+        getattr(con, "con", con).execute("SELECT CAST(max(ordered_at) AS DATE) FROM order_lines").fetchall()
+    )
     day: date | None = rows[0][0] if rows else None
     return day

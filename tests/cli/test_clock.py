@@ -52,8 +52,12 @@ def test_audience_defaults_to_the_latest_purchase_like_clv_score(old_shop: Path,
     assert active == document["funnels"][0]["customers"]  # type: ignore[index]
 
 
-def test_an_as_of_long_after_the_data_warns_and_suggests_the_data_end(old_shop: Path, runner: CliRunner) -> None:
-    result = runner.invoke(app, ["campaign", "audience", str(old_shop), "--as-of", "2026-11-30", "--no-guards"])
+def test_an_as_of_long_after_the_data_warns_and_suggests_the_data_end(
+    old_shop: Path, runner: CliRunner
+) -> None:
+    result = runner.invoke(
+        app, ["campaign", "audience", str(old_shop), "--as-of", "2026-11-30", "--no-guards"]
+    )
     assert result.exit_code == 0, result.output
     assert "warning: the data's latest purchase is 2018-08-31" in result.stderr
     assert "--as-of 2018-08-31" in result.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,9 +12,9 @@ from pleasepoint_cli.cli._common import (
     OutputFormat,
     emit_json,
     emit_rows,
-    use_clock,
     say,
     state,
+    use_clock,
 )
 
 if TYPE_CHECKING:
@@ -66,7 +65,6 @@ def campaign_audience(
     Example: pleasepoint campaign audience examples/audiences/blog_segmentation.yaml --as-of 2025-09-01
     """
     from pleasepoint_cli.audience.files import file_funnels
-
     from pleasepoint_cli.clock import ANALYSIS, latest_purchase_day
 
     app_state = state(ctx)

@@ -173,7 +173,9 @@ def campaign_preview_command(
     app_state = state(ctx)
     with app_state.reader() as store:
         attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
-        result = preview(store.con, file, customer, settings=app_state.settings, as_of=_as_of(ctx, store, as_of))
+        result = preview(
+            store.con, file, customer, settings=app_state.settings, as_of=_as_of(ctx, store, as_of)
+        )
     email = result.email
     text_path = out.with_suffix(".txt")
     out.parent.mkdir(parents=True, exist_ok=True)
