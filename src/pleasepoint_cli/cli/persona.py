@@ -86,7 +86,7 @@ def run_document(run: StoredRun) -> dict[str, Any]:
         "fingerprint": record.manifest["fingerprint"],
         "manifest": record.manifest,
         "clusters": [{**asdict(c), "centroid": list(c.centroid)} for c in run.clusters],
-        "profile": [asdict(c) for c in run.cells],
+        "profile": [{k: v for k, v in asdict(c).items() if k != "support"} for c in run.cells],
     }
 
 
@@ -241,9 +241,15 @@ def persona_run(
         stored = load_run(store.con, run_id)
     if computed.auto_k is not None and fmt is not OutputFormat.json:
         _auto_k_table(ctx, computed.auto_k, computed.k)
+    if not app_state.quiet:
+        from pleasepoint_cli.cli._common import stderr_console
+
+        for warning in computed.profile.warnings:
+            stderr_console().print(f"warning: {warning}", markup=False)
     if fmt is OutputFormat.json:
         document = run_document(stored)
         document["auto_k"] = [asdict(s) for s in computed.auto_k] if computed.auto_k is not None else None
+        document["warnings"] = computed.profile.warnings
         emit_json(document)
     elif fmt is OutputFormat.csv:
         emit_rows(_cluster_rows(stored), fmt, columns=CLUSTER_KEYS)
