@@ -24,3 +24,24 @@ def test_one_estimator_per_module_as_lifetimes_lays_them_out() -> None:
         loaded = importlib.import_module(f"pleasepoint_cli.clv.models.{module}")
         assert getattr(models, name) is getattr(loaded, name)
         assert getattr(models, name).__module__ == loaded.__name__
+
+
+def test_recency_states_have_one_rule_and_every_caller_agrees() -> None:
+    from pleasepoint_cli.config import Settings, StateThresholds
+    from pleasepoint_cli.content.context import recency_state
+    from pleasepoint_cli.recency import STATES, state_of, state_params, state_ranges, state_sql
+    from pleasepoint_cli.store.connection import memory_store
+
+    limits = StateThresholds(active_below=10, inactive_below=20, hibernating_below=30)
+    assert tuple(state_ranges(limits)) == STATES
+    with memory_store() as store:
+        for days in (0, 9, 10, 19, 20, 29, 30, 400):
+            rows = store.con.execute(
+                f"SELECT {state_sql('d')} FROM (SELECT {days} AS d)", state_params(limits)
+            ).fetchall()
+            assert rows[0][0] == state_of(days, limits) == recency_state(days, Settings(states=limits))
+    import typing
+
+    from pleasepoint_cli.audience.model import StateName
+
+    assert typing.get_args(StateName) == STATES

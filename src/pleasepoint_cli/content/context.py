@@ -67,16 +67,9 @@ def salutation(
 
 def recency_state(days: int | None, settings: Settings) -> str | None:
     """active / inactive / hibernating / lost by days since the last purchase (None without purchases)."""
-    if days is None:
-        return None
-    limits = settings.states
-    if days < limits.active_below:
-        return "active"
-    if days < limits.inactive_below:
-        return "inactive"
-    if days < limits.hibernating_below:
-        return "hibernating"
-    return "lost"
+    from pleasepoint_cli.recency import state_of
+
+    return state_of(days, settings.states)
 
 
 _PROFILE_SQL = """
