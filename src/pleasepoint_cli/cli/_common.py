@@ -173,11 +173,16 @@ def emit_rows(
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for column in columns:
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    for i, column in enumerate(columns):
         numeric = bool(rows) and isinstance(rows[0].get(column), int | float)
-        table.add_column(column, justify="right" if numeric else "left")
-    for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
+        if numeric:  # figures are never cut; text columns give way with an ellipsis, never a mid-word wrap
+            widest = max([len(column), *(len(r[i]) for r in cells)])
+            table.add_column(column, justify="right", no_wrap=True, min_width=widest)
+        else:
+            table.add_column(column, justify="left", no_wrap=True, overflow="ellipsis")
+    for row_cells in cells:
+        table.add_row(*row_cells)
     stdout_console().print(table)
 
 

@@ -139,21 +139,25 @@ def _print_score(table: ScoreTable, title: str) -> None:
 
     from pleasepoint_cli.cli._common import stdout_console
 
+    rows = [*table.rows, table.total]
+    figures = [[_compact(row.as_dict()[field], kind) for _, field, kind in _SCORE_COLUMNS] for row in rows]
+    widths = [
+        max([*(len(part) for part in header.split("\n")), *(len(f[i]) for f in figures)])
+        for i, (header, _, _) in enumerate(_SCORE_COLUMNS)
+    ]
+    console = stdout_console()
+    # Figures are never cut; the segment name gives way with an ellipsis (never a mid-word wrap).
+    room = max(8, console.width - sum(widths) - 2 * len(widths) - 2)
     view = Table(
         title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
     )
-    view.add_column("segment", overflow="fold", min_width=8)
-    for header, _, _ in _SCORE_COLUMNS:
-        view.add_column(header, justify="right", no_wrap=True)
-    for i, row in enumerate([*table.rows, table.total]):
-        data = row.as_dict()
+    view.add_column("segment", overflow="ellipsis", no_wrap=True, min_width=8, max_width=room)
+    for (header, _, _), width in zip(_SCORE_COLUMNS, widths, strict=True):
+        view.add_column(header, justify="right", no_wrap=True, min_width=width)
+    for i, (row, cells) in enumerate(zip(rows, figures, strict=True)):
         name = f"{row.segment} {row.label}" if row.label else row.segment
-        view.add_row(
-            name,
-            *(_compact(data[field], kind) for _, field, kind in _SCORE_COLUMNS),
-            end_section=i == len(table.rows) - 1,
-        )
-    stdout_console().print(view)
+        view.add_row(name, *cells, end_section=i == len(table.rows) - 1)
+    console.print(view)
 
 
 @app.command("enrich")

@@ -254,7 +254,7 @@ def persona_run(
     elif fmt is OutputFormat.csv:
         emit_rows(_cluster_rows(stored), fmt, columns=CLUSTER_KEYS)
     else:
-        from pleasepoint_cli.persona.render import clusters_table
+        from pleasepoint_cli.cli.persona_view import clusters_table
 
         _print(clusters_table(stored))
         say(ctx, f"stored as run {run_id}: see it with `pleasepoint persona show {run_id} --view heatmap`")
@@ -301,7 +301,7 @@ def persona_list(
         emit_rows(rows, fmt)
         return
     from pleasepoint_cli.cli._common import stdout_console
-    from pleasepoint_cli.persona.render import fitted_table
+    from pleasepoint_cli.cli.persona_view import fitted_table
 
     if not rows:
         say(ctx, "no persona runs yet: make one with `pleasepoint persona run`.")
@@ -370,10 +370,15 @@ def persona_show(
             emit_rows([asdict(c) for c in stored.cells], fmt, columns=PROFILE_KEYS)
     else:
         from pleasepoint_cli.cli._common import stdout_console
-        from pleasepoint_cli.persona.render import clusters_table, heatmap
+        from pleasepoint_cli.cli.persona_view import clusters_table, heatmap
 
-        width = stdout_console().width
-        _print(heatmap(stored, width) if view is View.heatmap else clusters_table(stored, width))
+        console = stdout_console()
+        width = console.width
+        _print(
+            heatmap(stored, width, console.color_system)
+            if view is View.heatmap
+            else clusters_table(stored, width)
+        )
 
 
 @app.command("export")
