@@ -14,6 +14,7 @@ from pleasepoint_cli.clock import ANALYSIS, SENDING, resolve_clock
 from pleasepoint_cli.store import Store
 
 END = date(2018, 8, 31)
+TEMPLATE = Path(__file__).parents[2] / "examples" / "templates" / "bienvenida.mjml"
 
 
 @pytest.fixture
@@ -82,3 +83,27 @@ def test_one_rule_for_every_kind_of_command() -> None:
     given = resolve_clock(SENDING, shop_tz="Europe/Madrid", latest_purchase=END, now="2018-09-01T09:00")
     assert given.as_of == date(2018, 9, 1) and given.now.isoformat() == "2018-09-01T07:00:00+00:00"
     assert given.warning() is None
+
+
+def test_buyers_without_a_customer_row_are_counted_and_preview_says_why(
+    old_shop: Path, runner: CliRunner, tmp_path: Path, db_path: Path
+) -> None:
+    from pleasepoint_cli.store import open_store
+
+    with open_store(db_path) as store, store.transaction() as con:
+        con.executemany(
+            "INSERT INTO order_lines (order_id, customer_id, ordered_at, product_id, quantity, unit_price, "
+            "amount) VALUES (?, 'X1010', ?, 'P', 1, 10, 10)",
+            [[f"X{i}", END - timedelta(days=i)] for i in range(3)],
+        )
+    document, stderr = _funnel(runner, old_shop)
+    assert document["no_customer_record"] == 1
+    assert "1 buyers have orders but no customer record" in " ".join(stderr.split())
+    campaign = tmp_path / "c.yaml"
+    campaign.write_text(
+        f"name: Prueba\nsubject: Hola\ntemplate: {TEMPLATE}\naudience:\n  all:\n    - state: active\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["campaign", "preview", str(campaign), "--customer", "X1010"])
+    assert result.exit_code == 1
+    assert "has 3 orders but no customer record" in " ".join(result.stderr.split())

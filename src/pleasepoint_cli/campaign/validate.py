@@ -214,6 +214,16 @@ def preview(
     campaign = load_campaign(path)
     row = con.execute("SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id]).fetchone()
     if not row or not row[0]:
+        orders = con.execute(
+            "SELECT count(DISTINCT order_id) FROM order_lines WHERE customer_id = ?", [customer_id]
+        ).fetchall()[0][0]
+        if orders:
+            raise NotFoundError(
+                f"customer {customer_id!r} has {orders:,} orders but no customer record (no email, no "
+                "consent), so no campaign can select or email them. Load the customers file with "
+                "`pleasepoint ingest customers`, or pick a customer from `pleasepoint campaign audience "
+                f"{path}`."
+            )
         raise NotFoundError(
             f"no customer {customer_id!r} in the database. Pick one from the campaign's audience "
             f"(`pleasepoint campaign audience {path}`) or `pleasepoint customers show ID`."

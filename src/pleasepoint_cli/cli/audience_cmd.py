@@ -59,12 +59,12 @@ def campaign_audience(
 
     Steps: all customers, the marketing guards, then each item of the rule's top-level `all:`. A campaign
     with `variants:` gets one funnel per variant (the campaign's audience, then the variant's, then
-    `not in an earlier variant`). JSON: {file, as_of, guards, funnels: [{variant, customers,
+    `not in an earlier variant`). JSON: {file, as_of, guards, no_customer_record (buyers with orders but no customer row), funnels: [{variant, customers,
     steps: [{step, customers, removed}]}]}.
 
     Example: pleasepoint campaign audience examples/audiences/blog_segmentation.yaml --as-of 2025-09-01
     """
-    from pleasepoint_cli.audience.files import file_funnels
+    from pleasepoint_cli.audience.files import buyers_without_record, file_funnels
     from pleasepoint_cli.clock import ANALYSIS, latest_purchase_day
 
     app_state = state(ctx)
@@ -75,12 +75,14 @@ def campaign_audience(
 
             attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
         funnels = file_funnels(store, file, as_of=day, marketing=not no_guards, settings=app_state.settings)
+        orphans = buyers_without_record(store)
     if fmt is OutputFormat.json:
         emit_json(
             {
                 "file": str(file),
                 "as_of": day,
                 "guards": not no_guards,
+                "no_customer_record": orphans,
                 "funnels": [
                     {"variant": f.name, "customers": f.customers, "steps": _step_rows(f)} for f in funnels
                 ],
@@ -97,6 +99,12 @@ def campaign_audience(
             # Labels such as `tier in [gold, silver]` are text, not Rich markup.
             rows = [{**row, "step": escape(row["step"])} for row in _step_rows(f)]
             emit_rows(rows, fmt, title=escape(title), columns=["step", "customers", "removed"])
+    if orphans:
+        say(
+            ctx,
+            f"[yellow]note:[/] {orphans:,} buyers have orders but no customer record (no email, no consent): "
+            "no audience can select them. Load them with `pleasepoint ingest customers`.",
+        )
     for f in funnels:
         who = "the audience" if f.name is None else f"variant {f.name!r}"
         say(ctx, f"{f.customers:,} customers in {who}" + ("" if not no_guards else " (no marketing guards)"))
