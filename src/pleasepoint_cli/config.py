@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,6 +28,8 @@ class ShopSettings(Strict):
     url: str = "https://tienda.example"
     timezone: str = "Europe/Madrid"
     currency: str = "EUR"
+    language: Literal["es", "en"] = "es"
+    """The language of the starter templates and greetings, and of customers whose language is unknown."""
 
 
 class StateThresholds(Strict):

@@ -72,17 +72,22 @@ def campaign_create_command(
 
     if (from_cluster is None) == (from_filter is None):
         raise typer.BadParameter("give one of --from-cluster RUN:CLUSTER or --from-filter FILE|KEY=VALUE.")
-    with state(ctx).store() as store, store.transaction() as con:
+    app_state = state(ctx)
+    with app_state.store() as store, store.transaction() as con:
         if from_cluster is not None:
             run, sep, cluster = from_cluster.rpartition(":")
             if not sep or not run or not cluster.strip().isdigit():
                 raise typer.BadParameter(
                     f"{from_cluster!r}: expected RUN:CLUSTER, e.g. latest:3.", param_hint="--from-cluster"
                 )
-            path = create_from_cluster(con, run, int(cluster), directory, force=force)
+            path = create_from_cluster(
+                con, run, int(cluster), directory, force=force, language=app_state.settings.shop.language
+            )
         else:
             assert from_filter is not None
-            path = create_from_filter(con, from_filter, directory, force=force)
+            path = create_from_filter(
+                con, from_filter, directory, force=force, language=app_state.settings.shop.language
+            )
     campaign = load_campaign(path)
     typer.echo(str(path))
     say(

@@ -65,6 +65,24 @@ def salutation(
     return forms.get(gender or "other", forms.get("other", ""))
 
 
+GREETINGS: dict[str, tuple[str, str]] = {
+    "es": ("Hola, {name}:", "Hola:"),
+    "ca": ("Hola, {name}:", "Hola:"),
+    "en": ("Hello {name},", "Hello,"),
+}
+"""The greeting with a name and the fallback without one, by language: never "Hola :" or "Hello ,"."""
+
+
+def greeting(first_name: str | None, title: str, language: str | None, default_language: str = "es") -> str:
+    """`Hola, Sra. Ana:` / `Hello Ana,`; without a first name the fallback (`Hola:` / `Hello,`)."""
+    code = (language or "").strip().lower()[:2]
+    with_name, without = GREETINGS.get(code) or GREETINGS.get(default_language) or GREETINGS["es"]
+    name = (first_name or "").strip()
+    if not name:
+        return without
+    return with_name.format(name=f"{title} {name}".strip())
+
+
 def recency_state(days: int | None, settings: Settings) -> str | None:
     """active / inactive / hibernating / lost by days since the last purchase (None without purchases)."""
     from pleasepoint_cli.recency import state_of
@@ -98,7 +116,7 @@ preferred AS (
     ) = 1
 )
 SELECT c.customer_id, c.email, c.first_name, c.last_name, c.gender, c.language, c.city, c.postal_code,
-       c.country, c.birth_date,
+       c.country, c.birth_date, coalesce(c.email_consent, false) AS email_consent,
        a.cluster, pc.label,
        coalesce(o.orders, 0) AS orders, coalesce(o.spend, 0.0) AS spend, o.last_purchase_day,
        s.store_id, s.name AS store_name, s.address AS store_address, s.city AS store_city,
@@ -185,6 +203,10 @@ class ContextBuilder:
             "gender": gender,
             "language": row["language"],
             "salutation": salutation(gender, row["language"], self.salutations),
+            "greeting": greeting(
+                first, salutation(gender, row["language"], self.salutations), row["language"], shop.language
+            ),
+            "email_consent": bool(row.get("email_consent", False)),
             "city": row["city"],
             "postal_code": row["postal_code"],
             "country": row["country"],
