@@ -167,12 +167,18 @@ def campaign_preview_command(
         Path("preview.html"), "--out", help="HTML file to write (the text part goes beside it, as .txt)."
     ),
     as_of: str | None = AsOfOption,
+    images: Path | None = typer.Option(
+        None,
+        "--images",
+        help="Folder of local product pictures: an image at <shop.url>/img/NAME is shown from NAME there "
+        "(default: img/ or data/img/ beside the campaigns folder, if present).",
+    ),
 ) -> None:
     """Render the email one customer would get and write it as HTML (and .txt) to open in a browser.
 
     Example: pleasepoint campaign preview campaigns/x.yaml --customer C0000042 --out preview.html
     """
-    from pleasepoint_cli.campaign.validate import preview
+    from pleasepoint_cli.campaign.validate import inline_local_images, preview
     from pleasepoint_cli.ops.suppression import attach_suppressions_beside
 
     app_state = state(ctx)
@@ -184,7 +190,14 @@ def campaign_preview_command(
     email = result.email
     text_path = out.with_suffix(".txt")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(email.html, encoding="utf-8")
+    html = email.html
+    project = file.resolve().parent.parent
+    folder = images or next((p for p in (project / "img", project / "data" / "img") if p.is_dir()), None)
+    if folder is not None:
+        html, shown = inline_local_images(html, app_state.settings.shop.url, folder)
+        if shown:
+            say(ctx, f"{shown} local pictures from {folder} shown in the preview.")
+    out.write_text(html, encoding="utf-8")
     text_path.write_text(email.text, encoding="utf-8")
     if not result.in_audience:
         say(

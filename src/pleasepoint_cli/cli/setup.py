@@ -44,6 +44,20 @@ email:
 """
 
 
+def config_text(
+    name: str, *, timezone: str = "Europe/Madrid", currency: str = "EUR", language: str = "es"
+) -> str:
+    """The starter pleasepoint.yaml for a shop."""
+    return CONFIG_TEMPLATE.format(
+        name=name,
+        timezone=timezone,
+        currency=currency,
+        language=language,
+        mailbox="hola" if language == "es" else "hello",
+        signature=f"El equipo de {name}" if language == "es" else f"The {name} team",
+    )
+
+
 def init(
     ctx: typer.Context,
     directory: Path = typer.Argument(Path(), help="Project folder (created if missing)."),
@@ -78,17 +92,8 @@ def init(
     config = directory / "pleasepoint.yaml"
     if config.exists() and not force:
         raise ConfigError(f"{config}: already exists. Keep it, or pass --force to overwrite it.")
-    signature = f"El equipo de {name}" if language == "es" else f"The {name} team"
     config.write_text(
-        CONFIG_TEMPLATE.format(
-            name=name,
-            timezone=timezone,
-            currency=code,
-            language=language,
-            mailbox="hola" if language == "es" else "hello",
-            signature=signature,
-        ),
-        encoding="utf-8",
+        config_text(name, timezone=timezone, currency=code, language=language), encoding="utf-8"
     )
     for folder in FOLDERS:
         (directory / folder).mkdir(exist_ok=True)
