@@ -236,6 +236,12 @@ def persona_run(
     options = resolve_options(config, flags)
     app_state = state(ctx)
     levels = app_state.settings.levels
+    with app_state.store() as store:
+        if options.until is None:  # with --until the as-of is the window's latest order (persona/runs.py)
+            from pleasepoint_cli.cli._common import use_clock
+            from pleasepoint_cli.clock import ANALYSIS, latest_purchase_day
+
+            use_clock(ctx, ANALYSIS, latest_purchase_day(store.con), as_of=as_of)
     with app_state.store() as store, stage_progress(store.con, not app_state.quiet) as stage:
         run_id, computed = run_persona(store, options, levels, stage)
         stored = load_run(store.con, run_id)
