@@ -79,7 +79,7 @@ def test_run_stores_everything_and_prints_the_clusters(shop_path: Path, runner: 
 
 def test_run_json_has_the_documented_keys(shop_path: Path, runner: CliRunner) -> None:
     document = run_json(runner, "-k", "4", "--seed", "7")
-    assert set(document) == RUN_KEYS | {"auto_k"}
+    assert set(document) == RUN_KEYS | {"auto_k", "warnings"}
     assert document["auto_k"] is None
     assert set(document["clusters"][0]) == CLUSTER_KEYS
     assert set(document["profile"][0]) == PROFILE_KEYS

@@ -29,9 +29,13 @@ NowOption = Annotated[
 
 
 def _now(app_state: AppState, value: str | None) -> datetime:
-    from pleasepoint_cli.clock import parse_now
+    """--now, else the real clock (clock.resolve_clock's rule for sending commands). The store is not read
+    for the stale-data warning here: a tick must not wait on DuckDB's lock before it knows work is due."""
+    from pleasepoint_cli.clock import SENDING, resolve_clock
 
-    return parse_now(value, app_state.settings.shop.timezone)
+    return resolve_clock(
+        SENDING, shop_tz=app_state.settings.shop.timezone, latest_purchase=None, now=value
+    ).now
 
 
 def _find(app_state: AppState, directory: Path, name: str) -> Automation:

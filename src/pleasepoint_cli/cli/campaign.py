@@ -17,15 +17,16 @@ from pleasepoint_cli.cli._common import (
     OutputFormat,
     emit_json,
     emit_rows,
-    parse_as_of,
     say,
     state,
     stderr_console,
+    use_clock,
 )
 
 if TYPE_CHECKING:
     from pleasepoint_cli.campaign.validate import ValidationReport
     from pleasepoint_cli.delivery.send import SendSummary
+    from pleasepoint_cli.store import Store
 
 app = typer.Typer(
     help="One-off email campaigns: create them from a cluster or a filter, see their audience funnel, "
@@ -34,12 +35,17 @@ app = typer.Typer(
 )
 
 AsOfOption = typer.Option(
-    None, "--as-of", help="The send date (YYYY-MM-DD) for audiences, offers and recency. Default: today."
+    None,
+    "--as-of",
+    help="The day (YYYY-MM-DD) for audiences, offers and recency. Default: the day of the latest purchase.",
 )
 
 
-def _as_of(value: str | None) -> date:
-    return parse_as_of(value) or date.today()
+def _as_of(ctx: typer.Context, store: Store, value: str | None) -> date:
+    """The as-of of an analysis command (clock.resolve_clock): --as-of, else the latest purchase's day."""
+    from pleasepoint_cli.clock import ANALYSIS, latest_purchase_day
+
+    return use_clock(ctx, ANALYSIS, latest_purchase_day(store.con), as_of=value).as_of
 
 
 @app.command("create")
@@ -66,7 +72,8 @@ def campaign_create_command(
 
     if (from_cluster is None) == (from_filter is None):
         raise typer.BadParameter("give one of --from-cluster RUN:CLUSTER or --from-filter FILE|KEY=VALUE.")
-    with state(ctx).reader() as store:
+    app_state = state(ctx)
+    with app_state.reader() as store:
         con = store.con
         if from_cluster is not None:
             run, sep, cluster = from_cluster.rpartition(":")
@@ -74,10 +81,14 @@ def campaign_create_command(
                 raise typer.BadParameter(
                     f"{from_cluster!r}: expected RUN:CLUSTER, e.g. latest:3.", param_hint="--from-cluster"
                 )
-            path = create_from_cluster(con, run, int(cluster), directory, force=force)
+            path = create_from_cluster(
+                con, run, int(cluster), directory, force=force, language=app_state.settings.shop.language
+            )
         else:
             assert from_filter is not None
-            path = create_from_filter(con, from_filter, directory, force=force)
+            path = create_from_filter(
+                con, from_filter, directory, force=force, language=app_state.settings.shop.language
+            )
     campaign = load_campaign(path)
     typer.echo(str(path))
     say(
@@ -122,7 +133,7 @@ def campaign_validate_command(
     with app_state.reader() as store:
         attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
         report = validate_campaign(
-            store.con, file, settings=app_state.settings, as_of=_as_of(as_of), sample=sample
+            store.con, file, settings=app_state.settings, as_of=_as_of(ctx, store, as_of), sample=sample
         )
     rows = _report_rows(report)
     json_data = {
@@ -157,26 +168,41 @@ def campaign_preview_command(
         Path("preview.html"), "--out", help="HTML file to write (the text part goes beside it, as .txt)."
     ),
     as_of: str | None = AsOfOption,
+    images: Path | None = typer.Option(
+        None,
+        "--images",
+        help="Folder of local product pictures: an image at <shop.url>/img/NAME is shown from NAME there "
+        "(default: img/ or data/img/ beside the campaigns folder, if present).",
+    ),
 ) -> None:
     """Render the email one customer would get and write it as HTML (and .txt) to open in a browser.
 
     Example: pleasepoint campaign preview campaigns/x.yaml --customer C0000042 --out preview.html
     """
-    from pleasepoint_cli.campaign.validate import preview
+    from pleasepoint_cli.campaign.validate import inline_local_images, preview
     from pleasepoint_cli.ops.suppression import attach_suppressions_beside
 
     app_state = state(ctx)
     with app_state.reader() as store:
         attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
-        result = preview(store.con, file, customer, settings=app_state.settings, as_of=_as_of(as_of))
+        result = preview(
+            store.con, file, customer, settings=app_state.settings, as_of=_as_of(ctx, store, as_of)
+        )
     email = result.email
     from pleasepoint_cli.outfiles import output_path
 
     text_path = out.with_suffix(".txt")
+    html = email.html
+    project = file.resolve().parent.parent
+    folder = images or next((p for p in (project / "img", project / "data" / "img") if p.is_dir()), None)
+    if folder is not None:
+        html, shown = inline_local_images(html, app_state.settings.shop.url, folder)
+        if shown:
+            say(ctx, f"{shown} local pictures from {folder} shown in the preview.")
     # Each part whole or not at all: written beside its target and renamed once complete (the text part
     # first, so a failure of either leaves no HTML behind).
     with output_path(out) as html_temp:
-        html_temp.write_text(email.html, encoding="utf-8")
+        html_temp.write_text(html, encoding="utf-8")
         with output_path(text_path) as text_temp:
             text_temp.write_text(email.text, encoding="utf-8")
     if not result.in_audience:
@@ -294,12 +320,12 @@ def campaign_send_command(
     the same campaign waits --lock-timeout seconds, then exits 75. Example: pleasepoint campaign send
     campaigns/rebajas.yaml --yes
     """
-    from pleasepoint_cli.clock import parse_now
+    from pleasepoint_cli.cli._common import sending_clock
     from pleasepoint_cli.delivery.send import CampaignSend, read_test_addresses, send_test
 
     app_state = state(ctx)
     settings = app_state.settings
-    moment = parse_now(now, settings.shop.timezone)
+    moment = sending_clock(ctx, now)
     if test_csv is not None:
         addresses = read_test_addresses(test_csv)
         with _send_progress(ctx, "test send") as progress:

@@ -16,6 +16,7 @@ from pleasepoint_cli.cli._common import (
     parse_as_of,
     say,
     state,
+    use_clock,
 )
 
 if TYPE_CHECKING:
@@ -82,11 +83,12 @@ def clv_score_command(
 
     Example: pleasepoint clv score --by cluster latest --as-of 2026-11-30
     """
+    from pleasepoint_cli.clock import ANALYSIS
     from pleasepoint_cli.clv.score import clv_score, latest_order_day
 
     app_state = state(ctx)
     with app_state.reader() as store:
-        day = parse_as_of(as_of) or latest_order_day(store.con)
+        day = use_clock(ctx, ANALYSIS, latest_order_day(store.con), as_of=as_of).as_of
         table = clv_score(store.con, by.value, day, app_state.settings.states, run)
     json_data = {
         "by": table.by,
@@ -137,21 +139,25 @@ def _print_score(table: ScoreTable, title: str) -> None:
 
     from pleasepoint_cli.cli._common import stdout_console
 
+    rows = [*table.rows, table.total]
+    figures = [[_compact(row.as_dict()[field], kind) for _, field, kind in _SCORE_COLUMNS] for row in rows]
+    widths = [
+        max([*(len(part) for part in header.split("\n")), *(len(f[i]) for f in figures)])
+        for i, (header, _, _) in enumerate(_SCORE_COLUMNS)
+    ]
+    console = stdout_console()
+    # Figures are never cut; the segment name gives way with an ellipsis (never a mid-word wrap).
+    room = max(8, console.width - sum(widths) - 2 * len(widths) - 2)
     view = Table(
         title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
     )
-    view.add_column("segment", overflow="fold", min_width=8)
-    for header, _, _ in _SCORE_COLUMNS:
-        view.add_column(header, justify="right", no_wrap=True)
-    for i, row in enumerate([*table.rows, table.total]):
-        data = row.as_dict()
+    view.add_column("segment", overflow="ellipsis", no_wrap=True, min_width=8, max_width=room)
+    for (header, _, _), width in zip(_SCORE_COLUMNS, widths, strict=True):
+        view.add_column(header, justify="right", no_wrap=True, min_width=width)
+    for i, (row, cells) in enumerate(zip(rows, figures, strict=True)):
         name = f"{row.segment} {row.label}" if row.label else row.segment
-        view.add_row(
-            name,
-            *(_compact(data[field], kind) for _, field, kind in _SCORE_COLUMNS),
-            end_section=i == len(table.rows) - 1,
-        )
-    stdout_console().print(view)
+        view.add_row(name, *cells, end_section=i == len(table.rows) - 1)
+    console.print(view)
 
 
 @app.command("enrich")
@@ -166,11 +172,12 @@ def clv_enrich_command(
 
     Example: pleasepoint clv enrich --by state --key hibernation --as-of 2026-11-30
     """
+    from pleasepoint_cli.clock import ANALYSIS
     from pleasepoint_cli.clv.score import clv_enrich, latest_order_day
 
     app_state = state(ctx)
     with app_state.store() as store, store.transaction() as con:
-        day = parse_as_of(as_of) or latest_order_day(con)
+        day = use_clock(ctx, ANALYSIS, latest_order_day(con), as_of=as_of).as_of
         change, counts = clv_enrich(con, by.value, day, app_state.settings.states, key)
     rows = [{"segment": segment, "customers": n} for segment, n in counts]
     json_data = {
@@ -237,74 +244,43 @@ def clv_predict_command(
 
     Example: pleasepoint clv predict --calibration-end 1997-09-30 --holdout 1998-06-30 --unit weeks
     """
-    from pleasepoint_cli.clv.predict import (
-        PredictOptions,
-        predict_clv,
-        tier_summary,
-        top_customers,
-        write_clv_tiers,
-    )
+    from pleasepoint_cli.clock import ANALYSIS
+    from pleasepoint_cli.clv.predict import PredictRequest, run_predict
     from pleasepoint_cli.clv.score import latest_order_day
-    from pleasepoint_cli.errors import ConfigError
-    from pleasepoint_cli.textutil import slugify
 
-    day = parse_as_of(as_of)
-    end = parse_as_of(calibration_end, "--calibration-end")
-    if day is not None and end is not None and day != end and holdout is None:
-        raise ConfigError(
-            "--as-of and --calibration-end differ: without --holdout they name the same day; "
-            "give one of them."
-        )
-    holdout_end = parse_as_of(holdout, "--holdout")
-    grid_days = _grid(grid)
+    request = PredictRequest(
+        as_of=parse_as_of(as_of),
+        calibration_end=parse_as_of(calibration_end, "--calibration-end"),
+        holdout_end=parse_as_of(holdout, "--holdout"),
+        model=model.value,
+        horizon_days=horizon,
+        unit=unit.value,
+        annual_discount=discount,
+        penalizer=penalizer,
+        grid_days=_grid(grid),
+        top=top,
+        out=out,
+        write_tier=write_tier,
+    )
     app_state = state(ctx)
     with app_state.store() as store:
-        options = PredictOptions(
-            calibration_end=end or day or latest_order_day(store.con),
-            model=model.value,
-            horizon_days=horizon,
-            holdout_end=holdout_end,
-            unit=unit.value,
-            annual_discount=discount,
-            penalizer=penalizer,
-            grid_days=grid_days,
-        )
-        result = predict_clv(store.con, options)
-        tiers = tier_summary(store.con)
-        leaders = top_customers(store.con, top) if top else []
-        exported = None
-        if out is not None:
-            from pleasepoint_cli.clv.predict import export_predictions
-
-            exported = export_predictions(store.con, out)
-        change = None
-        if write_tier is not None:
-            with store.transaction() as con:
-                change = write_clv_tiers(con, slugify(write_tier), result)
-    if fmt is not OutputFormat.table:
-        document = {
-            **result.as_json(),
-            "tiers": tiers,
-            "tier_change": None
-            if change is None
-            else {
-                "key": slugify(write_tier or ""),
-                "change_id": change.change_id,
-                "values_changed": change.changed,
-            },
-        }
-        if fmt is OutputFormat.json:
-            emit_json(document)
-        else:
-            emit_rows(_fit_rows(result), fmt)
+        clock = use_clock(ctx, ANALYSIS, latest_order_day(store.con), as_of=calibration_end or as_of)
+        run = run_predict(store, request, clock.as_of)
+    result = run.result
+    for warning in result.warnings:
+        say(ctx, f"[yellow]warning:[/] {warning}")
+    if fmt is OutputFormat.json:
+        emit_json(run.as_json())
+    elif fmt is OutputFormat.csv:
+        emit_rows(_fit_rows(result), fmt)
     else:
-        _print_prediction(result, tiers, leaders)
-    if exported is not None:
-        say(ctx, f"wrote {exported:,} customers' predictions to {out}")
-    if change is not None:
+        _print_prediction(result, run.tiers, run.leaders)
+    if run.exported is not None:
+        say(ctx, f"wrote {run.exported:,} customers' predictions to {out}")
+    if run.change is not None:
         say(
             ctx,
-            f"change {change.change_id}: CLV tier `{slugify(write_tier or '')}` set, {change.changed:,} "
+            f"change {run.change.change_id}: CLV tier `{run.tier_key}` set, {run.change.changed:,} "
             "values changed.",
         )
 

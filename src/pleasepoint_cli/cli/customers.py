@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from pleasepoint_cli.cli._common import FormatOption, OutputFormat, emit_json, emit_rows, parse_as_of, state
+from pleasepoint_cli.cli._common import FormatOption, OutputFormat, emit_json, emit_rows, state, use_clock
 
 app = typer.Typer(
     help="One customer at a time: profile, attributes, clusters and figures.", no_args_is_help=True
@@ -31,12 +31,13 @@ def customers_show_command(
 
     Example: pleasepoint customers show C000123 --as-of 2026-11-30
     """
+    from pleasepoint_cli.clock import ANALYSIS
     from pleasepoint_cli.clv.score import latest_order_day
     from pleasepoint_cli.customers.profile import customer_profile
 
     app_state = state(ctx)
     with app_state.reader() as store:
-        day = parse_as_of(as_of) or latest_order_day(store.con)
+        day = use_clock(ctx, ANALYSIS, latest_order_day(store.con), as_of=as_of).as_of
         shown = customer_profile(store.con, customer_id, day, app_state.settings.states)
     if fmt is OutputFormat.json:
         emit_json(shown.as_json())

@@ -44,7 +44,7 @@ def demo(
 
     Example: pleasepoint demo --customers 5000 --seed 42 --dir demo-shop
     """
-    from pleasepoint_cli.cli.setup import CONFIG_TEMPLATE, FOLDERS
+    from pleasepoint_cli.cli.setup import FOLDERS, config_text
     from pleasepoint_cli.demo.generator import generate_shop
     from pleasepoint_cli.ingest.loader import ingest_file
 
@@ -52,7 +52,7 @@ def demo(
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "pleasepoint.yaml"
     if not config.exists():
-        config.write_text(CONFIG_TEMPLATE.format(name="Ecomercado"), encoding="utf-8")
+        config.write_text(config_text("Ecomercado"), encoding="utf-8")
     for folder in FOLDERS:
         (directory / folder).mkdir(exist_ok=True)
     if app_state.db is None:
@@ -120,6 +120,8 @@ def demo(
         as_of,
         "--out",
         str(directory / "outbox" / "preview.html"),
+        "--images",
+        str(shop.directory / "img"),
     )
     _send_and_measure(ctx, run, directory, campaign, seed)
     say(

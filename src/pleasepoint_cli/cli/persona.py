@@ -86,7 +86,7 @@ def run_document(run: StoredRun) -> dict[str, Any]:
         "fingerprint": record.manifest["fingerprint"],
         "manifest": record.manifest,
         "clusters": [{**asdict(c), "centroid": list(c.centroid)} for c in run.clusters],
-        "profile": [asdict(c) for c in run.cells],
+        "profile": [{k: v for k, v in asdict(c).items() if k != "support"} for c in run.cells],
     }
 
 
@@ -236,19 +236,31 @@ def persona_run(
     options = resolve_options(config, flags)
     app_state = state(ctx)
     levels = app_state.settings.levels
+    with app_state.store() as store:
+        if options.until is None:  # with --until the as-of is the window's latest order (persona/runs.py)
+            from pleasepoint_cli.cli._common import use_clock
+            from pleasepoint_cli.clock import ANALYSIS, latest_purchase_day
+
+            use_clock(ctx, ANALYSIS, latest_purchase_day(store.con), as_of=as_of)
     with app_state.store() as store, stage_progress(store.con, not app_state.quiet) as stage:
         run_id, computed = run_persona(store, options, levels, stage)
         stored = load_run(store.con, run_id)
     if computed.auto_k is not None and fmt is not OutputFormat.json:
         _auto_k_table(ctx, computed.auto_k, computed.k)
+    if not app_state.quiet:
+        from pleasepoint_cli.cli._common import stderr_console
+
+        for warning in computed.profile.warnings:
+            stderr_console().print(f"warning: {warning}", markup=False)
     if fmt is OutputFormat.json:
         document = run_document(stored)
         document["auto_k"] = [asdict(s) for s in computed.auto_k] if computed.auto_k is not None else None
+        document["warnings"] = computed.profile.warnings
         emit_json(document)
     elif fmt is OutputFormat.csv:
         emit_rows(_cluster_rows(stored), fmt, columns=CLUSTER_KEYS)
     else:
-        from pleasepoint_cli.persona.render import clusters_table
+        from pleasepoint_cli.cli.persona_view import clusters_table
 
         _print(clusters_table(stored))
         say(ctx, f"stored as run {run_id}: see it with `pleasepoint persona show {run_id} --view heatmap`")
@@ -295,7 +307,7 @@ def persona_list(
         emit_rows(rows, fmt)
         return
     from pleasepoint_cli.cli._common import stdout_console
-    from pleasepoint_cli.persona.render import fitted_table
+    from pleasepoint_cli.cli.persona_view import fitted_table
 
     if not rows:
         say(ctx, "no persona runs yet: make one with `pleasepoint persona run`.")
@@ -359,10 +371,15 @@ def persona_show(
             emit_rows([asdict(c) for c in stored.cells], fmt, columns=PROFILE_KEYS)
     else:
         from pleasepoint_cli.cli._common import stdout_console
-        from pleasepoint_cli.persona.render import clusters_table, heatmap
+        from pleasepoint_cli.cli.persona_view import clusters_table, heatmap
 
-        width = stdout_console().width
-        _print(heatmap(stored, width) if view is View.heatmap else clusters_table(stored, width))
+        console = stdout_console()
+        width = console.width
+        _print(
+            heatmap(stored, width, console.color_system)
+            if view is View.heatmap
+            else clusters_table(stored, width)
+        )
 
 
 @app.command("export")
