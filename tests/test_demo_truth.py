@@ -138,11 +138,6 @@ def test_the_planted_personas_are_found_among_customers_with_three_orders(
     assert adjusted_rand_score([planted[c] for c, _ in rows], [cluster for _, cluster in rows]) >= 0.9
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 13 items 3 and 18 (minimum support for labels; rank label variables by lift and share): "
-    "a category bought by a handful of customers may name a cluster until then",
-)
 def test_labels_name_the_planted_categories_never_a_rare_one(shop: ShopFiles, persona_run: Any) -> None:
     truth = truth_of(shop)
     labels = [cluster["label"] for cluster in persona_run["clusters"]]
@@ -267,7 +262,6 @@ def test_the_funnel_counts_buyers_missing_from_the_customer_export(
     assert steps["no customer record"]["removed"] == missing
 
 
-@pytest.mark.xfail(strict=False, reason="issue 13 item 14 (a greeting never starts with an empty name)")
 def test_a_greeting_to_a_customer_without_a_first_name_does_not_leave_a_gap(
     loaded: tuple[Path, dict[str, Any]], persona_run: Any, tmp_path: Path
 ) -> None:
