@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -31,7 +31,9 @@ class OutputFormat(str, Enum):
     csv = "csv"
 
 
-FormatOption = typer.Option(OutputFormat.table, "--format", "-f", help="table, json or csv (data on stdout).")
+FormatOption = Annotated[
+    OutputFormat, typer.Option("--format", "-f", help="table, json or csv (data on stdout).")
+]
 
 
 @dataclass

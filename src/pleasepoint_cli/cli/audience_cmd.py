@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -38,22 +38,29 @@ def _step_rows(funnel: AudienceFunnel) -> list[dict[str, Any]]:
 
 def campaign_audience(
     ctx: typer.Context,
-    file: Path = typer.Argument(
-        ..., metavar="FILE", help="A campaign YAML, or any YAML with a top-level `audience:` rule."
-    ),
-    as_of: str | None = typer.Option(
-        None,
-        "--as-of",
-        metavar="DATE",
-        help="The day the audience is computed for (YYYY-MM-DD). Default: the day of the latest purchase.",
-    ),
-    no_guards: bool = typer.Option(
-        False,
-        "--no-guards",
-        help="Leave out the marketing guards (consent, valid email, not suppressed, not erased): "
-        "an analysis audience, not a send.",
-    ),
-    fmt: OutputFormat = FormatOption,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE", help="A campaign YAML, or any YAML with a top-level `audience:` rule."
+        ),
+    ],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="DATE",
+            help="The day the audience is computed for (YYYY-MM-DD). Default: the day of the latest purchase.",
+        ),
+    ] = None,
+    no_guards: Annotated[
+        bool,
+        typer.Option(
+            "--no-guards",
+            help="Leave out the marketing guards (consent, valid email, not suppressed, not erased): "
+            "an analysis audience, not a send.",
+        ),
+    ] = False,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Print the funnel of a campaign's audience: how many customers remain after each step.
 

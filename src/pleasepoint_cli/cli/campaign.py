@@ -34,11 +34,13 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-AsOfOption = typer.Option(
-    None,
-    "--as-of",
-    help="The day (YYYY-MM-DD) for audiences, offers and recency. Default: the day of the latest purchase.",
-)
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="The day (YYYY-MM-DD) for audiences, offers and recency. Default: the day of the latest purchase.",
+    ),
+]
 
 
 def _as_of(ctx: typer.Context, store: Store, value: str | None) -> date:
@@ -51,17 +53,24 @@ def _as_of(ctx: typer.Context, store: Store, value: str | None) -> date:
 @app.command("create")
 def campaign_create_command(
     ctx: typer.Context,
-    from_cluster: str | None = typer.Option(
-        None, "--from-cluster", metavar="RUN:CLUSTER", help="A persona cluster, e.g. latest:3 or 12:1."
-    ),
-    from_filter: str | None = typer.Option(
-        None,
-        "--from-filter",
-        metavar="FILE|KEY=VALUE",
-        help="A rule YAML file (its `audience:`) or an attribute filter such as segmento='Sólo huerto'.",
-    ),
-    directory: Path = typer.Option(Path("campaigns"), "--dir", help="Folder of campaign files."),
-    force: bool = typer.Option(False, "--force", help="Overwrite the campaign and template if they exist."),
+    from_cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--from-cluster", metavar="RUN:CLUSTER", help="A persona cluster, e.g. latest:3 or 12:1."
+        ),
+    ] = None,
+    from_filter: Annotated[
+        str | None,
+        typer.Option(
+            "--from-filter",
+            metavar="FILE|KEY=VALUE",
+            help="A rule YAML file (its `audience:`) or an attribute filter such as segmento='Sólo huerto'.",
+        ),
+    ] = None,
+    directory: Annotated[Path, typer.Option("--dir", help="Folder of campaign files.")] = Path("campaigns"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite the campaign and template if they exist.")
+    ] = False,
 ) -> None:
     """Write campaigns/<name>.yaml with its audience set, and a starter template in templates/.
 
@@ -114,12 +123,13 @@ def _report_rows(report: ValidationReport) -> list[dict[str, object]]:
 @app.command("validate")
 def campaign_validate_command(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="The campaign YAML file."),
-    sample: int = typer.Option(
-        20, "--sample", min=0, help="Recipients of each variant to render (0: every one of them)."
-    ),
-    as_of: str | None = AsOfOption,
-    fmt: OutputFormat = FormatOption,
+    file: Annotated[Path, typer.Argument(help="The campaign YAML file.")],
+    sample: Annotated[
+        int,
+        typer.Option("--sample", min=0, help="Recipients of each variant to render (0: every one of them)."),
+    ] = 20,
+    as_of: AsOfOption = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Check the YAML, the audience rules and the templates, rendering for a sample of real recipients.
 
@@ -162,18 +172,20 @@ def campaign_validate_command(
 @app.command("preview")
 def campaign_preview_command(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="The campaign YAML file."),
-    customer: str = typer.Option(..., "--customer", help="The customer id to render the email for."),
-    out: Path = typer.Option(
-        Path("preview.html"), "--out", help="HTML file to write (the text part goes beside it, as .txt)."
-    ),
-    as_of: str | None = AsOfOption,
-    images: Path | None = typer.Option(
-        None,
-        "--images",
-        help="Folder of local product pictures: an image at <shop.url>/img/NAME is shown from NAME there "
-        "(default: img/ or data/img/ beside the campaigns folder, if present).",
-    ),
+    file: Annotated[Path, typer.Argument(help="The campaign YAML file.")],
+    customer: Annotated[str, typer.Option("--customer", help="The customer id to render the email for.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="HTML file to write (the text part goes beside it, as .txt).")
+    ] = Path("preview.html"),
+    as_of: AsOfOption = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            "--images",
+            help="Folder of local product pictures: an image at <shop.url>/img/NAME is shown from NAME there "
+            "(default: img/ or data/img/ beside the campaigns folder, if present).",
+        ),
+    ] = None,
 ) -> None:
     """Render the email one customer would get and write it as HTML (and .txt) to open in a browser.
 
@@ -217,8 +229,8 @@ def campaign_preview_command(
 @app.command("list")
 def campaign_list_command(
     ctx: typer.Context,
-    directory: Path = typer.Option(Path("campaigns"), "--dir", help="Folder of campaign files."),
-    fmt: OutputFormat = FormatOption,
+    directory: Annotated[Path, typer.Option("--dir", help="Folder of campaign files.")] = Path("campaigns"),
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """The campaign files of a folder: name, variants, templates and subject, or why one does not load."""
     from dataclasses import asdict
@@ -312,7 +324,7 @@ def campaign_send_command(
     customer: Annotated[
         str | None, typer.Option("--customer", help="With --test-csv: render for this customer.")
     ] = None,
-    fmt: OutputFormat = FormatOption,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Send the campaign: plan its audience into the send ledger, then send what is queued.
 
@@ -384,7 +396,7 @@ def campaign_send_command(
 def campaign_status_command(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The campaign YAML file.")],
-    fmt: OutputFormat = FormatOption,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """The campaign's send ledger: messages per status, first and last send time, test sends apart."""
     from pleasepoint_cli.campaign.model import load_campaign

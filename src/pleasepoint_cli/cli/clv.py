@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -51,11 +51,13 @@ class Unit(str, Enum):
     days = "days"
 
 
-AsOfOption = typer.Option(
-    None,
-    "--as-of",
-    help="Reference date YYYY-MM-DD; orders on or before it count (default: the day of the latest order).",
-)
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Reference date YYYY-MM-DD; orders on or before it count (default: the day of the latest order).",
+    ),
+]
 
 _SHORT = {
     "avg_ticket": "avg ticket",
@@ -71,12 +73,15 @@ _SHORT = {
 @app.command("score")
 def clv_score_command(
     ctx: typer.Context,
-    run: str | None = typer.Argument(
-        None, help="With --by cluster: the persona run (id, name or latest; default latest)."
-    ),
-    by: ScoreBy = typer.Option(ScoreBy.state, "--by", help="state (recency), rfm (11 segments) or cluster."),
-    as_of: str | None = AsOfOption,
-    fmt: OutputFormat = FormatOption,
+    run: Annotated[
+        str | None,
+        typer.Argument(help="With --by cluster: the persona run (id, name or latest; default latest)."),
+    ] = None,
+    by: Annotated[
+        ScoreBy, typer.Option("--by", help="state (recency), rfm (11 segments) or cluster.")
+    ] = ScoreBy.state,
+    as_of: AsOfOption = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """The guide's CLV table: per segment customers, tickets, average ticket, mean recency, spend, tickets and
     spend per customer, % of customers and % of revenue, with a total row.
@@ -163,10 +168,12 @@ def _print_score(table: ScoreTable, title: str) -> None:
 @app.command("enrich")
 def clv_enrich_command(
     ctx: typer.Context,
-    by: SegmentBy = typer.Option(SegmentBy.state, "--by", help="state or rfm."),
-    key: str | None = typer.Option(None, "--key", help="Attribute key (default clv_state or rfm_segment)."),
-    as_of: str | None = AsOfOption,
-    fmt: OutputFormat = FormatOption,
+    by: Annotated[SegmentBy, typer.Option("--by", help="state or rfm.")] = SegmentBy.state,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Attribute key (default clv_state or rfm_segment).")
+    ] = None,
+    as_of: AsOfOption = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Write each customer's recency state or RFM segment as an attribute, so audience rules can use it.
 
@@ -201,43 +208,59 @@ def clv_enrich_command(
 @app.command("predict")
 def clv_predict_command(
     ctx: typer.Context,
-    model: Model = typer.Option(Model.bgnbd, "--model", help="Purchase model: bgnbd or pareto."),
-    horizon: int = typer.Option(365, "--horizon", min=1, help="Prediction horizon in days."),
-    holdout: str | None = typer.Option(
-        None,
-        "--holdout",
-        help="Compare predictions with the actual purchases from the calibration end to this date.",
-    ),
-    calibration_end: str | None = typer.Option(
-        None,
-        "--calibration-end",
-        help="Last day of the calibration period (default: --as-of, else the latest order day).",
-    ),
-    unit: Unit = typer.Option(Unit.weeks, "--unit", help="Model time unit (the papers use weeks)."),
-    discount: float = typer.Option(0.01, "--discount", help="Annual discount rate for CLV (0.01 = 1%)."),
-    penalizer: float = typer.Option(
-        0.0,
-        "--penalizer",
-        min=0,
-        help="L2 penalty on the log-parameters; a small value (0.001) keeps fits finite on data that do not identify the model.",
-    ),
-    grid: str = typer.Option(
-        "auto",
-        "--grid",
-        help="Time grid of t_x and T: exact (days), a number of days, or auto (exact up to 25,000 distinct "
-        "customers' (x, t_x, T), else the finest of 7/14/28 days that stays under).",
-    ),
-    write_tier: str | None = typer.Option(
-        None,
-        "--write-tier",
-        help="Store each customer's CLV quintile (very_high..very_low) as this attribute.",
-    ),
-    top: int = typer.Option(10, "--top", min=0, help="Table output: show the n customers of highest CLV."),
-    out: Path | None = typer.Option(
-        None, "--out", help="Write every customer's predictions to a .csv or .parquet file."
-    ),
-    as_of: str | None = AsOfOption,
-    fmt: OutputFormat = FormatOption,
+    model: Annotated[Model, typer.Option("--model", help="Purchase model: bgnbd or pareto.")] = Model.bgnbd,
+    horizon: Annotated[int, typer.Option("--horizon", min=1, help="Prediction horizon in days.")] = 365,
+    holdout: Annotated[
+        str | None,
+        typer.Option(
+            "--holdout",
+            help="Compare predictions with the actual purchases from the calibration end to this date.",
+        ),
+    ] = None,
+    calibration_end: Annotated[
+        str | None,
+        typer.Option(
+            "--calibration-end",
+            help="Last day of the calibration period (default: --as-of, else the latest order day).",
+        ),
+    ] = None,
+    unit: Annotated[
+        Unit, typer.Option("--unit", help="Model time unit (the papers use weeks).")
+    ] = Unit.weeks,
+    discount: Annotated[
+        float, typer.Option("--discount", help="Annual discount rate for CLV (0.01 = 1%).")
+    ] = 0.01,
+    penalizer: Annotated[
+        float,
+        typer.Option(
+            "--penalizer",
+            min=0,
+            help="L2 penalty on the log-parameters; a small value (0.001) keeps fits finite on data that do not identify the model.",
+        ),
+    ] = 0.0,
+    grid: Annotated[
+        str,
+        typer.Option(
+            "--grid",
+            help="Time grid of t_x and T: exact (days), a number of days, or auto (exact up to 25,000 distinct "
+            "customers' (x, t_x, T), else the finest of 7/14/28 days that stays under).",
+        ),
+    ] = "auto",
+    write_tier: Annotated[
+        str | None,
+        typer.Option(
+            "--write-tier", help="Store each customer's CLV quintile (very_high..very_low) as this attribute."
+        ),
+    ] = None,
+    top: Annotated[
+        int, typer.Option("--top", min=0, help="Table output: show the n customers of highest CLV.")
+    ] = 10,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write every customer's predictions to a .csv or .parquet file."),
+    ] = None,
+    as_of: AsOfOption = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Predictive CLV: fit BG/NBD (or Pareto/NBD) and Gamma-Gamma, then each customer's expected purchases,
     P(alive), spend and discounted CLV over the horizon.

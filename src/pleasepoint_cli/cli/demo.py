@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -30,13 +31,15 @@ def _heading(text: str) -> None:
 
 def demo(
     ctx: typer.Context,
-    customers: int = typer.Option(5000, "--customers", min=10, help="How many customers the shop has."),
-    seed: int = typer.Option(
-        42, "--seed", help="Seed of the generator (same seed, same shop, same results)."
-    ),
-    directory: Path = typer.Option(
-        Path("demo-shop"), "--dir", help="Folder for the shop's files and database."
-    ),
+    customers: Annotated[
+        int, typer.Option("--customers", min=10, help="How many customers the shop has.")
+    ] = 5000,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the generator (same seed, same shop, same results).")
+    ] = 42,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Folder for the shop's files and database.")
+    ] = Path("demo-shop"),
 ) -> None:
     """Make the example eco-supermarket (seeded, planted personas), load it and run the whole workflow.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -60,18 +61,22 @@ def config_text(
 
 def init(
     ctx: typer.Context,
-    directory: Path = typer.Argument(Path(), help="Project folder (created if missing)."),
-    name: str = typer.Option("Mi tienda", "--name", help="The shop's name, for the settings and emails."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing pleasepoint.yaml."),
-    currency: str = typer.Option(
-        "EUR", "--currency", help="ISO 4217 code of the shop's prices (EUR, USD...)."
-    ),
-    timezone: str = typer.Option(
-        "Europe/Madrid", "--timezone", help="The shop's IANA time zone (Europe/Madrid, America/New_York...)."
-    ),
-    language: str = typer.Option(
-        "es", "--language", help="es or en: starter templates, greetings and the email signature."
-    ),
+    directory: Annotated[Path, typer.Argument(help="Project folder (created if missing).")] = Path(),
+    name: Annotated[
+        str, typer.Option("--name", help="The shop's name, for the settings and emails.")
+    ] = "Mi tienda",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing pleasepoint.yaml.")] = False,
+    currency: Annotated[
+        str, typer.Option("--currency", help="ISO 4217 code of the shop's prices (EUR, USD...).")
+    ] = "EUR",
+    timezone: Annotated[
+        str,
+        typer.Option("--timezone", help="The shop's IANA time zone (Europe/Madrid, America/New_York...)."),
+    ] = "Europe/Madrid",
+    language: Annotated[
+        str,
+        typer.Option("--language", help="es or en: starter templates, greetings and the email signature."),
+    ] = "es",
 ) -> None:
     """Write pleasepoint.yaml and the folders campaigns/, automations/, templates/, outbox/.
 
@@ -102,8 +107,10 @@ def init(
 
 def doctor(
     ctx: typer.Context,
-    repair: bool = typer.Option(False, "--repair", help="Delete the orphan rows, in one transaction."),
-    fmt: OutputFormat = FormatOption,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Delete the orphan rows, in one transaction.")
+    ] = False,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Find rows that point to a missing header row (what an interrupted write leaves), and repair them.
 
