@@ -5,7 +5,7 @@ over the same connections) and one connection per message. Apart: how fast messa
 standard library's `EmailMessage`) and signed with DKIM (RSA through `cryptography`, Ed25519, beside dkimpy's
 pure-Python RSA).
 
-Rendering, contexts and the ledger are not in these figures (helper delivery's end-to-end bench has them).
+Rendering, contexts and the ledger are not in these figures (bench_campaign_send has them, end to end).
 Each side runs in its own interpreter and reports the time of its loop only.
 """
 

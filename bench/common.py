@@ -93,3 +93,36 @@ def loaded_db() -> Path:
             timed([*PLEASEPOINT, "--db", str(db), "-q", "ingest", entity, str(directory / name)])
         marker.touch()
     return db
+
+
+def enriched_db() -> Path:
+    """The loaded shop made ready for sending (made once, cached beside it): a persona run (k=7, the seed of
+    bench_persona), its propensity levels (`enrich levels latest`) and the recency states as the
+    `hibernation` attribute (`clv enrich --by state`), as the guide's win-back and the newsletter need."""
+    source = loaded_db()
+    db = CACHE / f"bench-{CUSTOMERS}-{SEED}-enriched.duckdb"
+    marker = CACHE / f"bench-{CUSTOMERS}-{SEED}-enriched.done"
+    if not marker.exists():
+        import shutil
+
+        db.unlink(missing_ok=True)
+        Path(f"{db}.wal").unlink(missing_ok=True)
+        shutil.copy(source, db)
+        for step in (
+            ["persona", "run", "-k", "7", "--seed", "1"],
+            ["enrich", "levels", "latest"],
+            ["clv", "enrich", "--by", "state", "--key", "hibernation"],
+        ):
+            timed([*PLEASEPOINT, "--db", str(db), "-q", *step])
+        marker.touch()
+    return db
+
+
+def private_copy(source: Path, folder: Path, name: str = "pleasepoint.duckdb") -> Path:
+    """A copy of a cached database in `folder` (its ops store, key and locks are then made there too)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    shutil.copy(source, target)
+    return target

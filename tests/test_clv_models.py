@@ -402,3 +402,16 @@ def test_from_params_checks_the_parameters() -> None:
     with pytest.raises(AnalysisError, match="must be positive"):
         GammaGammaFitter.from_params(p=6.0, q=-1.0, gamma=15.0)
     assert np.isnan(BetaGeoFitter.from_params(**PUBLISHED_BGNBD).log_likelihood_)
+
+
+def test_standard_errors_from_the_hessian_match_the_published_cdnow_ones(bgnbd: BetaGeoFitter) -> None:
+    # lifetimes' BetaGeoFitter summary on the same CDNOW data: se(coef) 0.012557, 0.378221, 0.185719, 0.705345.
+    published = {"r": 0.012557, "alpha": 0.378221, "a": 0.185719, "b": 0.705345}
+    for name, se in published.items():
+        assert bgnbd.standard_errors_[name] == pytest.approx(se, rel=1e-3)
+
+
+def test_a_model_from_published_parameters_has_no_standard_errors() -> None:
+    model = BetaGeoFitter.from_params(r=0.243, alpha=4.41, a=0.79, b=2.43)
+
+    assert model.standard_errors_ == {"r": None, "alpha": None, "a": None, "b": None}

@@ -8,14 +8,13 @@ from datetime import datetime
 import pytest
 from rich.console import Console
 
+from pleasepoint_cli.cli.persona_view import clusters_table, heatmap
 from pleasepoint_cli.persona.profile import ClusterSummary, ProfileCell
 from pleasepoint_cli.persona.render import (
     BLUE,
     RED,
     WHITE,
-    clusters_table,
     format_index,
-    heatmap,
     html_report,
     propensity_color,
     shorten,

@@ -34,6 +34,8 @@ class ShopSettings(Strict):
     url: str = "https://tienda.example"
     timezone: str = "Europe/Madrid"
     currency: str = "EUR"
+    language: Literal["es", "en"] = "es"
+    """The language of the starter templates and greetings, and of customers whose language is unknown."""
 
 
 class StateThresholds(Strict):
@@ -58,6 +60,11 @@ class LevelThresholds(Strict):
 
     high: Annotated[float, Field(gt=0)] = 1.25
     medium: Annotated[float, Field(gt=0)] = 0.75
+    min_support: Annotated[float, Field(ge=0, le=1)] = 0.05
+    """A variable is `high` or `medium` in a cluster, and can name it, only when at least this share of the
+    cluster's customers bought it; below, its level is `low` (one buyer cannot make 821 customers "high")."""
+    tiny_cluster: Annotated[float, Field(ge=0, lt=1)] = 0.01
+    """`persona run` warns about a cluster holding less than this share of the customers."""
 
     @model_validator(mode="after")
     def _ordered(self) -> LevelThresholds:

@@ -65,3 +65,8 @@ class OutputError(PleasepointError):
 
 class SignatureError(PleasepointError):
     """A signed link, token or provider webhook does not verify (forged, altered, stale or replayed)."""
+
+
+class NotFittedError(AnalysisError):
+    """A model was asked for results before `fit` (or `from_params`) gave it parameters: the CLV estimators
+    and the persona k-means share this one class."""

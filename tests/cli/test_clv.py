@@ -157,3 +157,19 @@ def test_the_default_as_of_is_the_latest_order_day(db: Path, runner: CliRunner) 
 def test_an_empty_store_says_to_load_orders(runner: CliRunner) -> None:
     result = runner.invoke(app, ["clv", "score"])
     assert result.exit_code == 1 and "pleasepoint ingest orders" in result.output
+
+
+def test_long_segment_labels_are_cut_with_an_ellipsis_not_wrapped(db: Path, runner: CliRunner) -> None:
+    with open_store(db) as store, store.transaction() as con:
+        con.execute(
+            "UPDATE persona_clusters SET label = 'MISCELLANEOUS SUPERMERCADO ECOLOGICO Y HUERTO' "
+            "WHERE run_id = 1 AND cluster = 1"
+        )
+    result = runner.invoke(app, ["clv", "score", "--by", "cluster", "1", "--as-of", AS_OF.isoformat()])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    row = next(line for line in lines if line.lstrip().startswith("1 MISC"))
+    assert "…" in row and row.split()[-1] == "47.3"  # the last figure is whole
+    body = [line for line in lines if line.strip() and not line.lstrip().startswith(("1 ", "2 ", "3 "))]
+    assert not any("ECO" in line or "HUERTO" in line or "niño" in line for line in body)  # no wrapped rest

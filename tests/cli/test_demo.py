@@ -35,9 +35,19 @@ def test_demo_runs_the_whole_workflow(runner: CliRunner, tmp_path: Path) -> None
     assert (shop / "outbox" / "personas.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     preview = (shop / "outbox" / "preview.html").read_text(encoding="utf-8")
     assert "<html" in preview and (shop / "outbox" / "preview.txt").exists()
+    # No broken images: every product picture is the demo's own, shown from data/img (issue 13 item 17).
+    import re
+
+    sources = re.findall(r'<img[^>]* src="([^"]*)"', preview)
+    products = [src for src in sources if "tienda.example/img/" in src or src.startswith("data:image/png")]
+    assert products and all(src.startswith("data:image/png;base64,") for src in products)
+    assert len(list((shop / "data" / "img").glob("PR*.jpg"))) > 100
     assert (shop / "pleasepoint.yaml").exists() and list((shop / "campaigns").glob("*.yaml"))
     with open_store(db) as store:
-        assert store.scalar("SELECT count(*) FROM customers") == 800
+        missing = json.loads((shop / "data" / "truth.json").read_text(encoding="utf-8"))["dirt"]["counts"][
+            "customers_missing_from_export"
+        ]
+        assert store.scalar("SELECT count(*) FROM customers") == 800 - missing
         assert store.scalar("SELECT count(*) FROM persona_runs") == 1
         assert (
             store.scalar(

@@ -72,12 +72,14 @@ def test_run_stores_everything_and_prints_the_clusters(shop_path: Path, runner: 
         (2000, 5)
     ]
     assert query(shop_path, "SELECT count(*) FROM persona_clusters") == [(5,)]
-    assert query(shop_path, "SELECT count(*) FROM persona_profile") == [(30,)]
+    assert query(shop_path, "SELECT count(*), 5 * count(DISTINCT variable) FROM persona_profile") == [
+        (40, 40)
+    ]
 
 
 def test_run_json_has_the_documented_keys(shop_path: Path, runner: CliRunner) -> None:
     document = run_json(runner, "-k", "4", "--seed", "7")
-    assert set(document) == RUN_KEYS | {"auto_k"}
+    assert set(document) == RUN_KEYS | {"auto_k", "warnings"}
     assert document["auto_k"] is None
     assert set(document["clusters"][0]) == CLUSTER_KEYS
     assert set(document["profile"][0]) == PROFILE_KEYS
@@ -86,12 +88,16 @@ def test_run_json_has_the_documented_keys(shop_path: Path, runner: CliRunner) ->
     assert sum(c["customers"] for c in document["clusters"]) == document["customers"] == 2000
 
 
-def test_auto_k_picks_the_planted_k_and_prints_its_table(shop_path: Path, runner: CliRunner) -> None:
-    result = invoke(runner, "persona", "run", "--auto-k", "3-9")
+def test_auto_k_picks_the_planted_k_and_prints_its_table(
+    shop_path: Path, runner: CliRunner, tmp_path: Path
+) -> None:
+    regulars = tmp_path / "regulares.yaml"  # half the example shop buys once: cluster the 3+ order customers
+    regulars.write_text("audience:\n  orders: {gte: 3}\n", encoding="utf-8")
+    result = invoke(runner, "persona", "run", "--auto-k", "3-9", "--audience", str(regulars))
     assert result.exit_code == 0, result.stderr
     assert "silhouette" in result.stderr and "<- chosen" in result.stderr
     assert query(shop_path, "SELECT k FROM persona_runs") == [(5,)]
-    document = run_json(runner, "--auto-k", "3-9")
+    document = run_json(runner, "--auto-k", "3-9", "--audience", str(regulars))
     assert document["k"] == 5
     assert [s["k"] for s in document["auto_k"]] == list(range(3, 10))
 
@@ -218,7 +224,7 @@ def test_show_table_json_csv_and_html(shop_path: Path, runner: CliRunner, tmp_pa
         runner, "persona", "show", "1", "--view", "heatmap", "--format", "csv"
     ).stdout.splitlines()
     assert profile_csv[0] == "cluster,variable,position,cluster_value,population_value,propensity,level"
-    assert len(profile_csv) == 1 + 5 * 6
+    assert len(profile_csv) == 1 + 5 * 8  # 6 categories and the 2 rare ones
     clusters_csv = invoke(runner, "persona", "show", "1", "--format", "csv").stdout.splitlines()
     assert clusters_csv[0].startswith("cluster,label,customers,share_customers") and len(clusters_csv) == 6
     report = tmp_path / "informe.html"

@@ -321,13 +321,9 @@ class RuleCompiler:
         return self.today - timedelta(days=min(days, (self.today - date.min).days))
 
     def _states(self, states: Sequence[str]) -> Fragment:
-        limits = self.settings.states
-        ranges = {
-            "active": (None, limits.active_below),
-            "inactive": (limits.active_below, limits.inactive_below),
-            "hibernating": (limits.inactive_below, limits.hibernating_below),
-            "lost": (limits.hibernating_below, None),
-        }
+        from pleasepoint_cli.recency import state_ranges
+
+        ranges = state_ranges(self.settings.states)
         parts = []
         for name in states:
             low, high = ranges[name]

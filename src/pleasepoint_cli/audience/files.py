@@ -132,3 +132,19 @@ def file_funnels(
         )
         funnels.append(AudienceFunnel(audience.name, steps))
     return funnels
+
+
+def buyers_without_record(con: duckdb.DuckDBPyConnection | Store) -> int:
+    """Customers with orders but no row in `customers`: no audience can select them (no email, no consent)."""
+    from pleasepoint_cli.audience.validate import connection_of
+
+    rows = (
+        connection_of(con)
+        .execute(
+            "SELECT count(DISTINCT o.customer_id) FROM order_lines o "
+            "WHERE o.customer_id IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM customers c WHERE c.customer_id = o.customer_id)"
+        )
+        .fetchall()
+    )
+    return int(rows[0][0])

@@ -107,7 +107,7 @@ class TriggerModel(Strict):
 
     @model_validator(mode="after")
     def _fields_of_type(self) -> TriggerModel:
-        from pleasepoint_cli.clv.score import STATES
+        from pleasepoint_cli.recency import STATES
 
         kind = self.type
         allowed = {

@@ -69,7 +69,7 @@ def recency_state_start(to_state: str, settings: Settings) -> int:
     States and thresholds come from `clv.score` (the order of STATES, each state starting where the previous
     one's `*_below` threshold ends), so this never restates them.
     """
-    from pleasepoint_cli.clv.score import STATES, state_params
+    from pleasepoint_cli.recency import STATES, state_params
 
     bounds = list(state_params(settings.states).values())
     index = STATES.index(to_state)

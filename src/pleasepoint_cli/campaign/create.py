@@ -28,7 +28,7 @@ STARTER_TEMPLATE = """\
     <mj-section background-color="#ffffff" padding="24px">
       <mj-column>
         <mj-text font-size="20px" font-weight="bold">{{ shop.name }}</mj-text>
-        <mj-text>Hola {{ salutation }} {{ first_name }}:</mj-text>
+        <mj-text>{{ greeting }}</mj-text>
         <mj-text>Hemos seleccionado estas ofertas pensando en ti.</mj-text>
       </mj-column>
     </mj-section>
@@ -50,13 +50,45 @@ STARTER_TEMPLATE = """\
         <mj-text>Te esperamos en {{ store.name }}, {{ store.address }} ({{ store.city }}).</mj-text>
         <mj-raw>{% endif %}</mj-raw>
         <mj-text>{{ signature }}</mj-text>
-        <mj-text font-size="12px" color="#6b7a6c">Recibes este correo porque aceptaste nuestras comunicaciones. <a href="{{ unsubscribe_url }}">Darse de baja</a>.</mj-text>
+        <mj-text font-size="12px" color="#6b7a6c">{% if email_consent %}Recibes este correo porque aceptaste nuestras comunicaciones.{% else %}Recibes este correo como cliente de {{ shop.name }}.{% endif %} <a href="{{ unsubscribe_url }}">Darse de baja</a>.</mj-text>
       </mj-column>
     </mj-section>
   </mj-body>
 </mjml>
 """
-"""The starter template written beside a created campaign: greeting, the product slots, store, signature."""
+"""The starter template written beside a created campaign: greeting, the product slots, store, signature.
+The greeting falls back to "Hola:" without a first name; the footer claims consent only when it was given."""
+
+STARTER_TEMPLATES = {
+    "es": STARTER_TEMPLATE,
+    "en": STARTER_TEMPLATE.replace('<mjml lang="es">', '<mjml lang="en">')
+    .replace("Hemos seleccionado estas ofertas pensando en ti.", "We picked these offers with you in mind.")
+    .replace(", antes <s>", ", was <s>")
+    .replace("Ver producto", "See the product")
+    .replace("Te esperamos en {{ store.name }}", "See you at {{ store.name }}")
+    .replace(
+        "Recibes este correo porque aceptaste nuestras comunicaciones.",
+        "You get this email because you agreed to hear from us.",
+    )
+    .replace(
+        "Recibes este correo como cliente de {{ shop.name }}.",
+        "You get this email as a customer of {{ shop.name }}.",
+    )
+    .replace("Darse de baja", "Unsubscribe"),
+}
+"""The starter template by `shop.language`."""
+
+SUBJECTS = {
+    "es": (
+        '"Ofertas seleccionadas para ti{% if first_name %}, {{ first_name }}{% endif %}"',
+        '"Las ofertas de esta quincena en {{ shop.name }}"',
+    ),
+    "en": (
+        '"Offers picked for you{% if first_name %}, {{ first_name }}{% endif %}"',
+        '"This fortnight\'s offers at {{ shop.name }}"',
+    ),
+}
+"""Subject and preheader of a created campaign: a subject never starts with an empty name."""
 
 
 def _quoted(text: str) -> str:
@@ -73,13 +105,16 @@ def _dump(data: Any, indent: int) -> str:
     return "".join(pad + line + "\n" for line in text.splitlines())
 
 
-def _campaign_yaml(name: str, template: str, audience: Any, *, comment: str, run: int | None) -> str:
+def _campaign_yaml(
+    name: str, template: str, audience: Any, *, comment: str, run: int | None, language: str = "es"
+) -> str:
+    subject, preheader = SUBJECTS.get(language, SUBJECTS["es"])
     lines = [
         f"# {comment}",
         "# Check it with `pleasepoint campaign validate` and look at it with `pleasepoint campaign preview`.",
         f"name: {_quoted(name)}",
-        'subject: "{{ first_name }}, ofertas seleccionadas para ti"',
-        'preheader: "Las ofertas de esta quincena en {{ shop.name }}"',
+        f"subject: {subject}",
+        f"preheader: {preheader}",
         f"template: {_quoted(template)}",
         "audience:",
         _dump(audience, 2).rstrip("\n"),
@@ -99,7 +134,7 @@ def _campaign_yaml(name: str, template: str, audience: Any, *, comment: str, run
     return "\n".join(lines) + "\n"
 
 
-def _write(directory: Path, slug: str, yaml_text: str, force: bool) -> Path:
+def _write(directory: Path, slug: str, yaml_text: str, force: bool, language: str = "es") -> Path:
     """Write campaigns/<slug>.yaml and templates/<slug>.mjml (beside the campaigns folder)."""
     templates = directory.parent / "templates"
     yaml_path = directory / f"{slug}.yaml"
@@ -111,7 +146,7 @@ def _write(directory: Path, slug: str, yaml_text: str, force: bool) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     templates.mkdir(parents=True, exist_ok=True)
     yaml_path.write_text(yaml_text, encoding="utf-8")
-    template_path.write_text(STARTER_TEMPLATE, encoding="utf-8")
+    template_path.write_text(STARTER_TEMPLATES.get(language, STARTER_TEMPLATE), encoding="utf-8")
     return yaml_path
 
 
@@ -120,7 +155,13 @@ def _template_ref(directory: Path, slug: str) -> str:
 
 
 def create_from_cluster(
-    con: duckdb.DuckDBPyConnection, run_ref: int | str, cluster: int, directory: Path, *, force: bool = False
+    con: duckdb.DuckDBPyConnection,
+    run_ref: int | str,
+    cluster: int,
+    directory: Path,
+    *,
+    force: bool = False,
+    language: str = "es",
 ) -> Path:
     """Write `<directory>/<label slug>.yaml` whose audience is the cluster, and a starter template.
 
@@ -150,12 +191,18 @@ def create_from_cluster(
         audience,
         comment=f"Campaign for cluster {cluster} ({label}) of persona run {run_id}.",
         run=run_id,
+        language=language,
     )
-    return _write(directory, slug, text, force)
+    return _write(directory, slug, text, force, language)
 
 
 def create_from_filter(
-    con: duckdb.DuckDBPyConnection, source: str, directory: Path, *, force: bool = False
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    directory: Path,
+    *,
+    force: bool = False,
+    language: str = "es",
 ) -> Path:
     """Write a campaign whose audience is a rule file's `audience:` or an `attribute=value` filter."""
     from pleasepoint_cli.audience.parse import parse_rule
@@ -194,8 +241,11 @@ def create_from_filter(
     return _write(
         directory,
         slug,
-        _campaign_yaml(name, _template_ref(directory, slug), audience, comment=comment, run=None),
+        _campaign_yaml(
+            name, _template_ref(directory, slug), audience, comment=comment, run=None, language=language
+        ),
         force,
+        language,
     )
 
 

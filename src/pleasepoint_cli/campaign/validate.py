@@ -214,6 +214,16 @@ def preview(
     campaign = load_campaign(path)
     row = con.execute("SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id]).fetchone()
     if not row or not row[0]:
+        orders = con.execute(
+            "SELECT count(DISTINCT order_id) FROM order_lines WHERE customer_id = ?", [customer_id]
+        ).fetchall()[0][0]
+        if orders:
+            raise NotFoundError(
+                f"customer {customer_id!r} has {orders:,} orders but no customer record (no email, no "
+                "consent), so no campaign can select or email them. Load the customers file with "
+                "`pleasepoint ingest customers`, or pick a customer from `pleasepoint campaign audience "
+                f"{path}`."
+            )
         raise NotFoundError(
             f"no customer {customer_id!r} in the database. Pick one from the campaign's audience "
             f"(`pleasepoint campaign audience {path}`) or `pleasepoint customers show ID`."
@@ -224,3 +234,36 @@ def preview(
     context = contexts[customer_id]
     email = _render_checked(prepared, context, variant if variant is not None else 0)
     return Preview(email=email, in_audience=variant is not None)
+
+
+def inline_local_images(html: str, base_url: str, folder: Path) -> tuple[str, int]:
+    """Replace each `src="<base_url>/img/NAME"` whose file `folder/NAME` exists with a data: URI of it, so a
+    preview opened from disk shows the shop's pictures before they are online; return the HTML and how many
+    were inlined. Only previews do this: a sent email keeps its https image URLs."""
+    import base64
+    import re
+
+    prefix = base_url.rstrip("/") + "/img/"
+    count = 0
+
+    def local(match: re.Match[str]) -> str:
+        nonlocal count
+        name = match.group(2)
+        path = folder / name
+        if "/" in name or ".." in name or not path.is_file():
+            return match.group(0)
+        data = path.read_bytes()
+        kind = (
+            "image/png"
+            if data.startswith(b"\x89PNG")
+            else "image/gif"
+            if data.startswith(b"GIF8")
+            else "image/svg+xml"
+            if path.suffix.lower() == ".svg"
+            else "image/jpeg"
+        )
+        count += 1
+        return f'{match.group(1)}data:{kind};base64,{base64.b64encode(data).decode("ascii")}"'
+
+    pattern = re.compile(r'(src=")' + re.escape(prefix) + r'([^"?#]+)"')
+    return pattern.sub(local, html), count

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -61,29 +61,33 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    db: Path | None = typer.Option(
-        None,
-        "--db",
-        help="Database file. Default: $PLEASEPOINT_DB, then db: in pleasepoint.yaml, "
-        "then ./pleasepoint.duckdb.",
-        show_default=False,
-    ),
-    config: Path | None = typer.Option(
-        None,
-        "--config",
-        help="Settings file (default ./pleasepoint.yaml when it exists).",
-        show_default=False,
-    ),
-    lock_timeout: float = typer.Option(
-        30.0,
-        "--lock-timeout",
-        min=0,
-        help="Seconds to wait while another process holds the database; then exit 75.",
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or messages on stderr."),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            help="Database file. Default: $PLEASEPOINT_DB, then db: in pleasepoint.yaml, "
+            "then ./pleasepoint.duckdb.",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Settings file (default ./pleasepoint.yaml when it exists).", show_default=False
+        ),
+    ] = None,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout",
+            min=0,
+            help="Seconds to wait while another process holds the database; then exit 75.",
+        ),
+    ] = 30.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or messages on stderr.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """pleasepoint: load a shop, find its customer personas, enrich the CRM, score CLV, send campaigns."""
     ctx.obj = AppState(db=db, config=config, lock_timeout=lock_timeout, quiet=quiet)

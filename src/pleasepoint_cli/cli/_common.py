@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,13 +13,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from pleasepoint_cli.clock import Clock
     from pleasepoint_cli.config import Settings
     from pleasepoint_cli.store import Store
 
@@ -29,7 +31,9 @@ class OutputFormat(str, Enum):
     csv = "csv"
 
 
-FormatOption = typer.Option(OutputFormat.table, "--format", "-f", help="table, json or csv (data on stdout).")
+FormatOption = Annotated[
+    OutputFormat, typer.Option("--format", "-f", help="table, json or csv (data on stdout).")
+]
 
 
 @dataclass
@@ -119,14 +123,26 @@ def _plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, float) and value != value:  # NaN
+    if isinstance(value, float) and not math.isfinite(value):  # NaN, Infinity: no JSON for them
         return None
     return value
 
 
+def _finite(data: Any) -> Any:
+    """`data` with every non-finite float (NaN, +-Infinity, numpy's too) replaced by None, at any depth."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
+
+
 def to_json(data: Any) -> str:
-    """JSON text for stdout: accents kept, dates as ISO strings."""
-    return json.dumps(data, ensure_ascii=False, indent=2, default=_plain)
+    """JSON text for stdout: accents kept, dates as ISO strings, never NaN or Infinity (they become null),
+    and strict: `allow_nan=False` refuses any that slipped through rather than print invalid JSON."""
+    return json.dumps(_finite(data), ensure_ascii=False, indent=2, default=_plain, allow_nan=False)
 
 
 def emit_json(data: Any) -> None:
@@ -161,11 +177,16 @@ def emit_rows(
 
     # Cells, headers and the title are data, not Rich markup: "in [inactive, hibernating]" must print as is.
     table = Table(title=None if title is None else escape(title), title_justify="left")
-    for column in columns:
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    for i, column in enumerate(columns):
         numeric = bool(rows) and isinstance(rows[0].get(column), int | float)
-        table.add_column(escape(column), justify="right" if numeric else "left")
-    for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
+        if numeric:  # figures are never cut; text columns give way with an ellipsis, never a mid-word wrap
+            widest = max([len(column), *(len(r[i]) for r in cells)])
+            table.add_column(escape(column), justify="right", no_wrap=True, min_width=widest)
+        else:
+            table.add_column(escape(column), justify="left", no_wrap=True, overflow="ellipsis")
+    for row_cells in cells:
+        table.add_row(*row_cells)
     stdout_console().print(table)
 
 
@@ -185,10 +206,56 @@ def _cell(value: Any) -> str:
 
 
 def parse_as_of(value: str | None, option: str = "--as-of") -> date | None:
-    """A YYYY-MM-DD date from an option, or None."""
-    if value is None:
-        return None
+    """A YYYY-MM-DD date from an option (clock.parse_day), a usage error (exit 2) when it is not one."""
+    from pleasepoint_cli.clock import parse_day
+    from pleasepoint_cli.errors import ConfigError
+
     try:
-        return date.fromisoformat(value)
-    except ValueError as e:
+        return parse_day(value, option)
+    except ConfigError as e:
         raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD.", param_hint=option) from e
+
+
+def use_clock(
+    ctx: typer.Context,
+    kind: str,
+    latest_purchase: date | None,
+    *,
+    as_of: str | None = None,
+    now: str | None = None,
+    option: str = "--as-of",
+) -> Clock:
+    """Resolve as-of/now by the one rule of `clock.resolve_clock`, and say on stderr which as-of is used and,
+    when the data end more than 30 days before it, that they are stale (both silent with --quiet)."""
+    from pleasepoint_cli.clock import resolve_clock
+
+    app_state = state(ctx)
+    parse_as_of(as_of, option)
+    clock = resolve_clock(
+        kind,
+        shop_tz=app_state.settings.shop.timezone,
+        latest_purchase=latest_purchase,
+        as_of=as_of,
+        now=now,
+        option=option,
+    )
+    if not app_state.quiet:
+        console = stderr_console()
+        console.print(clock.describe(), markup=False)
+        warning = clock.warning()
+        if warning is not None:
+            console.print(f"warning: {warning}", markup=False)
+    return clock
+
+
+def sending_clock(ctx: typer.Context, now: str | None) -> datetime:
+    """The instant of a sending command (`campaign send`, `automate tick`): --now, else the real clock, by
+    `clock.resolve_clock`; the data's latest purchase is read (briefly, read-only) for the stale warning."""
+    from pleasepoint_cli.clock import SENDING, latest_purchase_day
+
+    app_state = state(ctx)
+    latest = None
+    if app_state.db_path.exists():
+        with app_state.reader() as store:
+            latest = latest_purchase_day(store.con)
+    return use_clock(ctx, SENDING, latest, now=now).now

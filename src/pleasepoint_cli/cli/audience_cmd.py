@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,9 +12,9 @@ from pleasepoint_cli.cli._common import (
     OutputFormat,
     emit_json,
     emit_rows,
-    parse_as_of,
     say,
     state,
+    use_clock,
 )
 
 if TYPE_CHECKING:
@@ -39,48 +38,58 @@ def _step_rows(funnel: AudienceFunnel) -> list[dict[str, Any]]:
 
 def campaign_audience(
     ctx: typer.Context,
-    file: Path = typer.Argument(
-        ..., metavar="FILE", help="A campaign YAML, or any YAML with a top-level `audience:` rule."
-    ),
-    as_of: str | None = typer.Option(
-        None,
-        "--as-of",
-        metavar="DATE",
-        help="The day the audience is computed for (YYYY-MM-DD). Default: today.",
-    ),
-    no_guards: bool = typer.Option(
-        False,
-        "--no-guards",
-        help="Leave out the marketing guards (consent, valid email, not suppressed, not erased): "
-        "an analysis audience, not a send.",
-    ),
-    fmt: OutputFormat = FormatOption,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE", help="A campaign YAML, or any YAML with a top-level `audience:` rule."
+        ),
+    ],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="DATE",
+            help="The day the audience is computed for (YYYY-MM-DD). Default: the day of the latest purchase.",
+        ),
+    ] = None,
+    no_guards: Annotated[
+        bool,
+        typer.Option(
+            "--no-guards",
+            help="Leave out the marketing guards (consent, valid email, not suppressed, not erased): "
+            "an analysis audience, not a send.",
+        ),
+    ] = False,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Print the funnel of a campaign's audience: how many customers remain after each step.
 
     Steps: all customers, the marketing guards, then each item of the rule's top-level `all:`. A campaign
     with `variants:` gets one funnel per variant (the campaign's audience, then the variant's, then
-    `not in an earlier variant`). JSON: {file, as_of, guards, funnels: [{variant, customers,
+    `not in an earlier variant`). JSON: {file, as_of, guards, no_customer_record (buyers with orders but no customer row), funnels: [{variant, customers,
     steps: [{step, customers, removed}]}]}.
 
     Example: pleasepoint campaign audience examples/audiences/blog_segmentation.yaml --as-of 2025-09-01
     """
-    from pleasepoint_cli.audience.files import file_funnels
+    from pleasepoint_cli.audience.files import buyers_without_record, file_funnels
+    from pleasepoint_cli.clock import ANALYSIS, latest_purchase_day
 
-    day = parse_as_of(as_of) or date.today()
     app_state = state(ctx)
     with app_state.reader() as store:
+        day = use_clock(ctx, ANALYSIS, latest_purchase_day(store.con), as_of=as_of).as_of
         if not no_guards:  # the suppression list lives in the operational store
             from pleasepoint_cli.ops.suppression import attach_suppressions_beside
 
             attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
         funnels = file_funnels(store, file, as_of=day, marketing=not no_guards, settings=app_state.settings)
+        orphans = buyers_without_record(store)
     if fmt is OutputFormat.json:
         emit_json(
             {
                 "file": str(file),
                 "as_of": day,
                 "guards": not no_guards,
+                "no_customer_record": orphans,
                 "funnels": [
                     {"variant": f.name, "customers": f.customers, "steps": _step_rows(f)} for f in funnels
                 ],
@@ -94,6 +103,12 @@ def campaign_audience(
             title = f"{file} on {day}" if f.name is None else f"variant {f.name!r} on {day}"
             # Labels such as `tier in [gold, silver]` are text: emit_rows escapes Rich markup in cells.
             emit_rows(_step_rows(f), fmt, title=title, columns=["step", "customers", "removed"])
+    if orphans:
+        say(
+            ctx,
+            f"[yellow]note:[/] {orphans:,} buyers have orders but no customer record (no email, no consent): "
+            "no audience can select them. Load them with `pleasepoint ingest customers`.",
+        )
     for f in funnels:
         who = "the audience" if f.name is None else f"variant {f.name!r}"
         say(ctx, f"{f.customers:,} customers in {who}" + ("" if not no_guards else " (no marketing guards)"))

@@ -29,9 +29,13 @@ NowOption = Annotated[
 
 
 def _now(app_state: AppState, value: str | None) -> datetime:
-    from pleasepoint_cli.clock import parse_now
+    """--now, else the real clock (clock.resolve_clock's rule for sending commands). The store is not read
+    for the stale-data warning here: a tick must not wait on DuckDB's lock before it knows work is due."""
+    from pleasepoint_cli.clock import SENDING, resolve_clock
 
-    return parse_now(value, app_state.settings.shop.timezone)
+    return resolve_clock(
+        SENDING, shop_tz=app_state.settings.shop.timezone, latest_purchase=None, now=value
+    ).now
 
 
 def _find(app_state: AppState, directory: Path, name: str) -> Automation:
@@ -127,7 +131,7 @@ def automate_validate_command(
     name: Annotated[str | None, typer.Argument(help="One automation's name (default: every file).")] = None,
     directory: DirOption = Path("automations"),
     now: NowOption = None,
-    fmt: OutputFormat = FormatOption,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Check automation files: YAML, trigger, caps, audience rules against the store, templates rendered.
 
@@ -162,7 +166,7 @@ def automate_list_command(
     ctx: typer.Context,
     directory: DirOption = Path("automations"),
     now: NowOption = None,
-    fmt: OutputFormat = FormatOption,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Every automation: active, trigger, next run (local time), last run, emails sent in the last 30 days."""
     from pleasepoint_cli.automate import state as automation_state
@@ -234,7 +238,7 @@ def automate_preview_command(
     name: Annotated[str, typer.Argument(help="The automation's name.")],
     now: NowOption = None,
     directory: DirOption = Path("automations"),
-    fmt: OutputFormat = FormatOption,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Who would get the email at --now, and where the others drop out (a funnel). Writes nothing."""
     from pleasepoint_cli.automate.preview import preview_automation
@@ -257,7 +261,7 @@ def automate_history_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The automation's name.")],
     limit: Annotated[int, typer.Option("--limit", min=1, help="Most recent periods and log entries.")] = 30,
-    fmt: OutputFormat = FormatOption,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """What the automation did: its recent periods with the ledger's rows per status, and the tick log."""
     from pleasepoint_cli.automate.overview import ledger_by_period

@@ -17,15 +17,16 @@ from pleasepoint_cli.cli._common import (
     OutputFormat,
     emit_json,
     emit_rows,
-    parse_as_of,
     say,
     state,
     stderr_console,
+    use_clock,
 )
 
 if TYPE_CHECKING:
     from pleasepoint_cli.campaign.validate import ValidationReport
     from pleasepoint_cli.delivery.send import SendSummary
+    from pleasepoint_cli.store import Store
 
 app = typer.Typer(
     help="One-off email campaigns: create them from a cluster or a filter, see their audience funnel, "
@@ -33,29 +34,43 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-AsOfOption = typer.Option(
-    None, "--as-of", help="The send date (YYYY-MM-DD) for audiences, offers and recency. Default: today."
-)
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="The day (YYYY-MM-DD) for audiences, offers and recency. Default: the day of the latest purchase.",
+    ),
+]
 
 
-def _as_of(value: str | None) -> date:
-    return parse_as_of(value) or date.today()
+def _as_of(ctx: typer.Context, store: Store, value: str | None) -> date:
+    """The as-of of an analysis command (clock.resolve_clock): --as-of, else the latest purchase's day."""
+    from pleasepoint_cli.clock import ANALYSIS, latest_purchase_day
+
+    return use_clock(ctx, ANALYSIS, latest_purchase_day(store.con), as_of=value).as_of
 
 
 @app.command("create")
 def campaign_create_command(
     ctx: typer.Context,
-    from_cluster: str | None = typer.Option(
-        None, "--from-cluster", metavar="RUN:CLUSTER", help="A persona cluster, e.g. latest:3 or 12:1."
-    ),
-    from_filter: str | None = typer.Option(
-        None,
-        "--from-filter",
-        metavar="FILE|KEY=VALUE",
-        help="A rule YAML file (its `audience:`) or an attribute filter such as segmento='Sólo huerto'.",
-    ),
-    directory: Path = typer.Option(Path("campaigns"), "--dir", help="Folder of campaign files."),
-    force: bool = typer.Option(False, "--force", help="Overwrite the campaign and template if they exist."),
+    from_cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--from-cluster", metavar="RUN:CLUSTER", help="A persona cluster, e.g. latest:3 or 12:1."
+        ),
+    ] = None,
+    from_filter: Annotated[
+        str | None,
+        typer.Option(
+            "--from-filter",
+            metavar="FILE|KEY=VALUE",
+            help="A rule YAML file (its `audience:`) or an attribute filter such as segmento='Sólo huerto'.",
+        ),
+    ] = None,
+    directory: Annotated[Path, typer.Option("--dir", help="Folder of campaign files.")] = Path("campaigns"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite the campaign and template if they exist.")
+    ] = False,
 ) -> None:
     """Write campaigns/<name>.yaml with its audience set, and a starter template in templates/.
 
@@ -66,7 +81,8 @@ def campaign_create_command(
 
     if (from_cluster is None) == (from_filter is None):
         raise typer.BadParameter("give one of --from-cluster RUN:CLUSTER or --from-filter FILE|KEY=VALUE.")
-    with state(ctx).reader() as store:
+    app_state = state(ctx)
+    with app_state.reader() as store:
         con = store.con
         if from_cluster is not None:
             run, sep, cluster = from_cluster.rpartition(":")
@@ -74,10 +90,14 @@ def campaign_create_command(
                 raise typer.BadParameter(
                     f"{from_cluster!r}: expected RUN:CLUSTER, e.g. latest:3.", param_hint="--from-cluster"
                 )
-            path = create_from_cluster(con, run, int(cluster), directory, force=force)
+            path = create_from_cluster(
+                con, run, int(cluster), directory, force=force, language=app_state.settings.shop.language
+            )
         else:
             assert from_filter is not None
-            path = create_from_filter(con, from_filter, directory, force=force)
+            path = create_from_filter(
+                con, from_filter, directory, force=force, language=app_state.settings.shop.language
+            )
     campaign = load_campaign(path)
     typer.echo(str(path))
     say(
@@ -103,12 +123,13 @@ def _report_rows(report: ValidationReport) -> list[dict[str, object]]:
 @app.command("validate")
 def campaign_validate_command(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="The campaign YAML file."),
-    sample: int = typer.Option(
-        20, "--sample", min=0, help="Recipients of each variant to render (0: every one of them)."
-    ),
-    as_of: str | None = AsOfOption,
-    fmt: OutputFormat = FormatOption,
+    file: Annotated[Path, typer.Argument(help="The campaign YAML file.")],
+    sample: Annotated[
+        int,
+        typer.Option("--sample", min=0, help="Recipients of each variant to render (0: every one of them)."),
+    ] = 20,
+    as_of: AsOfOption = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Check the YAML, the audience rules and the templates, rendering for a sample of real recipients.
 
@@ -122,7 +143,7 @@ def campaign_validate_command(
     with app_state.reader() as store:
         attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
         report = validate_campaign(
-            store.con, file, settings=app_state.settings, as_of=_as_of(as_of), sample=sample
+            store.con, file, settings=app_state.settings, as_of=_as_of(ctx, store, as_of), sample=sample
         )
     rows = _report_rows(report)
     json_data = {
@@ -151,32 +172,49 @@ def campaign_validate_command(
 @app.command("preview")
 def campaign_preview_command(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="The campaign YAML file."),
-    customer: str = typer.Option(..., "--customer", help="The customer id to render the email for."),
-    out: Path = typer.Option(
-        Path("preview.html"), "--out", help="HTML file to write (the text part goes beside it, as .txt)."
-    ),
-    as_of: str | None = AsOfOption,
+    file: Annotated[Path, typer.Argument(help="The campaign YAML file.")],
+    customer: Annotated[str, typer.Option("--customer", help="The customer id to render the email for.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="HTML file to write (the text part goes beside it, as .txt).")
+    ] = Path("preview.html"),
+    as_of: AsOfOption = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            "--images",
+            help="Folder of local product pictures: an image at <shop.url>/img/NAME is shown from NAME there "
+            "(default: img/ or data/img/ beside the campaigns folder, if present).",
+        ),
+    ] = None,
 ) -> None:
     """Render the email one customer would get and write it as HTML (and .txt) to open in a browser.
 
     Example: pleasepoint campaign preview campaigns/x.yaml --customer C0000042 --out preview.html
     """
-    from pleasepoint_cli.campaign.validate import preview
+    from pleasepoint_cli.campaign.validate import inline_local_images, preview
     from pleasepoint_cli.ops.suppression import attach_suppressions_beside
 
     app_state = state(ctx)
     with app_state.reader() as store:
         attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
-        result = preview(store.con, file, customer, settings=app_state.settings, as_of=_as_of(as_of))
+        result = preview(
+            store.con, file, customer, settings=app_state.settings, as_of=_as_of(ctx, store, as_of)
+        )
     email = result.email
     from pleasepoint_cli.outfiles import output_path
 
     text_path = out.with_suffix(".txt")
+    html = email.html
+    project = file.resolve().parent.parent
+    folder = images or next((p for p in (project / "img", project / "data" / "img") if p.is_dir()), None)
+    if folder is not None:
+        html, shown = inline_local_images(html, app_state.settings.shop.url, folder)
+        if shown:
+            say(ctx, f"{shown} local pictures from {folder} shown in the preview.")
     # Each part whole or not at all: written beside its target and renamed once complete (the text part
     # first, so a failure of either leaves no HTML behind).
     with output_path(out) as html_temp:
-        html_temp.write_text(email.html, encoding="utf-8")
+        html_temp.write_text(html, encoding="utf-8")
         with output_path(text_path) as text_temp:
             text_temp.write_text(email.text, encoding="utf-8")
     if not result.in_audience:
@@ -191,8 +229,8 @@ def campaign_preview_command(
 @app.command("list")
 def campaign_list_command(
     ctx: typer.Context,
-    directory: Path = typer.Option(Path("campaigns"), "--dir", help="Folder of campaign files."),
-    fmt: OutputFormat = FormatOption,
+    directory: Annotated[Path, typer.Option("--dir", help="Folder of campaign files.")] = Path("campaigns"),
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """The campaign files of a folder: name, variants, templates and subject, or why one does not load."""
     from dataclasses import asdict
@@ -286,7 +324,7 @@ def campaign_send_command(
     customer: Annotated[
         str | None, typer.Option("--customer", help="With --test-csv: render for this customer.")
     ] = None,
-    fmt: OutputFormat = FormatOption,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Send the campaign: plan its audience into the send ledger, then send what is queued.
 
@@ -294,12 +332,12 @@ def campaign_send_command(
     the same campaign waits --lock-timeout seconds, then exits 75. Example: pleasepoint campaign send
     campaigns/rebajas.yaml --yes
     """
-    from pleasepoint_cli.clock import parse_now
+    from pleasepoint_cli.cli._common import sending_clock
     from pleasepoint_cli.delivery.send import CampaignSend, read_test_addresses, send_test
 
     app_state = state(ctx)
     settings = app_state.settings
-    moment = parse_now(now, settings.shop.timezone)
+    moment = sending_clock(ctx, now)
     if test_csv is not None:
         addresses = read_test_addresses(test_csv)
         with _send_progress(ctx, "test send") as progress:
@@ -358,7 +396,7 @@ def campaign_send_command(
 def campaign_status_command(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The campaign YAML file.")],
-    fmt: OutputFormat = FormatOption,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """The campaign's send ledger: messages per status, first and last send time, test sends apart."""
     from pleasepoint_cli.campaign.model import load_campaign

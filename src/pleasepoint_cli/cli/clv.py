@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +16,7 @@ from pleasepoint_cli.cli._common import (
     parse_as_of,
     say,
     state,
+    use_clock,
 )
 
 if TYPE_CHECKING:
@@ -50,11 +51,13 @@ class Unit(str, Enum):
     days = "days"
 
 
-AsOfOption = typer.Option(
-    None,
-    "--as-of",
-    help="Reference date YYYY-MM-DD; orders on or before it count (default: the day of the latest order).",
-)
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Reference date YYYY-MM-DD; orders on or before it count (default: the day of the latest order).",
+    ),
+]
 
 _SHORT = {
     "avg_ticket": "avg ticket",
@@ -70,23 +73,27 @@ _SHORT = {
 @app.command("score")
 def clv_score_command(
     ctx: typer.Context,
-    run: str | None = typer.Argument(
-        None, help="With --by cluster: the persona run (id, name or latest; default latest)."
-    ),
-    by: ScoreBy = typer.Option(ScoreBy.state, "--by", help="state (recency), rfm (11 segments) or cluster."),
-    as_of: str | None = AsOfOption,
-    fmt: OutputFormat = FormatOption,
+    run: Annotated[
+        str | None,
+        typer.Argument(help="With --by cluster: the persona run (id, name or latest; default latest)."),
+    ] = None,
+    by: Annotated[
+        ScoreBy, typer.Option("--by", help="state (recency), rfm (11 segments) or cluster.")
+    ] = ScoreBy.state,
+    as_of: AsOfOption = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """The guide's CLV table: per segment customers, tickets, average ticket, mean recency, spend, tickets and
     spend per customer, % of customers and % of revenue, with a total row.
 
     Example: pleasepoint clv score --by cluster latest --as-of 2026-11-30
     """
+    from pleasepoint_cli.clock import ANALYSIS
     from pleasepoint_cli.clv.score import clv_score, latest_order_day
 
     app_state = state(ctx)
     with app_state.reader() as store:
-        day = parse_as_of(as_of) or latest_order_day(store.con)
+        day = use_clock(ctx, ANALYSIS, latest_order_day(store.con), as_of=as_of).as_of
         table = clv_score(store.con, by.value, day, app_state.settings.states, run)
     json_data = {
         "by": table.by,
@@ -137,40 +144,47 @@ def _print_score(table: ScoreTable, title: str) -> None:
 
     from pleasepoint_cli.cli._common import stdout_console
 
+    rows = [*table.rows, table.total]
+    figures = [[_compact(row.as_dict()[field], kind) for _, field, kind in _SCORE_COLUMNS] for row in rows]
+    widths = [
+        max([*(len(part) for part in header.split("\n")), *(len(f[i]) for f in figures)])
+        for i, (header, _, _) in enumerate(_SCORE_COLUMNS)
+    ]
+    console = stdout_console()
+    # Figures are never cut; the segment name gives way with an ellipsis (never a mid-word wrap).
+    room = max(8, console.width - sum(widths) - 2 * len(widths) - 2)
     view = Table(
         title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
     )
-    view.add_column("segment", overflow="fold", min_width=8)
-    for header, _, _ in _SCORE_COLUMNS:
-        view.add_column(header, justify="right", no_wrap=True)
-    for i, row in enumerate([*table.rows, table.total]):
-        data = row.as_dict()
+    view.add_column("segment", overflow="ellipsis", no_wrap=True, min_width=8, max_width=room)
+    for (header, _, _), width in zip(_SCORE_COLUMNS, widths, strict=True):
+        view.add_column(header, justify="right", no_wrap=True, min_width=width)
+    for i, (row, cells) in enumerate(zip(rows, figures, strict=True)):
         name = f"{row.segment} {row.label}" if row.label else row.segment
-        view.add_row(
-            name,
-            *(_compact(data[field], kind) for _, field, kind in _SCORE_COLUMNS),
-            end_section=i == len(table.rows) - 1,
-        )
-    stdout_console().print(view)
+        view.add_row(name, *cells, end_section=i == len(table.rows) - 1)
+    console.print(view)
 
 
 @app.command("enrich")
 def clv_enrich_command(
     ctx: typer.Context,
-    by: SegmentBy = typer.Option(SegmentBy.state, "--by", help="state or rfm."),
-    key: str | None = typer.Option(None, "--key", help="Attribute key (default clv_state or rfm_segment)."),
-    as_of: str | None = AsOfOption,
-    fmt: OutputFormat = FormatOption,
+    by: Annotated[SegmentBy, typer.Option("--by", help="state or rfm.")] = SegmentBy.state,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Attribute key (default clv_state or rfm_segment).")
+    ] = None,
+    as_of: AsOfOption = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Write each customer's recency state or RFM segment as an attribute, so audience rules can use it.
 
     Example: pleasepoint clv enrich --by state --key hibernation --as-of 2026-11-30
     """
+    from pleasepoint_cli.clock import ANALYSIS
     from pleasepoint_cli.clv.score import clv_enrich, latest_order_day
 
     app_state = state(ctx)
     with app_state.store() as store, store.transaction() as con:
-        day = parse_as_of(as_of) or latest_order_day(con)
+        day = use_clock(ctx, ANALYSIS, latest_order_day(con), as_of=as_of).as_of
         change, counts = clv_enrich(con, by.value, day, app_state.settings.states, key)
     rows = [{"segment": segment, "customers": n} for segment, n in counts]
     json_data = {
@@ -194,117 +208,102 @@ def clv_enrich_command(
 @app.command("predict")
 def clv_predict_command(
     ctx: typer.Context,
-    model: Model = typer.Option(Model.bgnbd, "--model", help="Purchase model: bgnbd or pareto."),
-    horizon: int = typer.Option(365, "--horizon", min=1, help="Prediction horizon in days."),
-    holdout: str | None = typer.Option(
-        None,
-        "--holdout",
-        help="Compare predictions with the actual purchases from the calibration end to this date.",
-    ),
-    calibration_end: str | None = typer.Option(
-        None,
-        "--calibration-end",
-        help="Last day of the calibration period (default: --as-of, else the latest order day).",
-    ),
-    unit: Unit = typer.Option(Unit.weeks, "--unit", help="Model time unit (the papers use weeks)."),
-    discount: float = typer.Option(0.01, "--discount", help="Annual discount rate for CLV (0.01 = 1%)."),
-    penalizer: float = typer.Option(
-        0.0,
-        "--penalizer",
-        min=0,
-        help="L2 penalty on the log-parameters; a small value (0.001) keeps fits finite on data that do not identify the model.",
-    ),
-    grid: str = typer.Option(
-        "auto",
-        "--grid",
-        help="Time grid of t_x and T: exact (days), a number of days, or auto (exact up to 25,000 distinct "
-        "customers' (x, t_x, T), else the finest of 7/14/28 days that stays under).",
-    ),
-    write_tier: str | None = typer.Option(
-        None,
-        "--write-tier",
-        help="Store each customer's CLV quintile (very_high..very_low) as this attribute.",
-    ),
-    top: int = typer.Option(10, "--top", min=0, help="Table output: show the n customers of highest CLV."),
-    out: Path | None = typer.Option(
-        None, "--out", help="Write every customer's predictions to a .csv or .parquet file."
-    ),
-    as_of: str | None = AsOfOption,
-    fmt: OutputFormat = FormatOption,
+    model: Annotated[Model, typer.Option("--model", help="Purchase model: bgnbd or pareto.")] = Model.bgnbd,
+    horizon: Annotated[int, typer.Option("--horizon", min=1, help="Prediction horizon in days.")] = 365,
+    holdout: Annotated[
+        str | None,
+        typer.Option(
+            "--holdout",
+            help="Compare predictions with the actual purchases from the calibration end to this date.",
+        ),
+    ] = None,
+    calibration_end: Annotated[
+        str | None,
+        typer.Option(
+            "--calibration-end",
+            help="Last day of the calibration period (default: --as-of, else the latest order day).",
+        ),
+    ] = None,
+    unit: Annotated[
+        Unit, typer.Option("--unit", help="Model time unit (the papers use weeks).")
+    ] = Unit.weeks,
+    discount: Annotated[
+        float, typer.Option("--discount", help="Annual discount rate for CLV (0.01 = 1%).")
+    ] = 0.01,
+    penalizer: Annotated[
+        float,
+        typer.Option(
+            "--penalizer",
+            min=0,
+            help="L2 penalty on the log-parameters; a small value (0.001) keeps fits finite on data that do not identify the model.",
+        ),
+    ] = 0.0,
+    grid: Annotated[
+        str,
+        typer.Option(
+            "--grid",
+            help="Time grid of t_x and T: exact (days), a number of days, or auto (exact up to 25,000 distinct "
+            "customers' (x, t_x, T), else the finest of 7/14/28 days that stays under).",
+        ),
+    ] = "auto",
+    write_tier: Annotated[
+        str | None,
+        typer.Option(
+            "--write-tier", help="Store each customer's CLV quintile (very_high..very_low) as this attribute."
+        ),
+    ] = None,
+    top: Annotated[
+        int, typer.Option("--top", min=0, help="Table output: show the n customers of highest CLV.")
+    ] = 10,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write every customer's predictions to a .csv or .parquet file."),
+    ] = None,
+    as_of: AsOfOption = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Predictive CLV: fit BG/NBD (or Pareto/NBD) and Gamma-Gamma, then each customer's expected purchases,
     P(alive), spend and discounted CLV over the horizon.
 
     Example: pleasepoint clv predict --calibration-end 1997-09-30 --holdout 1998-06-30 --unit weeks
     """
-    from pleasepoint_cli.clv.predict import (
-        PredictOptions,
-        predict_clv,
-        tier_summary,
-        top_customers,
-        write_clv_tiers,
-    )
+    from pleasepoint_cli.clock import ANALYSIS
+    from pleasepoint_cli.clv.predict import PredictRequest, run_predict
     from pleasepoint_cli.clv.score import latest_order_day
-    from pleasepoint_cli.errors import ConfigError
-    from pleasepoint_cli.textutil import slugify
 
-    day = parse_as_of(as_of)
-    end = parse_as_of(calibration_end, "--calibration-end")
-    if day is not None and end is not None and day != end and holdout is None:
-        raise ConfigError(
-            "--as-of and --calibration-end differ: without --holdout they name the same day; "
-            "give one of them."
-        )
-    holdout_end = parse_as_of(holdout, "--holdout")
-    grid_days = _grid(grid)
+    request = PredictRequest(
+        as_of=parse_as_of(as_of),
+        calibration_end=parse_as_of(calibration_end, "--calibration-end"),
+        holdout_end=parse_as_of(holdout, "--holdout"),
+        model=model.value,
+        horizon_days=horizon,
+        unit=unit.value,
+        annual_discount=discount,
+        penalizer=penalizer,
+        grid_days=_grid(grid),
+        top=top,
+        out=out,
+        write_tier=write_tier,
+    )
     app_state = state(ctx)
     with app_state.store() as store:
-        options = PredictOptions(
-            calibration_end=end or day or latest_order_day(store.con),
-            model=model.value,
-            horizon_days=horizon,
-            holdout_end=holdout_end,
-            unit=unit.value,
-            annual_discount=discount,
-            penalizer=penalizer,
-            grid_days=grid_days,
-        )
-        result = predict_clv(store.con, options)
-        tiers = tier_summary(store.con)
-        leaders = top_customers(store.con, top) if top else []
-        exported = None
-        if out is not None:
-            from pleasepoint_cli.clv.predict import export_predictions
-
-            exported = export_predictions(store.con, out)
-        change = None
-        if write_tier is not None:
-            with store.transaction() as con:
-                change = write_clv_tiers(con, slugify(write_tier), result)
-    if fmt is not OutputFormat.table:
-        document = {
-            **result.as_json(),
-            "tiers": tiers,
-            "tier_change": None
-            if change is None
-            else {
-                "key": slugify(write_tier or ""),
-                "change_id": change.change_id,
-                "values_changed": change.changed,
-            },
-        }
-        if fmt is OutputFormat.json:
-            emit_json(document)
-        else:
-            emit_rows(_fit_rows(result), fmt)
+        clock = use_clock(ctx, ANALYSIS, latest_order_day(store.con), as_of=calibration_end or as_of)
+        run = run_predict(store, request, clock.as_of)
+    result = run.result
+    for warning in result.warnings:
+        say(ctx, f"[yellow]warning:[/] {warning}")
+    if fmt is OutputFormat.json:
+        emit_json(run.as_json())
+    elif fmt is OutputFormat.csv:
+        emit_rows(_fit_rows(result), fmt)
     else:
-        _print_prediction(result, tiers, leaders)
-    if exported is not None:
-        say(ctx, f"wrote {exported:,} customers' predictions to {out}")
-    if change is not None:
+        _print_prediction(result, run.tiers, run.leaders)
+    if run.exported is not None:
+        say(ctx, f"wrote {run.exported:,} customers' predictions to {out}")
+    if run.change is not None:
         say(
             ctx,
-            f"change {change.change_id}: CLV tier `{slugify(write_tier or '')}` set, {change.changed:,} "
+            f"change {run.change.change_id}: CLV tier `{run.tier_key}` set, {run.change.changed:,} "
             "values changed.",
         )
 

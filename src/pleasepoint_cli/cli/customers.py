@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-from pleasepoint_cli.cli._common import FormatOption, OutputFormat, emit_json, emit_rows, parse_as_of, state
+from pleasepoint_cli.cli._common import FormatOption, OutputFormat, emit_json, emit_rows, state, use_clock
 
 app = typer.Typer(
     help="One customer at a time: profile, attributes, clusters and figures.", no_args_is_help=True
@@ -17,26 +17,29 @@ app = typer.Typer(
 @app.command("show")
 def customers_show_command(
     ctx: typer.Context,
-    customer_id: str = typer.Argument(..., help="Customer id."),
-    as_of: str | None = typer.Option(
-        None,
-        "--as-of",
-        help="Reference date YYYY-MM-DD for the figures, state and RFM segment (default: the day of the latest "
-        "order).",
-    ),
-    fmt: OutputFormat = FormatOption,
+    customer_id: Annotated[str, typer.Argument(help="Customer id.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Reference date YYYY-MM-DD for the figures, state and RFM segment (default: the day of the latest "
+            "order).",
+        ),
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """A customer's profile, attributes (with source and time), persona cluster per run (latest first) and
     figures: orders, spend, average ticket, first and last order, recency, state and RFM segment.
 
     Example: pleasepoint customers show C000123 --as-of 2026-11-30
     """
+    from pleasepoint_cli.clock import ANALYSIS
     from pleasepoint_cli.clv.score import latest_order_day
     from pleasepoint_cli.customers.profile import customer_profile
 
     app_state = state(ctx)
     with app_state.reader() as store:
-        day = parse_as_of(as_of) or latest_order_day(store.con)
+        day = use_clock(ctx, ANALYSIS, latest_order_day(store.con), as_of=as_of).as_of
         shown = customer_profile(store.con, customer_id, day, app_state.settings.states)
     if fmt is OutputFormat.json:
         emit_json(shown.as_json())
@@ -106,8 +109,8 @@ def _flat(document: dict[str, Any]) -> list[dict[str, Any]]:
 @app.command("export")
 def customers_export_command(
     ctx: typer.Context,
-    customer_id: str = typer.Argument(..., help="Customer id."),
-    out: Path | None = typer.Option(None, "--out", help="Write the JSON here instead of stdout."),
+    customer_id: Annotated[str, typer.Argument(help="Customer id.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the JSON here instead of stdout.")] = None,
 ) -> None:
     """GDPR access: everything held on a person as JSON (profile, attributes with history, orders, persona
     assignments, send ledger, events, suppression entry).
@@ -137,9 +140,9 @@ def customers_export_command(
 @app.command("forget")
 def customers_forget_command(
     ctx: typer.Context,
-    customer_id: str = typer.Argument(..., help="Customer id."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    fmt: OutputFormat = FormatOption,
+    customer_id: Annotated[str, typer.Argument(help="Customer id.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """GDPR erasure: delete the person from every table (derived ones included) and the outbox; keep only
     anonymous counts and the hash of their address on the suppression list, so a re-import is never mailed.

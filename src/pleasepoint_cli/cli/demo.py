@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -30,13 +31,15 @@ def _heading(text: str) -> None:
 
 def demo(
     ctx: typer.Context,
-    customers: int = typer.Option(5000, "--customers", min=10, help="How many customers the shop has."),
-    seed: int = typer.Option(
-        42, "--seed", help="Seed of the generator (same seed, same shop, same results)."
-    ),
-    directory: Path = typer.Option(
-        Path("demo-shop"), "--dir", help="Folder for the shop's files and database."
-    ),
+    customers: Annotated[
+        int, typer.Option("--customers", min=10, help="How many customers the shop has.")
+    ] = 5000,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the generator (same seed, same shop, same results).")
+    ] = 42,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Folder for the shop's files and database.")
+    ] = Path("demo-shop"),
 ) -> None:
     """Make the example eco-supermarket (seeded, planted personas), load it and run the whole workflow.
 
@@ -44,7 +47,7 @@ def demo(
 
     Example: pleasepoint demo --customers 5000 --seed 42 --dir demo-shop
     """
-    from pleasepoint_cli.cli.setup import CONFIG_TEMPLATE, FOLDERS
+    from pleasepoint_cli.cli.setup import FOLDERS, config_text
     from pleasepoint_cli.demo.generator import generate_shop
     from pleasepoint_cli.ingest.loader import ingest_file
 
@@ -52,7 +55,7 @@ def demo(
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "pleasepoint.yaml"
     if not config.exists():
-        config.write_text(CONFIG_TEMPLATE.format(name="Ecomercado"), encoding="utf-8")
+        config.write_text(config_text("Ecomercado"), encoding="utf-8")
     for folder in FOLDERS:
         (directory / folder).mkdir(exist_ok=True)
     if app_state.db is None:
@@ -101,8 +104,7 @@ def demo(
     run("clv", "score", "--by", "state")
     run("clv", "score", "--by", "cluster", "latest")
     run("clv", "enrich", "--by", "state", "--key", "hibernation")
-    # The example shop plants personas, not a buy-till-you-die process: a small penalty keeps the fit finite.
-    run("clv", "predict", "--penalizer", "0.001", "--write-tier", "clv_tier")
+    run("clv", "predict", "--write-tier", "clv_tier")
 
     _heading("5. A personalised campaign for the largest cluster")
     campaigns = directory / "campaigns"
@@ -121,6 +123,8 @@ def demo(
         as_of,
         "--out",
         str(directory / "outbox" / "preview.html"),
+        "--images",
+        str(shop.directory / "img"),
     )
     _send_and_measure(ctx, run, directory, campaign, seed)
     say(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,7 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-RunArgument = typer.Argument(..., help="Persona run: its id, its name, or `latest`.")
+RunArgument = Annotated[str, typer.Argument(help="Persona run: its id, its name, or `latest`.")]
 
 
 def _change_row(change: AttributeChange) -> dict[str, Any]:
@@ -67,13 +67,15 @@ def _emit_result(ctx: typer.Context, result: EnrichResult, fmt: OutputFormat, ti
 @app.command("cluster")
 def enrich_cluster_command(
     ctx: typer.Context,
-    run: str = RunArgument,
-    cluster: int = typer.Argument(..., help="Cluster number within the run (1 = largest)."),
-    pairs: list[str] = typer.Argument(
-        ...,
-        help="key=value pairs; keys become slugs (`Bebé y niño` -> bebe_y_nino), values keep their accents.",
-    ),
-    fmt: OutputFormat = FormatOption,
+    run: RunArgument,
+    cluster: Annotated[int, typer.Argument(help="Cluster number within the run (1 = largest).")],
+    pairs: Annotated[
+        list[str],
+        typer.Argument(
+            help="key=value pairs; keys become slugs (`Bebé y niño` -> bebe_y_nino), values keep their accents."
+        ),
+    ],
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Set key=value attributes on every member of one cluster, and nobody else.
 
@@ -90,9 +92,9 @@ def enrich_cluster_command(
 @app.command("clear")
 def enrich_clear_command(
     ctx: typer.Context,
-    run: str = RunArgument,
-    cluster: int = typer.Argument(..., help="Cluster number within the run."),
-    fmt: OutputFormat = FormatOption,
+    run: RunArgument,
+    cluster: Annotated[int, typer.Argument(help="Cluster number within the run.")],
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Remove every attribute that this cluster's enrichments set and that still holds their value.
 
@@ -108,9 +110,9 @@ def enrich_clear_command(
 @app.command("apply")
 def enrich_apply_command(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="Enrichment YAML: run, and per cluster a segment and levels."),
-    run: str | None = typer.Option(None, "--run", help="Overrides the file's `run:`."),
-    fmt: OutputFormat = FormatOption,
+    file: Annotated[Path, typer.Argument(help="Enrichment YAML: run, and per cluster a segment and levels.")],
+    run: Annotated[str | None, typer.Option("--run", help="Overrides the file's `run:`.")] = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Write a whole enrichment table (the guide's section 3) from a YAML file, in one change.
 
@@ -126,10 +128,14 @@ def enrich_apply_command(
 @app.command("levels")
 def enrich_levels_command(
     ctx: typer.Context,
-    run: str = RunArgument,
-    key: str = typer.Option("segment", "--key", help="Attribute that receives each cluster's label."),
-    prefix: str = typer.Option("propensity_", "--prefix", help="Prefix of the propensity level keys."),
-    fmt: OutputFormat = FormatOption,
+    run: RunArgument,
+    key: Annotated[
+        str, typer.Option("--key", help="Attribute that receives each cluster's label.")
+    ] = "segment",
+    prefix: Annotated[
+        str, typer.Option("--prefix", help="Prefix of the propensity level keys.")
+    ] = "propensity_",
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Write every cluster's label and its level (high/medium/low/zero) per profile variable on its members.
 
@@ -145,11 +151,13 @@ def enrich_levels_command(
 @app.command("top")
 def enrich_top_command(
     ctx: typer.Context,
-    run: str = RunArgument,
-    n: int = typer.Option(3, "--n", min=1, help="How many variables per cluster."),
-    write: bool = typer.Option(False, "--write", help="Also store them on the members as top_1..top_n."),
-    prefix: str = typer.Option("top_", "--prefix", help="Key prefix used with --write."),
-    fmt: OutputFormat = FormatOption,
+    run: RunArgument,
+    n: Annotated[int, typer.Option("--n", min=1, help="How many variables per cluster.")] = 3,
+    write: Annotated[
+        bool, typer.Option("--write", help="Also store them on the members as top_1..top_n.")
+    ] = False,
+    prefix: Annotated[str, typer.Option("--prefix", help="Key prefix used with --write.")] = "top_",
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Show each cluster's n variables of highest propensity (the guide's section 6); --write stores them.
 
@@ -191,8 +199,8 @@ def enrich_top_command(
 @app.command("history")
 def enrich_history_command(
     ctx: typer.Context,
-    customer: str = typer.Argument(..., help="Customer id."),
-    fmt: OutputFormat = FormatOption,
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Every change of one customer's attributes, newest first.
 
@@ -232,8 +240,8 @@ def enrich_history_command(
 @app.command("changes")
 def enrich_changes_command(
     ctx: typer.Context,
-    limit: int = typer.Option(20, "--limit", min=1, help="How many of the newest changes."),
-    fmt: OutputFormat = FormatOption,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many of the newest changes.")] = 20,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """List attribute change batches, newest first, with what they changed and whether they were undone.
 
@@ -261,8 +269,8 @@ def enrich_changes_command(
 @app.command("undo")
 def enrich_undo_command(
     ctx: typer.Context,
-    change_id: int = typer.Argument(..., help="Change id (see `enrich changes` or `enrich history`)."),
-    fmt: OutputFormat = FormatOption,
+    change_id: Annotated[int, typer.Argument(help="Change id (see `enrich changes` or `enrich history`).")],
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Restore the values a change replaced, where its values are still current; recorded as a new change.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -27,14 +28,16 @@ class ReportFormat(str, Enum):
 @app.command("ingest")
 def events_ingest_command(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="A JSON array, one JSON object or JSON Lines file of events."),
-    fmt: EventFormat = typer.Option(
-        EventFormat.pleasepoint, "--format", "-f", help="pleasepoint, sendgrid, mailgun or ses."
-    ),
-    output: ReportFormat = typer.Option(
-        ReportFormat.table, "--output", "-o", help="table or json (on stdout)."
-    ),
-    now: str | None = typer.Option(None, "--now", help="Time of receipt (ISO 8601; default: the clock)."),
+    file: Annotated[Path, typer.Argument(help="A JSON array, one JSON object or JSON Lines file of events.")],
+    fmt: Annotated[
+        EventFormat, typer.Option("--format", "-f", help="pleasepoint, sendgrid, mailgun or ses.")
+    ] = EventFormat.pleasepoint,
+    output: Annotated[
+        ReportFormat, typer.Option("--output", "-o", help="table or json (on stdout).")
+    ] = ReportFormat.table,
+    now: Annotated[
+        str | None, typer.Option("--now", help="Time of receipt (ISO 8601; default: the clock).")
+    ] = None,
 ) -> None:
     """Load a provider's events (delivered, open, click, bounce, complaint, unsubscribe) and match them to
     the sends of the ledger. Loading the same file twice changes nothing; a file with any unknown or

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -32,7 +32,7 @@ class OnError(str, Enum):
 def _load(
     ctx: typer.Context,
     entity: str,
-    files: list[Path],
+    files: list[Path] | None,
     mapping_file: Path | None,
     maps: list[str],
     delimiter: str | None,
@@ -188,67 +188,88 @@ def _same_file(a: Path, b: Path) -> bool:
 def _command(entity: str, example: str) -> None:
     def command(
         ctx: typer.Context,
-        files: list[Path] = typer.Argument(
-            None, help="One or more export files, loaded together, all or nothing.", show_default=False
-        ),
-        mapping_file: Path | None = typer.Option(
-            None, "--mapping", "-m", help="Mapping YAML (columns, format)."
-        ),
-        maps: list[str] = typer.Option(
-            [], "--map", help="canonical=SOURCE_COLUMN; repeatable; overrides --mapping."
-        ),
-        delimiter: str | None = typer.Option(
-            None,
-            "--delimiter",
-            help="Field separator (default: sniffed); 'tab', or 'whitespace' for space-aligned files.",
-        ),
-        encoding: str | None = typer.Option(
-            None, "--encoding", help="utf-8, latin-1, cp1252... (default: detected)."
-        ),
-        decimal: str | None = typer.Option(
-            None, "--decimal", help="Decimal separator of numbers: '.' or ','."
-        ),
-        date_format: str | None = typer.Option(
-            None, "--date-format", help="strptime format, e.g. %d/%m/%Y (default: ISO or dd/mm/yyyy)."
-        ),
-        no_header: bool = typer.Option(
-            False, "--no-header", help="The CSV has no header row (see --columns)."
-        ),
-        columns: str | None = typer.Option(
-            None, "--columns", help="Comma-separated column names for a file without a header."
-        ),
-        on_error: OnError = typer.Option(
-            OnError.abort, "--on-error", help="abort: any bad row loads nothing; skip: load the good rows."
-        ),
-        rejects: Path | None = typer.Option(
-            None, "--rejects", help="Write skipped rows with their reasons here (implies --on-error skip)."
-        ),
-        order_id_from: OrderIdFrom | None = typer.Option(
-            None,
-            "--order-id-from",
-            help="Orders only, for files without an order id: customer-day makes "
-            "one order per customer and day.",
-        ),
-        dayfirst: bool | None = typer.Option(
-            None,
-            "--dayfirst/--monthfirst",
-            help="Read dates such as 3/2/2017 day first (3 February) or month first (2 March); "
-            "default: ingest.date_order, else refuse a file where it cannot be told.",
-        ),
-        sql: str | None = typer.Option(
-            None,
-            "--sql",
-            help="A DuckDB SELECT over files as the source, e.g. \"SELECT * FROM read_csv('items.csv') JOIN "
-            "read_csv('orders.csv') USING (order_id)\" (reading functions only).",
-        ),
-        fmt: OutputFormat = FormatOption,
+        files: Annotated[
+            list[Path] | None,
+            typer.Argument(
+                help="One or more export files, loaded together, all or nothing (or --sql).",
+                show_default=False,
+            ),
+        ] = None,
+        mapping_file: Annotated[
+            Path | None, typer.Option("--mapping", "-m", help="Mapping YAML (columns, format).")
+        ] = None,
+        maps: Annotated[
+            list[str] | None,
+            typer.Option("--map", help="canonical=SOURCE_COLUMN; repeatable; overrides --mapping."),
+        ] = None,
+        delimiter: Annotated[
+            str | None,
+            typer.Option(
+                "--delimiter",
+                help="Field separator (default: sniffed); 'tab', or 'whitespace' for space-aligned files.",
+            ),
+        ] = None,
+        encoding: Annotated[
+            str | None, typer.Option("--encoding", help="utf-8, latin-1, cp1252... (default: detected).")
+        ] = None,
+        decimal: Annotated[
+            str | None, typer.Option("--decimal", help="Decimal separator of numbers: '.' or ','.")
+        ] = None,
+        date_format: Annotated[
+            str | None,
+            typer.Option(
+                "--date-format", help="strptime format, e.g. %d/%m/%Y (default: ISO or dd/mm/yyyy)."
+            ),
+        ] = None,
+        no_header: Annotated[
+            bool, typer.Option("--no-header", help="The CSV has no header row (see --columns).")
+        ] = False,
+        columns: Annotated[
+            str | None,
+            typer.Option("--columns", help="Comma-separated column names for a file without a header."),
+        ] = None,
+        on_error: Annotated[
+            OnError,
+            typer.Option("--on-error", help="abort: any bad row loads nothing; skip: load the good rows."),
+        ] = OnError.abort,
+        rejects: Annotated[
+            Path | None,
+            typer.Option(
+                "--rejects", help="Write skipped rows with their reasons here (implies --on-error skip)."
+            ),
+        ] = None,
+        order_id_from: Annotated[
+            OrderIdFrom | None,
+            typer.Option(
+                "--order-id-from",
+                help="Orders only, for files without an order id: customer-day makes "
+                "one order per customer and day.",
+            ),
+        ] = None,
+        dayfirst: Annotated[
+            bool | None,
+            typer.Option(
+                "--dayfirst/--monthfirst",
+                help="Read dates such as 3/2/2017 day first (3 February) or month first (2 March); "
+                "default: ingest.date_order, else refuse a file where it cannot be told.",
+            ),
+        ] = None,
+        sql: Annotated[
+            str | None,
+            typer.Option(
+                "--sql",
+                help="A DuckDB SELECT over files as the source, e.g. \"SELECT * FROM read_csv('items.csv') i "
+                "JOIN read_csv('orders.csv') o USING (order_id)\" (reading functions only).",
+            ),
+        ] = None,
+        fmt: FormatOption = OutputFormat.table,
     ) -> None:
         _load(
             ctx,
             entity,
             files,
             mapping_file,
-            maps,
+            maps or [],
             delimiter,
             encoding,
             decimal,

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -86,7 +86,7 @@ def run_document(run: StoredRun) -> dict[str, Any]:
         "fingerprint": record.manifest["fingerprint"],
         "manifest": record.manifest,
         "clusters": [{**asdict(c), "centroid": list(c.centroid)} for c in run.clusters],
-        "profile": [asdict(c) for c in run.cells],
+        "profile": [{k: v for k, v in asdict(c).items() if k != "support"} for c in run.cells],
     }
 
 
@@ -117,94 +117,114 @@ def _auto_k_table(ctx: typer.Context, scores: list[KScore], chosen: int) -> None
 @app.command("run")
 def persona_run(
     ctx: typer.Context,
-    name: str | None = typer.Option(
-        None, "--name", "-n", help="A name for the run (default: ATTRIBUTES-UNIT)."
-    ),
-    clusters: int | None = typer.Option(
-        None,
-        "--clusters",
-        "-k",
-        help="Number of clusters, 2 to 20 (3 to 9 recommended). Default 5.",
-        show_default=False,
-    ),
-    attributes: list[str] = typer.Option(
-        [],
-        "--attribute",
-        "-a",
-        metavar="ATTRIBUTE",
-        help="Product attribute to analyse: category "
-        "(default) or any product attribute key (brand...). Repeatable.",
-    ),
-    unit: str | None = typer.Option(
-        None,
-        "--unit",
-        "-u",
-        metavar="UNIT",
-        help="freq (share of the customer's orders with the "
-        "value; default), count, spend (share of spend) or binary.",
-    ),
-    transform: str | None = typer.Option(
-        None,
-        "--transform",
-        "-t",
-        metavar="TRANSFORM",
-        help="none, log, standardize, minmax or "
-        "sqrt. Default: none for one attribute, standardize for several.",
-    ),
-    since: str | None = typer.Option(
-        None, "--since", metavar="DATE", help="First order day analysed (YYYY-MM-DD)."
-    ),
-    until: str | None = typer.Option(
-        None, "--until", metavar="DATE", help="Last order day analysed (YYYY-MM-DD)."
-    ),
-    as_of: str | None = typer.Option(
-        None,
-        "--as-of",
-        metavar="DATE",
-        help="Day recency is measured at; no later order is read. "
-        "Default: the day of the latest order in the store (up to --until).",
-    ),
-    where: list[str] = typer.Option(
-        [],
-        "--where",
-        "-w",
-        metavar="KEY=VALUE",
-        help="KEY=VALUE: only customers whose customers column "
-        "(city, gender, country...) or customer attribute equals VALUE. Repeatable.",
-    ),
-    audience_file: Path | None = typer.Option(
-        None,
-        "--audience",
-        metavar="FILE",
-        help="Only customers an audience rule selects: a YAML file with an `audience:` key "
-        "(docs/audiences.md). Marketing guards (consent...) are not added to an analysis.",
-    ),
-    rfm: bool | None = typer.Option(
-        None,
-        "--rfm/--no-rfm",
-        help="Add recency, frequency and monetary dimensions (standardised).",
-        show_default=False,
-    ),
-    seed: int | None = typer.Option(
-        None, "--seed", help="Random seed of k-means (default 42).", show_default=False
-    ),
-    auto_k: str | None = typer.Option(
-        None,
-        "--auto-k",
-        metavar="LOW-HIGH",
-        help="LOW-HIGH, e.g. 3-9: fit each k, keep the best "
-        "silhouette (sample of 10,000) and print the scores.",
-    ),
-    config: Path | None = typer.Option(
-        None,
-        "--config",
-        "-c",
-        metavar="FILE",
-        help="persona.yaml with any of these options "
-        "(name, clusters, attributes, unit, transform, since, until, as_of, where, "
-        "audience, rfm, seed, auto_k); flags override it.",
-    ),
-    fmt: OutputFormat = FormatOption,
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="A name for the run (default: ATTRIBUTES-UNIT).")
+    ] = None,
+    clusters: Annotated[
+        int | None,
+        typer.Option(
+            "--clusters",
+            "-k",
+            help="Number of clusters, 2 to 20 (3 to 9 recommended). Default 5.",
+            show_default=False,
+        ),
+    ] = None,
+    attributes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--attribute",
+            "-a",
+            metavar="ATTRIBUTE",
+            help="Product attribute to analyse: category "
+            "(default) or any product attribute key (brand...). Repeatable.",
+        ),
+    ] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option(
+            "--unit",
+            "-u",
+            metavar="UNIT",
+            help="freq (share of the customer's orders with the "
+            "value; default), count, spend (share of spend) or binary.",
+        ),
+    ] = None,
+    transform: Annotated[
+        str | None,
+        typer.Option(
+            "--transform",
+            "-t",
+            metavar="TRANSFORM",
+            help="none, log, standardize, minmax or "
+            "sqrt. Default: none for one attribute, standardize for several.",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", metavar="DATE", help="First order day analysed (YYYY-MM-DD).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", metavar="DATE", help="Last order day analysed (YYYY-MM-DD).")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="DATE",
+            help="Day recency is measured at; no later order is read. "
+            "Default: the day of the latest order in the store (up to --until).",
+        ),
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--where",
+            "-w",
+            metavar="KEY=VALUE",
+            help="KEY=VALUE: only customers whose customers column "
+            "(city, gender, country...) or customer attribute equals VALUE. Repeatable.",
+        ),
+    ] = None,
+    audience_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--audience",
+            metavar="FILE",
+            help="Only customers an audience rule selects: a YAML file with an `audience:` key "
+            "(docs/audiences.md). Marketing guards (consent...) are not added to an analysis.",
+        ),
+    ] = None,
+    rfm: Annotated[
+        bool | None,
+        typer.Option(
+            "--rfm/--no-rfm",
+            help="Add recency, frequency and monetary dimensions (standardised).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Random seed of k-means (default 42).", show_default=False)
+    ] = None,
+    auto_k: Annotated[
+        str | None,
+        typer.Option(
+            "--auto-k",
+            metavar="LOW-HIGH",
+            help="LOW-HIGH, e.g. 3-9: fit each k, keep the best "
+            "silhouette (sample of 10,000) and print the scores.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            metavar="FILE",
+            help="persona.yaml with any of these options "
+            "(name, clusters, attributes, unit, transform, since, until, as_of, where, "
+            "audience, rfm, seed, auto_k); flags override it.",
+        ),
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Cluster the customers by what they buy and store the run (manifest, clusters, profile, assignments).
 
@@ -221,13 +241,13 @@ def persona_run(
     flags: dict[str, Any] = {
         "name": name,
         "clusters": clusters,
-        "attributes": attributes,
+        "attributes": attributes or [],
         "unit": unit,
         "transform": transform,
         "since": parse_as_of(since, "--since"),
         "until": parse_as_of(until, "--until"),
         "as_of": parse_as_of(as_of, "--as-of"),
-        "where": parse_where(where),
+        "where": parse_where(where or []),
         "audience": _audience_data(audience_file),
         "rfm": rfm,
         "seed": seed,
@@ -236,19 +256,31 @@ def persona_run(
     options = resolve_options(config, flags)
     app_state = state(ctx)
     levels = app_state.settings.levels
+    with app_state.store() as store:
+        if options.until is None:  # with --until the as-of is the window's latest order (persona/runs.py)
+            from pleasepoint_cli.cli._common import use_clock
+            from pleasepoint_cli.clock import ANALYSIS, latest_purchase_day
+
+            use_clock(ctx, ANALYSIS, latest_purchase_day(store.con), as_of=as_of)
     with app_state.store() as store, stage_progress(store.con, not app_state.quiet) as stage:
         run_id, computed = run_persona(store, options, levels, stage)
         stored = load_run(store.con, run_id)
     if computed.auto_k is not None and fmt is not OutputFormat.json:
         _auto_k_table(ctx, computed.auto_k, computed.k)
+    if not app_state.quiet:
+        from pleasepoint_cli.cli._common import stderr_console
+
+        for warning in computed.profile.warnings:
+            stderr_console().print(f"warning: {warning}", markup=False)
     if fmt is OutputFormat.json:
         document = run_document(stored)
         document["auto_k"] = [asdict(s) for s in computed.auto_k] if computed.auto_k is not None else None
+        document["warnings"] = computed.profile.warnings
         emit_json(document)
     elif fmt is OutputFormat.csv:
         emit_rows(_cluster_rows(stored), fmt, columns=CLUSTER_KEYS)
     else:
-        from pleasepoint_cli.persona.render import clusters_table
+        from pleasepoint_cli.cli.persona_view import clusters_table
 
         _print(clusters_table(stored))
         say(ctx, f"stored as run {run_id}: see it with `pleasepoint persona show {run_id} --view heatmap`")
@@ -273,8 +305,8 @@ def _list_row(record: RunRecord) -> dict[str, Any]:
 @app.command("list")
 def persona_list(
     ctx: typer.Context,
-    page: int = typer.Option(1, "--page", "-p", help="Page number; 10 runs a page, newest first."),
-    fmt: OutputFormat = FormatOption,
+    page: Annotated[int, typer.Option("--page", "-p", help="Page number; 10 runs a page, newest first.")] = 1,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """List the stored runs, newest first, 10 a page.
 
@@ -295,7 +327,7 @@ def persona_list(
         emit_rows(rows, fmt)
         return
     from pleasepoint_cli.cli._common import stdout_console
-    from pleasepoint_cli.persona.render import fitted_table
+    from pleasepoint_cli.cli.persona_view import fitted_table
 
     if not rows:
         say(ctx, "no persona runs yet: make one with `pleasepoint persona run`.")
@@ -320,16 +352,21 @@ def persona_list(
 @app.command("show")
 def persona_show(
     ctx: typer.Context,
-    run: str = typer.Argument(..., metavar="RUN", help="Run id, run name (its newest run) or `latest`."),
-    view: View = typer.Option(
-        View.table,
-        "--view",
-        help="table: one row per cluster; heatmap: variables x clusters, coloured by propensity index.",
-    ),
-    html_out: Path | None = typer.Option(
-        None, "--html", help="Also write a self-contained HTML report (heatmap and table) to this file."
-    ),
-    fmt: OutputFormat = FormatOption,
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run id, run name (its newest run) or `latest`.")],
+    view: Annotated[
+        View,
+        typer.Option(
+            "--view",
+            help="table: one row per cluster; heatmap: variables x clusters, coloured by propensity index.",
+        ),
+    ] = View.table,
+    html_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--html", help="Also write a self-contained HTML report (heatmap and table) to this file."
+        ),
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Show a run: its clusters, or the heatmap of propensity (blue = high, red = low), or write an HTML report.
 
@@ -359,18 +396,23 @@ def persona_show(
             emit_rows([asdict(c) for c in stored.cells], fmt, columns=PROFILE_KEYS)
     else:
         from pleasepoint_cli.cli._common import stdout_console
-        from pleasepoint_cli.persona.render import clusters_table, heatmap
+        from pleasepoint_cli.cli.persona_view import clusters_table, heatmap
 
-        width = stdout_console().width
-        _print(heatmap(stored, width) if view is View.heatmap else clusters_table(stored, width))
+        console = stdout_console()
+        width = console.width
+        _print(
+            heatmap(stored, width, console.color_system)
+            if view is View.heatmap
+            else clusters_table(stored, width)
+        )
 
 
 @app.command("export")
 def persona_export(
     ctx: typer.Context,
-    run: str = typer.Argument(..., metavar="RUN", help="Run id, run name or `latest`."),
-    out: Path = typer.Option(..., "--out", "-o", help="The file to write: .csv or .parquet."),
-    fmt: OutputFormat = FormatOption,
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run id, run name or `latest`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The file to write: .csv or .parquet.")],
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Write every customer's assignment (customer_id, cluster, label) of a run to a CSV or Parquet file.
 
@@ -398,9 +440,9 @@ def persona_export(
 @app.command("diff")
 def persona_diff(
     ctx: typer.Context,
-    run_a: str = typer.Argument(..., metavar="A", help="The earlier run: id, name or `latest`."),
-    run_b: str = typer.Argument(..., metavar="B", help="The later run: id, name or `latest`."),
-    fmt: OutputFormat = FormatOption,
+    run_a: Annotated[str, typer.Argument(metavar="A", help="The earlier run: id, name or `latest`.")],
+    run_b: Annotated[str, typer.Argument(metavar="B", help="The later run: id, name or `latest`.")],
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """How many customers moved from each cluster of A to each cluster of B, clusters matched by centroid.
 
@@ -478,8 +520,8 @@ def _print_diff(ctx: typer.Context, result: RunDiff) -> None:
 @app.command("verify")
 def persona_verify(
     ctx: typer.Context,
-    run: str = typer.Argument(..., metavar="RUN", help="Run id, run name or `latest`."),
-    fmt: OutputFormat = FormatOption,
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run id, run name or `latest`.")],
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Recompute a run from its stored manifest and compare: exit 0 when identical, 1 when not (for CI).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -28,16 +29,26 @@ def register(app: typer.Typer) -> None:
 
 def stats(
     ctx: typer.Context,
-    campaign: str | None = typer.Option(None, "--campaign", help="Only this campaign (its slug)."),
-    automation: str | None = typer.Option(None, "--automation", help="Only this automation (its name)."),
-    date_from: str | None = typer.Option(None, "--from", help="First day YYYY-MM-DD (shop time zone)."),
-    date_to: str | None = typer.Option(None, "--to", help="Last day YYYY-MM-DD, included (shop time zone)."),
-    by: By | None = typer.Option(
-        None, "--by", help="hour, day or week (default: hour under 7 days, else day)."
-    ),
-    metric: Metric | None = typer.Option(None, "--metric", help="Chart only sends, opens or clicks."),
-    fmt: OutputFormat = FormatOption,
-    html: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML report here."),
+    campaign: Annotated[str | None, typer.Option("--campaign", help="Only this campaign (its slug).")] = None,
+    automation: Annotated[
+        str | None, typer.Option("--automation", help="Only this automation (its name).")
+    ] = None,
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="First day YYYY-MM-DD (shop time zone).")
+    ] = None,
+    date_to: Annotated[
+        str | None, typer.Option("--to", help="Last day YYYY-MM-DD, included (shop time zone).")
+    ] = None,
+    by: Annotated[
+        By | None, typer.Option("--by", help="hour, day or week (default: hour under 7 days, else day).")
+    ] = None,
+    metric: Annotated[
+        Metric | None, typer.Option("--metric", help="Chart only sends, opens or clicks.")
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML report here.")
+    ] = None,
 ) -> None:
     """Counters (sent, delivered, unique opens with and without machine opens, unique clicks, open, click
     and click-to-open rates, hard and soft bounces, complaints, unsubscribes), a chart of sends, opens and

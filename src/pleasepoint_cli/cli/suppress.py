@@ -57,7 +57,7 @@ def suppress_remove_command(
 def suppress_list_command(
     ctx: typer.Context,
     reason: Annotated[str | None, typer.Option("--reason", help="Only this reason.")] = None,
-    fmt: OutputFormat = FormatOption,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """The suppression list, newest first (erased people show only their address hash)."""
     from pleasepoint_cli.ops.suppression import list_suppressions
@@ -74,7 +74,7 @@ def suppress_import_command(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV with an `email` column (and optionally `reason`).")],
     reason: ReasonOption = "manual",
-    fmt: OutputFormat = FormatOption,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Import a suppression export from a previous provider. Example: pleasepoint suppress import bajas.csv --reason unsubscribed"""
     from pleasepoint_cli.cli._common import stderr_console
@@ -106,7 +106,7 @@ def unsubscribe_command(
     link: Annotated[
         str, typer.Argument(help="The unsubscribe URL of an email, or its query string c=..&m=..&t=..")
     ],
-    fmt: OutputFormat = FormatOption,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Record a one-click unsubscribe from a signed link; a forged or altered link is refused (exit 1).
 

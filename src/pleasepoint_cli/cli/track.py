@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from pleasepoint_cli.cli._common import state
@@ -12,12 +14,13 @@ app = typer.Typer(help="The tracking and one-click unsubscribe server.", no_args
 @app.command("serve")
 def track_serve_command(
     ctx: typer.Context,
-    host: str | None = typer.Option(
-        None, "--host", help="Address to listen on (default tracking.host, 127.0.0.1)."
-    ),
-    port: int | None = typer.Option(
-        None, "--port", min=1, max=65535, help="Port to listen on (default tracking.port, 8787)."
-    ),
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to listen on (default tracking.host, 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=1, max=65535, help="Port to listen on (default tracking.port, 8787)."),
+    ] = None,
 ) -> None:
     """Answer one-click unsubscribes (RFC 8058), open pixels, signed click redirects and the providers'
     signed webhooks, writing into the operational store beside the database. It never opens the DuckDB

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -40,6 +40,9 @@ MAX_GROUPS = 25_000
 """Above this many distinct (x, t_x, T), `grid="auto"` measures times on a coarser grid (see GRID_CHOICES)."""
 GRID_CHOICES = (1, 7, 14, 28)
 """Candidate grids in days for `grid="auto"`: the first that leaves at most MAX_GROUPS groups is used."""
+IDENTIFIED_LOG = 11.5
+"""A fitted parameter beyond exp(+-11.5) (about 1e5 or 1e-5) means the fit ran to a boundary of its space:
+the data do not identify the model, and its predictions are not trusted (often they are NaN)."""
 SPEND_BIN = 0.005
 """Relative width of the monetary bins when repeaters have more than MAX_GROUPS distinct (x, mean spend)."""
 
@@ -145,6 +148,10 @@ class PredictResult:
     spend_bin: float | None = None
     holdout: HoldoutComparison | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    standard_errors: dict[str, float | None] = field(default_factory=dict)
+    """Of `params`, from the Hessian of the log-likelihood at the fit (None where it is not invertible)."""
+    spend_standard_errors: dict[str, float | None] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """The JSON document of `clv predict --format json` (keys documented in docs/clv.md)."""
@@ -178,16 +185,22 @@ class PredictResult:
             "customers": self.customers,
             "groups": self.groups,
             "repeaters": self.repeaters,
-            "transaction_model": {"params": self.params, "log_likelihood": self.log_likelihood},
+            "transaction_model": {
+                "params": self.params,
+                "standard_errors": self.standard_errors,
+                "log_likelihood": self.log_likelihood,
+            },
             "spend_model": {
                 "name": "gamma_gamma",
                 "customers": self.spend_customers,
                 "params": self.spend_params,
+                "standard_errors": self.spend_standard_errors,
                 "log_likelihood": self.spend_log_likelihood,
                 "population_mean_spend": self.population_mean_spend,
             },
             "totals": self.totals,
             "holdout": holdout,
+            "warnings": self.warnings,
             "seconds": self.seconds,
         }
 
@@ -248,6 +261,52 @@ def _distinct_spend(con: duckdb.DuckDBPyConnection) -> int:
     )
 
 
+def _check_identified(
+    model: Any, options: PredictOptions, customers: int, repeaters: int, p_alive: Any, expected: Any
+) -> list[str]:
+    """Refuse a purchase-model fit that ran to a boundary or predicts non-finite values (nothing is written
+    then); return warnings for a Pareto/NBD fit whose dropout (s, beta) the data do not identify."""
+    import math
+
+    import numpy as np
+
+    name = {"bgnbd": "BG/NBD", "pareto": "Pareto/NBD"}[options.model]
+    share = 100.0 * repeaters / customers
+    shown = ", ".join(f"{k} {v:.3g}" for k, v in model.params_.items())
+    # A Pareto/NBD whose dropout rate runs to zero (s -> 0, beta free) still predicts: that gets a warning.
+    dropout = ("s", "beta") if options.model == "pareto" else ()
+    at_bound = [
+        k
+        for k, v in model.params_.items()
+        if not math.isfinite(v) or (abs(math.log(v)) > IDENTIFIED_LOG and k not in dropout)
+    ]
+    finite = bool(np.all(np.isfinite(p_alive)) and np.all(np.isfinite(expected)))
+    if at_bound or not finite:
+        cause = (
+            f"{share:.1f}% of customers repeat ({repeaters:,} of {customers:,}): the {name} model is not "
+            f"identified; the fit ran to a boundary ({shown})"
+        )
+        effect = "" if finite else " and its predictions are not numbers (NaN)"
+        hint = (
+            "Rerun with a small penalty, e.g. --penalizer 0.001 (docs/clv.md), or a longer history."
+            if not options.penalizer
+            else f"Rerun with a larger --penalizer than {options.penalizer:g}, or a longer history."
+        )
+        raise AnalysisError(f"{cause}{effect}. Nothing was written. {hint}")
+    warnings = []
+    if options.model == "pareto":
+        s_value = model.params_["s"]
+        mean_alive = float(np.mean(p_alive))
+        beta_value = model.params_["beta"]
+        if s_value < 0.01 or abs(math.log(beta_value)) > IDENTIFIED_LOG or mean_alive > 0.995:
+            warnings.append(
+                f"the Pareto/NBD dropout is not identified (s {s_value:.3g}, beta {beta_value:.3g}, "
+                f"mean P(alive) {mean_alive:.2f}): the data hardly show customers leaving, so P(alive) and CLV "
+                "lean on the model's assumptions; try --model bgnbd or --penalizer 0.001."
+            )
+    return warnings
+
+
 def _transaction_model(name: ModelName, penalizer: float) -> Any:
     from pleasepoint_cli.clv.models import BetaGeoFitter, ParetoNBDFitter
 
@@ -282,7 +341,10 @@ def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> Pred
         raise ConfigError(f"--discount {options.annual_discount}: an annual rate above -1 (0.01 is 1%).")
     if options.holdout_end is not None and options.holdout_end <= options.calibration_end:
         raise ConfigError(
-            f"--holdout {options.holdout_end} must be after the calibration end {options.calibration_end}."
+            f"--holdout {options.holdout_end} must be after the calibration end {options.calibration_end}: "
+            "the model is fitted on the orders up to the calibration end and checked on those after it. "
+            f"Give --calibration-end a day before {options.holdout_end} (e.g. --calibration-end "
+            f"{options.holdout_end - timedelta(days=365)}, a year before it)."
         )
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -315,6 +377,15 @@ def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> Pred
         T,
         weights=np.asarray(groups["n"], dtype=np.float64),
     )
+    with np.errstate(all="ignore"):
+        warnings = _check_identified(
+            model,
+            options,
+            customers,
+            repeaters,
+            model.conditional_probability_alive(x, t_x, T),
+            model.conditional_expected_number_of_purchases_up_to_time(options.horizon_days / unit, x, t_x, T),
+        )
     if spend["x"].size == 0:
         raise AnalysisError("no repeat purchase has a positive spend: the spend model has nothing to fit.")
     spend_model = GammaGammaFitter(penalizer_coef=options.penalizer)
@@ -372,6 +443,12 @@ def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> Pred
             strict=True,
         )
     )
+    if not all(np.isfinite(v) for v in totals.values()):
+        raise AnalysisError(
+            f"the predictions are not finite numbers ({', '.join(f'{k} {v}' for k, v in totals.items())}): "
+            "the fitted models do not suit the data. Nothing was written. Rerun with a small penalty, e.g. "
+            "--penalizer 0.001 (docs/clv.md)."
+        )
     holdout = None
     if options.holdout_end is not None:
         holdout = _holdout(con, options, holdout_length)
@@ -392,6 +469,9 @@ def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> Pred
         spend_bin=spend_bin,
         holdout=holdout,
         seconds={k: round(v, 3) for k, v in seconds.items()},
+        standard_errors=dict(model.standard_errors_),
+        spend_standard_errors=dict(spend_model.standard_errors_),
+        warnings=warnings,
     )
 
 
@@ -526,3 +606,87 @@ def export_predictions(con: duckdb.DuckDBPyConnection, path: Path) -> int:
             f"COPY (SELECT * FROM {PREDICTIONS_TABLE} ORDER BY customer_id) TO {literal} (FORMAT {fmt})"
         ).fetchall()
     return int(_one(con, f"SELECT count(*) FROM {PREDICTIONS_TABLE}")[0])
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """What `clv predict` was asked: the options of the fit, plus what to show, export and write."""
+
+    as_of: date | None = None
+    calibration_end: date | None = None
+    holdout_end: date | None = None
+    model: ModelName = "bgnbd"
+    horizon_days: int = 365
+    unit: Unit = "weeks"
+    annual_discount: float = 0.01
+    penalizer: float = 0.0
+    grid_days: int | None = None
+    top: int = 10
+    out: Path | None = None
+    write_tier: str | None = None
+
+
+@dataclass
+class PredictRun:
+    """`clv predict`'s outcome: the fit and predictions, the tiers, the top customers, what was exported and
+    written."""
+
+    result: PredictResult
+    tiers: list[dict[str, Any]]
+    leaders: list[dict[str, Any]]
+    exported: int | None = None
+    tier_key: str | None = None
+    change: AttributeChange | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON document of `clv predict --format json` (docs/clv.md)."""
+        return {
+            **self.result.as_json(),
+            "tiers": self.tiers,
+            "tier_change": None
+            if self.change is None
+            else {
+                "key": self.tier_key,
+                "change_id": self.change.change_id,
+                "values_changed": self.change.changed,
+            },
+        }
+
+
+def run_predict(store: Any, request: PredictRequest, latest_day: date | None = None) -> PredictRun:
+    """Fit, predict, summarise tiers and leaders, export and write the tier attribute, as `clv predict` does.
+    `store` is an open `Store`; the calibration end is --calibration-end, else --as-of, else `latest_day`
+    (default: the day of the latest order). Nothing is written unless the fit and predictions are sound."""
+    from pleasepoint_cli.clv.score import latest_order_day
+    from pleasepoint_cli.textutil import slugify
+
+    day, end = request.as_of, request.calibration_end
+    if day is not None and end is not None and day != end and request.holdout_end is None:
+        raise ConfigError(
+            "--as-of and --calibration-end differ: without --holdout they name the same day; "
+            "give one of them."
+        )
+    con = store.con
+    options = PredictOptions(
+        calibration_end=end or day or latest_day or latest_order_day(con),
+        model=request.model,
+        horizon_days=request.horizon_days,
+        holdout_end=request.holdout_end,
+        unit=request.unit,
+        annual_discount=request.annual_discount,
+        penalizer=request.penalizer,
+        grid_days=request.grid_days,
+    )
+    result = predict_clv(con, options)
+    run = PredictRun(
+        result=result,
+        tiers=tier_summary(con),
+        leaders=top_customers(con, request.top) if request.top else [],
+    )
+    if request.out is not None:
+        run.exported = export_predictions(con, request.out)
+    if request.write_tier is not None:
+        run.tier_key = slugify(request.write_tier)
+        with store.transaction() as tx:
+            run.change = write_clv_tiers(tx, run.tier_key, result)
+    return run

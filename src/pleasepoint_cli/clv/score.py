@@ -14,6 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
 from pleasepoint_cli.errors import AnalysisError, ConfigError
+from pleasepoint_cli.recency import STATES, state_params, state_sql
 
 if TYPE_CHECKING:
     import duckdb
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from pleasepoint_cli.config import StateThresholds
 
 ScoreBy = Literal["state", "rfm", "cluster"]
-STATES = ("active", "inactive", "hibernating", "lost")
 FIGURES_TABLE = "clv_figures"
 
 _FIGURES_SQL = f"""
@@ -51,11 +51,7 @@ FROM (
 WHERE tickets > 0
 """
 
-STATE_SQL = """CASE
-    WHEN recency_days < $active_below THEN 'active'
-    WHEN recency_days < $inactive_below THEN 'inactive'
-    WHEN recency_days < $hibernating_below THEN 'hibernating'
-    ELSE 'lost' END"""
+STATE_SQL = state_sql("recency_days")
 """The recency state of a row of `clv_figures`; the thresholds are the first day of the next state."""
 
 
@@ -88,14 +84,6 @@ class ScoreTable:
     run_id: int | None
     rows: list[SegmentFigures]
     total: SegmentFigures
-
-
-def state_params(thresholds: StateThresholds) -> dict[str, int]:
-    return {
-        "active_below": thresholds.active_below,
-        "inactive_below": thresholds.inactive_below,
-        "hibernating_below": thresholds.hibernating_below,
-    }
 
 
 def latest_order_day(con: duckdb.DuckDBPyConnection) -> date:

@@ -66,18 +66,29 @@ def salutation(
     return forms.get(gender or "other", forms.get("other", ""))
 
 
+GREETINGS: dict[str, tuple[str, str]] = {
+    "es": ("Hola, {name}:", "Hola:"),
+    "ca": ("Hola, {name}:", "Hola:"),
+    "en": ("Hello {name},", "Hello,"),
+}
+"""The greeting with a name and the fallback without one, by language: never "Hola :" or "Hello ,"."""
+
+
+def greeting(first_name: str | None, title: str, language: str | None, default_language: str = "es") -> str:
+    """`Hola, Sra. Ana:` / `Hello Ana,`; without a first name the fallback (`Hola:` / `Hello,`)."""
+    code = (language or "").strip().lower()[:2]
+    with_name, without = GREETINGS.get(code) or GREETINGS.get(default_language) or GREETINGS["es"]
+    name = (first_name or "").strip()
+    if not name:
+        return without
+    return with_name.format(name=f"{title} {name}".strip())
+
+
 def recency_state(days: int | None, settings: Settings) -> str | None:
     """active / inactive / hibernating / lost by days since the last purchase (None without purchases)."""
-    if days is None:
-        return None
-    limits = settings.states
-    if days < limits.active_below:
-        return "active"
-    if days < limits.inactive_below:
-        return "inactive"
-    if days < limits.hibernating_below:
-        return "hibernating"
-    return "lost"
+    from pleasepoint_cli.recency import state_of
+
+    return state_of(days, settings.states)
 
 
 _PROFILE_SQL = """
@@ -93,7 +104,7 @@ orders AS (
 ),
 preferred AS ({preferred})
 SELECT c.customer_id, c.email, c.first_name, c.last_name, c.gender, c.language, c.city, c.postal_code,
-       c.country, c.birth_date,
+       c.country, c.birth_date, coalesce(c.email_consent, false) AS email_consent,
        a.cluster, pc.label,
        coalesce(o.orders, 0) AS orders, coalesce(o.spend, 0.0) AS spend, o.last_purchase_day,
        s.store_id, s.name AS store_name, s.address AS store_address, s.city AS store_city,
@@ -181,6 +192,10 @@ class ContextBuilder:
             "gender": gender,
             "language": row["language"],
             "salutation": salutation(gender, row["language"], self.salutations),
+            "greeting": greeting(
+                first, salutation(gender, row["language"], self.salutations), row["language"], shop.language
+            ),
+            "email_consent": bool(row.get("email_consent", False)),
             "city": row["city"],
             "postal_code": row["postal_code"],
             "country": row["country"],

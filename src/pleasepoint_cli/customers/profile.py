@@ -48,8 +48,9 @@ def customer_profile(
     """Gather one customer's profile at `as_of`: figures count orders on or before that day; the RFM
     segment is given when at least five customers have purchases by then."""
     from pleasepoint_cli.clv.rfm import RFM_MIN_CUSTOMERS, RFM_SQL
-    from pleasepoint_cli.clv.score import FIGURES_TABLE, STATE_SQL, materialize_figures, state_params
+    from pleasepoint_cli.clv.score import FIGURES_TABLE, STATE_SQL, materialize_figures
     from pleasepoint_cli.enrich.history import customer_exists
+    from pleasepoint_cli.recency import state_params
 
     if not customer_exists(con, customer_id):
         raise NotFoundError(f"no customer {customer_id!r} in the store (check the id; ids are text).")

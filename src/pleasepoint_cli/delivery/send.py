@@ -47,8 +47,13 @@ if TYPE_CHECKING:
     from pleasepoint_cli.config import Settings
     from pleasepoint_cli.ops.store import OpsStore
 
-CONTEXT_BATCH = 200
-"""Recipients whose contexts are built per DuckDB visit (the file is held only for that step)."""
+CONTEXT_BATCH = 5000
+"""Recipients whose contexts are built per DuckDB visit (the file is held only for that step).
+
+A visit costs about a second and a half whatever its size (the profile and recommendation queries scan the
+whole order history once: it is not clustered by customer) plus a little per customer: 200 a visit fed the
+senders 130 messages/s at a million customers, 5,000 about 1,800/s, holding the file about 2.5 s a visit
+(bench/bench_campaign_send.py, docs/performance.md)."""
 TEST_PREFIX = "[TEST] "
 
 Progress = Callable[[int, int], None]
@@ -264,7 +269,7 @@ class Sender:
     def run(self, jobs: Iterator[Job], total: int, progress: Progress | None = None) -> RunCounts:
         """Send every job; returns the counts. A transport that cannot connect stops the run (rows stay
         queued); Ctrl-C stops it after the messages in flight are settled."""
-        work: queue.Queue[Job | None] = queue.Queue(maxsize=2 * CONTEXT_BATCH)
+        work: queue.Queue[Job | None] = queue.Queue(maxsize=CONTEXT_BATCH)
         producer_error: list[BaseException] = []
         workers = [
             threading.Thread(target=self._worker, args=(work, i), name=f"pleasepoint-send-{i}", daemon=True)

@@ -1,5 +1,11 @@
 """Seeded generator of the example shop: an eco-supermarket with planted personas.
 
+It behaves like a real shop: customers join throughout the three years and buy by a BG/NBD process (about half
+never buy again), each order's total follows a Gamma-Gamma process, and the personas decide only what goes in
+the basket. The exports carry the dirt of real ones at the rates of `DIRT` (cancelled and returned orders with
+Spanish statuses, rare categories, missing names, buyers missing from customers.csv, duplicate lines, product
+lines with blanks). truth.csv holds each customer's persona; truth.json the parameters, personas and dirt.
+
 Everything is vectorised NumPy on integer codes; strings are made at the end with pyarrow compute, so a
 million customers and ten million order lines take well under a minute. The same (customers, seed, as_of,
 orders_format) always gives byte-identical files, and the orders are the same whichever format holds them.
@@ -7,6 +13,7 @@ orders_format) always gives byte-identical files, and the orders are the same wh
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,15 +39,35 @@ HISTORY_DAYS = 3 * 365
 SECONDS_PER_DAY = 86_400
 CHUNK_ROWS = 1_000_000
 SHOP_URL = "https://tienda.example"
-MIN_ORDERS = 3
-EXTRA_ORDERS = 1.7
-"""Orders per customer: MIN_ORDERS plus a Poisson number with this mean, enough for the persona to show."""
+BGNBD = {"r": 0.3, "alpha": 8.0, "a": 0.79, "b": 2.43}
+"""How often customers buy (BG/NBD, time in weeks). Each customer's Poisson purchase rate is gamma(r, rate
+alpha); after each repeat purchase they drop out for good with a probability drawn from beta(a, b). a and b are
+CDNOW's (Fader, Hardie & Lee 2005); r and alpha give a similar mean rate (0.04 a week against CDNOW's 0.055)
+with a thinner tail of heavy buyers, so that recording at most one purchase a day (see `_bgnbd_purchases`)
+leaves the fit unbiased. About half of the customers never buy again, as in real e-commerce."""
+GAMMA_GAMMA = {"p": 6.25, "q": 3.74, "gamma": 15.44}
+"""What an order costs (Gamma-Gamma, euros): each order's total is gamma(p, rate nu) with the customer's nu drawn
+from gamma(q, rate gamma); CDNOW's published fit, a mean order of about 35 euros."""
+DIRT = {
+    "cancelled_orders": 0.04,
+    "returned_lines": 0.01,
+    "duplicate_lines": 0.002,
+    "rare_category_buyers": 0.003,
+    "customers_without_first_name": 0.03,
+    "customers_missing_from_export": 0.005,
+    "products_with_a_blank_line": 0.02,
+}
+"""How dirty the exports are, as shares: of purchases cancelled (an extra order, status "cancelado"), of purchased
+lines returned ("devuelto"), of lines written twice, of customers who bought one of the rare categories once, of
+customers without a first name, of buyers left out of customers.csv, and of products given a second line in
+products.csv with a blank name or price (after the complete one). Emails (3% missing or invalid) and consent
+(80% given) are drawn as before."""
+STATUSES = {"purchase": "completado", "return": "devuelto", "cancelled": "cancelado"}
+"""The order statuses, in the shop's language."""
 EXTRA_LINES_PER_CATEGORY = 0.1
 """Mean products beyond the first that an order holds of each category it touches."""
 QUANTITY_SHARES = (0.62, 0.24, 0.09, 0.03, 0.01, 0.01)
 """How often a line holds 1, 2, ... 6 units."""
-RETURNED_LINES = 0.01
-"""Share of purchased lines that come back as returns."""
 EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 
 ORDER_COLUMNS = (
@@ -98,7 +125,8 @@ class ShopFiles:
     stores: Path
     orders: Path
     truth: Path
-    n_customers: int
+    truth_json: Path
+    n_customers: int  # in truth.csv; customers.csv leaves out DIRT["customers_missing_from_export"] of them
     n_products: int
     n_order_lines: int
     n_orders: int
@@ -410,6 +438,39 @@ _EXTRA_CATEGORIES: tuple[_Category, ...] = (
 )
 
 
+_RARE_FORMATS = (
+    "talla S",
+    "talla M",
+    "talla L",
+    "pequeño",
+    "mediano",
+    "grande",
+    "pack de 2",
+    "edición 2026",
+    "gama alta",
+)
+_RARE_CATEGORIES: tuple[_Category, ...] = (
+    _extra(
+        "Bicicletas eléctricas",
+        "Bicicleta eléctrica urbana;Bicicleta eléctrica plegable;Bicicleta de carga;Batería de repuesto;"
+        "Cargador rápido;Alforjas de lona",
+        _RARE_FORMATS,
+        "Cumbre;Movimiento;Ruta Verde;Pedal Libre;Rueda Sur",
+        40.0,
+        1800.0,
+    ),
+    _extra(
+        "Menaje de cobre",
+        "Cazo de cobre;Sartén de cobre;Olla de cobre;Cafetera de cobre;Tetera de cobre;Cacerola de cobre",
+        _RARE_FORMATS,
+        "Casa Clara;Forja Antigua;El Caldero;Cobre Vivo;La Fragua",
+        20.0,
+        300.0,
+    ),
+)
+"""Categories no persona buys: a few customers buy one of them once (DIRT["rare_category_buyers"])."""
+
+
 @dataclass(frozen=True)
 class _Persona:
     """A planted persona: its share of customers, basket size and category weights.
@@ -666,6 +727,8 @@ class _Products:
     offer_to: IntArray
     category_cdf: FloatArray  # categories x products-within-category popularity
     category_start: IntArray
+    blank_names: int  # products with a second line whose name is blank
+    blank_prices: int  # ... whose price is blank
 
 
 @dataclass(frozen=True)
@@ -675,9 +738,46 @@ class _Customers:
     ids: Any
     persona: IntArray
     home_store: IntArray  # the store of the customer's city, where they usually shop
-    n_orders: IntArray
-    recency_days: IntArray
-    span_days: IntArray
+    n_orders: IntArray  # purchases per customer
+    purchase_customer: IntArray  # per purchase, grouped by customer
+    purchase_at: IntArray  # per purchase, epoch seconds, in time order within each customer
+    without_first_name: int
+    missing_from_export: int
+
+
+def _bgnbd_purchases(rng: np.random.Generator, join_at: IntArray, end_at: int) -> tuple[IntArray, IntArray]:
+    """Every purchase of a BG/NBD process: the first at `join_at`, then Poisson purchases at the customer's
+    gamma rate until `end_at` or until they drop out (with their beta probability, after a repeat purchase).
+
+    Returns (customer, epoch seconds) per purchase, grouped by customer and in time order within each. One
+    vectorised round per purchase number: the rounds shrink as customers stop or drop out.
+    """
+    n = join_at.size
+    seconds_per_week = 7.0 * SECONDS_PER_DAY
+    rate = rng.gamma(BGNBD["r"], 1.0 / BGNBD["alpha"], n) / seconds_per_week
+    dropout = rng.beta(BGNBD["a"], BGNBD["b"], n)
+    customers = [np.arange(n, dtype=np.int64)]
+    times = [join_at.astype(np.int64)]
+    last = join_at.astype(np.float64)
+    last_day = join_at // SECONDS_PER_DAY
+    active = np.flatnonzero(rate > 0)
+    while active.size:
+        at = last[active] + rng.standard_exponential(active.size) / rate[active]
+        last[active] = at
+        # Analyses count one purchase per customer and day, as the papers do: a purchase on the day of the
+        # previous one is recorded on the next day, so none is lost to the day grid.
+        recorded = np.floor(np.minimum(at, end_at)).astype(np.int64)
+        recorded += np.maximum(0, last_day[active] + 1 - recorded // SECONDS_PER_DAY) * SECONDS_PER_DAY
+        bought = (at < end_at) & (recorded < end_at)
+        active, recorded = active[bought], recorded[bought]
+        last_day[active] = recorded // SECONDS_PER_DAY
+        customers.append(active)
+        times.append(recorded)
+        active = active[rng.random(active.size) >= dropout[active]]
+    customer = np.concatenate(customers)
+    purchase_at = np.concatenate(times)
+    by_customer = np.lexsort((purchase_at, customer))
+    return customer[by_customer], purchase_at[by_customer]
 
 
 def _make_stores(path: Path) -> Any:
@@ -753,7 +853,17 @@ def _make_products(
         _masked(_dates(offer_from), no_offer),
         _masked(_dates(offer_to), no_offer),
     ]
-    _write_csv(path, PRODUCT_COLUMNS, columns)
+    # Some products get a second line after the complete one, with a blank name or a blank price, as in an
+    # export made from order lines.
+    blank = np.flatnonzero(rng.random(n_products) < DIRT["products_with_a_blank_line"])
+    blank_name = rng.random(blank.size) < 0.5
+    repeated = pa.array(blank)
+    extra_rows = [column.take(repeated) for column in columns]
+    extra_rows[1] = _masked(extra_rows[1], blank_name)
+    extra_rows[4] = _masked(extra_rows[4], ~blank_name)
+    _write_csv(
+        path, PRODUCT_COLUMNS, [pa.concat_arrays([a, b]) for a, b in zip(columns, extra_rows, strict=True)]
+    )
 
     popularity = np.tile(np.cumsum(_zipf_weights(per_category)), (len(categories), 1))
     return _Products(
@@ -766,6 +876,8 @@ def _make_products(
         offer_to=offer_to.astype(np.int64),
         category_cdf=popularity,
         category_start=np.arange(len(categories), dtype=np.int64) * per_category,
+        blank_names=int(blank_name.sum()),
+        blank_prices=int((~blank_name).sum()),
     )
 
 
@@ -882,22 +994,20 @@ def _make_customers(
     )
     phone = _masked(phone, rng.random(n) < 0.06)
 
-    # Purchase history shape: enough orders for the persona to show, and every recency state well populated.
-    n_orders = MIN_ORDERS + rng.poisson(EXTRA_ORDERS, n).astype(np.int64)
-    state = rng.choice(4, n, p=[0.40, 0.22, 0.20, 0.18])
-    state_low = np.array([1, 190, 373, 738])[state]
-    state_high = np.array([172, 355, 720, 1050])[state]
-    recency_days = rng.integers(state_low, state_high + 1).astype(np.int64)
-    span_days = np.floor((HISTORY_DAYS - recency_days) * np.sqrt(rng.random(n))).astype(np.int64)
-    first_order_day = as_of_day - recency_days - span_days
-
-    created_at = (first_order_day - rng.integers(1, 240, n)) * SECONDS_PER_DAY + rng.integers(
-        7 * 3600, 23 * 3600, n
+    # When they buy: they join (first purchase) on any day of the history and buy by the BG/NBD process.
+    join_at = (as_of_day - rng.integers(1, HISTORY_DAYS + 1, n)) * SECONDS_PER_DAY + rng.integers(
+        8 * 3600, 22 * 3600, n
     )
+    purchase_customer, purchase_at = _bgnbd_purchases(rng, join_at, as_of_day * SECONDS_PER_DAY)
+    n_orders = np.bincount(purchase_customer, minlength=n).astype(np.int64)
+
+    created_at = join_at - rng.integers(0, 240, n) * SECONDS_PER_DAY - rng.integers(0, 3600, n)
     consent = rng.random(n) < 0.80
     consent_at = np.minimum(
         created_at + rng.integers(0, 45 * SECONDS_PER_DAY, n), as_of_day * SECONDS_PER_DAY - 3600
     )
+    no_first_name = rng.random(n) < DIRT["customers_without_first_name"]
+    exported = rng.random(n) >= DIRT["customers_missing_from_export"]
     catalan_share = np.array([_CATALAN_SPEAKERS.get(s[0], 0.01) for s in _STORES])[store]
     language = pa.array(["es", "ca"]).take(pa.array((rng.random(n) < catalan_share).astype(np.int8)))
     loyalty_score = n_orders + rng.normal(0.0, 2.0, n)
@@ -906,7 +1016,7 @@ def _make_customers(
     columns = [
         ids,
         email,
-        first_names.take(pa.array(first_code)),
+        _masked(first_names.take(pa.array(first_code)), no_first_name),
         last_name,
         pa.array(["M", "F"]).take(pa.array(female.astype(np.int8))),
         _dates(birth_day),
@@ -922,22 +1032,36 @@ def _make_customers(
         language,
         pa.array(_LOYALTY_TIERS).take(pa.array(loyalty)),
     ]
-    _write_csv(customers_path, CUSTOMER_COLUMNS, columns)
-    return _Customers(ids, persona, store, n_orders, recency_days, span_days)
+    keep = pa.array(exported)
+    _write_csv(customers_path, CUSTOMER_COLUMNS, [column.filter(keep) for column in columns])
+    return _Customers(
+        ids,
+        persona,
+        store,
+        n_orders,
+        purchase_customer,
+        purchase_at,
+        int(no_first_name.sum()),
+        int(n - exported.sum()),
+    )
 
 
 @dataclass(frozen=True)
 class _Orders:
-    """Orders (purchases and returns, numbered by time) and their lines, as integer codes."""
+    """Orders (purchases, returns and cancellations, numbered by time) and their lines, as integer codes."""
 
     customer: IntArray  # per order
     ordered_at: IntArray  # per order, epoch seconds
     store: IntArray  # per order, -1 for online orders
-    returned: BoolArray  # per order
+    kind: IntArray  # per order: 0 purchase, 1 return, 2 cancelled (an index into STATUSES' values)
     line_order: IntArray  # per line: the 0-based number of its order
     product: IntArray
     quantity: IntArray  # negative for returns
     price_cents: IntArray
+    returns: int
+    cancelled: int
+    duplicate_lines: int
+    rare_lines: int
 
 
 def _make_orders(
@@ -945,31 +1069,20 @@ def _make_orders(
     customers: _Customers,
     products: _Products,
     persona_probs: FloatArray,
+    rare_categories: IntArray,
     as_of_day: int,
 ) -> _Orders:
-    """Draw every order and line: times per customer, baskets from the persona, ~1% of lines returned."""
+    """Draw every order and line: the purchases' baskets from the persona, their totals from Gamma-Gamma,
+    then the dirt: rare-category lines, returned lines, cancelled orders and duplicate lines."""
     n_customers = customers.persona.size
-    n_orders = int(customers.n_orders.sum())
-    order_customer = np.repeat(np.arange(n_customers, dtype=np.int32), customers.n_orders)
-    first_of_customer = np.cumsum(customers.n_orders) - customers.n_orders
-    position = np.arange(n_orders, dtype=np.int64) - np.repeat(first_of_customer, customers.n_orders)
-
-    # The customer's last order is `recency_days` ago and the first `span_days` before it.
-    where_in_span = rng.random(n_orders)
-    where_in_span[position == 0] = 0.0
-    where_in_span[position == 1] = 1.0
-    del position
-    days_ago = customers.recency_days[order_customer] + np.round(
-        customers.span_days[order_customer] * where_in_span
-    ).astype(np.int64)
-    ordered_at = (as_of_day - days_ago) * SECONDS_PER_DAY + rng.integers(8 * 3600, 22 * 3600, n_orders)
-    del where_in_span, days_ago
-
-    # Number the purchases by time; everything below is drawn in that order.
-    chronological = np.argsort(ordered_at, kind="stable")
-    ordered_at = ordered_at[chronological]
-    order_customer = order_customer[chronological]
+    # The purchases, numbered by time; everything below is drawn in that order.
+    chronological = np.argsort(customers.purchase_at, kind="stable")
+    ordered_at = customers.purchase_at[chronological]
+    order_customer = customers.purchase_customer[chronological].astype(np.int32)
+    first_purchase = np.zeros(ordered_at.size, dtype=np.bool_)
+    first_purchase[np.argsort(chronological)[np.cumsum(customers.n_orders) - customers.n_orders]] = True
     del chronological
+    n_orders = ordered_at.size
 
     in_store = rng.random(n_orders) < 0.70
     usual_store = rng.random(n_orders) < 0.85
@@ -992,6 +1105,16 @@ def _make_orders(
     category = np.repeat(slot_category, lines_per_slot)
     line_order = np.repeat(np.repeat(np.arange(n_orders, dtype=np.int32), per_order), lines_per_slot)
     del slot_category, lines_per_slot
+
+    # A few customers add a product of a rare category to their first purchase.
+    rare_buyer = rng.random(n_customers) < DIRT["rare_category_buyers"]
+    rare_order = np.flatnonzero(first_purchase & rare_buyer[order_customer]).astype(np.int32)
+    rare_category = rare_categories[rng.integers(0, rare_categories.size, rare_order.size)]
+    at = np.searchsorted(line_order, rare_order, side="right")
+    line_order = np.insert(line_order, at, rare_order)
+    category = np.insert(category, at, rare_category)
+    del rare_buyer, rare_category, at, first_purchase
+
     n_lines = line_order.size
     product = (products.category_start[category] + _sample_rows(rng, products.category_cdf, category)).astype(
         np.int32
@@ -1006,59 +1129,77 @@ def _make_orders(
         & (products.offer_from[product] <= line_day)
         & (line_day <= products.offer_to[product])
     )
-    price_cents = np.where(offered, products.offer_cents[product], products.price_cents[product]).astype(
-        np.int32
-    )
+    list_cents = np.where(offered, products.offer_cents[product], products.price_cents[product])
     del line_day, offered
 
-    # Returns: some lines come back a few days later, each in an order of its own, numbered in time order
-    # among the purchases.
-    returned_line = np.flatnonzero(rng.random(n_lines) < RETURNED_LINES)
-    returned_order = line_order[returned_line]
-    n_returns = returned_line.size
+    # What each order costs: Gamma-Gamma. The basket's list prices are scaled to the drawn total (each
+    # order has its own price level), so the order totals follow the process to the cent.
+    nu = rng.gamma(GAMMA_GAMMA["q"], 1.0 / GAMMA_GAMMA["gamma"], n_customers)
+    total_cents = 100.0 * rng.gamma(GAMMA_GAMMA["p"], 1.0 / nu[order_customer])
+    list_total = np.bincount(line_order, weights=list_cents * quantity, minlength=n_orders)
+    price_cents = np.maximum(1, np.round(list_cents * (total_cents / list_total)[line_order])).astype(
+        np.int32
+    )
+    del nu, total_cents, list_total, list_cents
+
+    # Returns: some lines come back a few days later, each in an order of its own.
+    end_at = as_of_day * SECONDS_PER_DAY
+    returned_line = np.flatnonzero(rng.random(n_lines) < DIRT["returned_lines"])
     return_at = np.minimum(
-        ordered_at[returned_order]
-        + rng.integers(1, 8, n_returns) * SECONDS_PER_DAY
-        + rng.integers(0, 3600, n_returns),
-        as_of_day * SECONDS_PER_DAY - 60,
+        ordered_at[line_order[returned_line]]
+        + rng.integers(1, 8, returned_line.size) * SECONDS_PER_DAY
+        + rng.integers(0, 3600, returned_line.size),
+        end_at - 60,
     )
-    by_time = np.argsort(return_at, kind="stable")
-    returned_line, returned_order, return_at = (
-        returned_line[by_time],
-        returned_order[by_time],
-        return_at[by_time],
+    # Cancellations: an order placed again a few hours to ten days after a purchase, and cancelled.
+    cancelled_of = np.flatnonzero(rng.random(n_orders) < DIRT["cancelled_orders"])
+    cancel_at = np.minimum(
+        ordered_at[cancelled_of] + rng.integers(3600, 10 * SECONDS_PER_DAY, cancelled_of.size), end_at - 60
     )
-    purchases_before = np.searchsorted(ordered_at, return_at, side="right")
-    return_number = purchases_before + np.arange(n_returns)
-    purchase_number = np.arange(n_orders) + np.searchsorted(
-        purchases_before, np.arange(n_orders), side="right"
-    )
+    cancelled_line = np.flatnonzero(np.isin(line_order, cancelled_of))
+    # Duplicates: a few lines written twice, in the same order.
+    duplicate_line = np.flatnonzero(rng.random(n_lines) < DIRT["duplicate_lines"])
 
-    total_orders = n_orders + n_returns
-    customer = np.empty(total_orders, dtype=np.int32)
-    customer[purchase_number] = order_customer
-    customer[return_number] = order_customer[returned_order]
-    final_at = np.empty(total_orders, dtype=np.int64)
-    final_at[purchase_number] = ordered_at
-    final_at[return_number] = return_at
-    store = np.empty(total_orders, dtype=np.int16)
-    store[purchase_number] = order_store
-    store[return_number] = order_store[returned_order]
-    returned = np.zeros(total_orders, dtype=np.bool_)
-    returned[return_number] = True
+    # Every order (purchases, returns, cancellations) numbered by time; lines grouped by that number.
+    n_returns, n_cancelled = returned_line.size, cancelled_of.size
+    all_at = np.concatenate([ordered_at, return_at, cancel_at])
+    number = np.empty(all_at.size, dtype=np.int32)
+    number[np.argsort(all_at, kind="stable")] = np.arange(all_at.size, dtype=np.int32)
+    kind = np.concatenate(
+        [np.zeros(n_orders, np.int8), np.ones(n_returns, np.int8), np.full(n_cancelled, 2, np.int8)]
+    )
+    source = np.concatenate([np.arange(n_orders), line_order[returned_line], cancelled_of])
+    cancel_index = np.full(n_orders, -1, dtype=np.int64)
+    cancel_index[cancelled_of] = n_orders + n_returns + np.arange(n_cancelled)
+    all_lines = np.concatenate([np.arange(n_lines), returned_line, cancelled_line, duplicate_line])
+    line_number = np.concatenate(
+        [
+            number[line_order],
+            number[n_orders + np.arange(n_returns)],
+            number[cancel_index[line_order[cancelled_line]]],
+            number[line_order[duplicate_line]],
+        ]
+    )
+    sign = np.ones(all_lines.size, dtype=np.int16)
+    sign[n_lines : n_lines + n_returns] = -1
+    by_number = np.argsort(line_number, kind="stable")
+    all_lines, sign = all_lines[by_number], sign[by_number]
 
-    # Each return's line goes before the first line of the first purchase made after it.
-    first_line = np.searchsorted(line_order, np.arange(n_orders + 1, dtype=np.int32))
-    insert_at = first_line[purchases_before]
+    order_of_number = np.empty(all_at.size, dtype=np.int64)
+    order_of_number[number] = np.arange(all_at.size)
     return _Orders(
-        customer=customer,
-        ordered_at=final_at,
-        store=store,
-        returned=returned,
-        line_order=np.insert(purchase_number[line_order].astype(np.int32), insert_at, return_number),
-        product=np.insert(product, insert_at, product[returned_line]),
-        quantity=np.insert(quantity, insert_at, -quantity[returned_line]),
-        price_cents=np.insert(price_cents, insert_at, price_cents[returned_line]),
+        customer=order_customer[source][order_of_number],
+        ordered_at=all_at[order_of_number],
+        store=order_store[source][order_of_number],
+        kind=kind[order_of_number],
+        line_order=line_number[by_number],
+        product=product[all_lines],
+        quantity=quantity[all_lines] * sign,
+        price_cents=price_cents[all_lines],
+        returns=n_returns,
+        cancelled=n_cancelled,
+        duplicate_lines=int(duplicate_line.size),
+        rare_lines=int(rare_order.size),
     )
 
 
@@ -1093,7 +1234,7 @@ def _write_orders(
 ) -> None:
     """Write the order lines as CSV or Parquet, a million lines (one row group) at a time."""
     width = max(7, len(str(orders.customer.size)))
-    statuses = pa.array(["completed", "returned"])
+    statuses = pa.array(list(STATUSES.values()))
     writer = (
         pq.ParquetWriter(path, _ORDERS_SCHEMA, compression="zstd") if orders_format == "parquet" else None
     )
@@ -1114,7 +1255,7 @@ def _write_orders(
                 pa.array(orders.quantity[part].astype(np.int32)),
                 None,
                 store_ids.take(pa.array(np.maximum(store, 0), mask=store < 0)),
-                statuses.take(pa.array(orders.returned[order].astype(np.int8))),
+                statuses.take(pa.array(orders.kind[order])),
             ]
             if writer is not None:
                 columns[5] = pa.array(orders.price_cents[part] / 100.0)
@@ -1134,6 +1275,123 @@ def _write_orders(
             writer.close()
         if out is not None:
             out.close()
+
+
+def _write_truth_json(
+    path: Path,
+    seed: int,
+    as_of: date,
+    n_customers: int,
+    k: int,
+    common: Sequence[_Category],
+    customers: _Customers,
+    products: _Products,
+    orders: _Orders,
+) -> None:
+    """Write truth.json: the generating parameters, the planted personas and the dirt, planned and drawn."""
+    persona_sizes = np.bincount(customers.persona, minlength=k)
+    document = {
+        "seed": seed,
+        "as_of": as_of.isoformat(),
+        "history_days": HISTORY_DAYS,
+        "customers": n_customers,
+        "purchase_process": {
+            "model": "bgnbd",
+            "unit": "weeks",
+            "params": BGNBD,
+            "first_purchase": "one per customer, on a day drawn uniformly over the history",
+            "one_time_buyers": int((customers.n_orders == 1).sum()),
+            "purchases": int(customers.n_orders.sum()),
+        },
+        "spend_process": {"model": "gamma_gamma", "currency": "EUR", "params": GAMMA_GAMMA},
+        "personas": [
+            {
+                "number": number + 1,
+                "name": persona.name,
+                "customers": int(persona_sizes[number]),
+                "categories": {
+                    name: weight
+                    for name, weight in persona.weights.items()
+                    if name in {c.name for c in common}
+                },
+            }
+            for number, persona in enumerate(_PERSONAS[:k])
+        ],
+        "categories": [c.name for c in common],
+        "rare_categories": [c.name for c in _RARE_CATEGORIES],
+        "statuses": STATUSES,
+        "dirt": {
+            "rates": DIRT,
+            "counts": {
+                "cancelled_orders": orders.cancelled,
+                "returned_lines": orders.returns,
+                "duplicate_lines": orders.duplicate_lines,
+                "rare_category_lines": orders.rare_lines,
+                "customers_without_first_name": customers.without_first_name,
+                "customers_missing_from_export": customers.missing_from_export,
+                "products_with_a_blank_name_line": products.blank_names,
+                "products_with_a_blank_price_line": products.blank_prices,
+            },
+        },
+    }
+    path.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+IMAGE_SIZE = 48
+"""Side in pixels of the demo's generated product pictures."""
+
+
+def _png(width: int, height: int, rows: list[bytes]) -> bytes:
+    """A truecolour PNG from raw RGB rows (stdlib zlib: no imaging library needed)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + row for row in rows)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+def product_picture(category: int, product: int) -> bytes:
+    """A small PNG for a product: its category's colour as background, a lighter disc whose size varies by
+    product, so the demo's emails show pictures that tell categories apart (and nothing is fetched)."""
+    hue = (category * 0.61803398875) % 1.0
+    import colorsys
+
+    base = tuple(round(255 * c) for c in colorsys.hsv_to_rgb(hue, 0.45, 0.85))
+    light = tuple(min(255, c + 60) for c in base)
+    radius = IMAGE_SIZE * (0.22 + 0.06 * (product % 4))
+    centre = (IMAGE_SIZE - 1) / 2
+    rows = []
+    for y in range(IMAGE_SIZE):
+        row = bytearray()
+        for x in range(IMAGE_SIZE):
+            inside = (x - centre) ** 2 + (y - centre) ** 2 <= radius**2
+            row.extend(light if inside else base)
+        rows.append(bytes(row))
+    return _png(IMAGE_SIZE, IMAGE_SIZE, rows)
+
+
+def write_product_pictures(directory: Path, ids: list[str], category_of: list[int]) -> Path:
+    """Write `directory/img/<product id>.jpg` (PNG data; browsers go by the content) for every product, the
+    files the products' image_url `https://tienda.example/img/<id>.jpg` name; `campaign preview --images`
+    shows them."""
+    folder = directory / "img"
+    folder.mkdir(parents=True, exist_ok=True)
+    cache: dict[tuple[int, int], bytes] = {}
+    for number, (product_id, category) in enumerate(zip(ids, category_of, strict=True)):
+        key = (category, number % 4)
+        if key not in cache:
+            cache[key] = product_picture(category, number)
+        (folder / f"{product_id}.jpg").write_bytes(cache[key])
+    return folder
 
 
 def generate_shop(
@@ -1158,7 +1416,8 @@ def generate_shop(
     directory.mkdir(parents=True, exist_ok=True)
 
     large = customers >= LARGE_SHOP_CUSTOMERS
-    categories = _BASE_CATEGORIES + _EXTRA_CATEGORIES if large else _BASE_CATEGORIES
+    common = _BASE_CATEGORIES + _EXTRA_CATEGORIES if large else _BASE_CATEGORIES
+    categories = common + _RARE_CATEGORIES
     per_category = 260 if large else 30
     k = len(_PERSONAS) if large else _SMALL_PERSONAS
     as_of_day = (as_of - date(1970, 1, 1)).days
@@ -1175,13 +1434,17 @@ def generate_shop(
     store_ids = _make_stores(paths["stores"])
     report("products")
     products = _make_products(paths["products"], product_rng, categories, per_category, as_of_day)
+    write_product_pictures(directory, products.ids.to_pylist(), [int(c) for c in products.category])
     report("customers")
     shop_customers = _make_customers(
         paths["customers"], paths["truth"], customer_rng, customers, k, large, as_of_day
     )
     report("orders: drawing")
-    orders = _make_orders(order_rng, shop_customers, products, _persona_matrix(categories, k), as_of_day)
+    rare = np.arange(len(common), len(categories), dtype=np.int64)
+    orders = _make_orders(order_rng, shop_customers, products, _persona_matrix(common, k), rare, as_of_day)
     _write_orders(paths["orders"], orders, shop_customers, products, store_ids, orders_format, report)
+    truth_json = directory / "truth.json"
+    _write_truth_json(truth_json, seed, as_of, customers, k, common, shop_customers, products, orders)
 
     return ShopFiles(
         directory=directory,
@@ -1190,6 +1453,7 @@ def generate_shop(
         stores=paths["stores"],
         orders=paths["orders"],
         truth=paths["truth"],
+        truth_json=truth_json,
         n_customers=customers,
         n_products=len(products.ids),
         n_order_lines=int(orders.line_order.size),

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pleasepoint_cli.errors import AnalysisError
+from pleasepoint_cli.errors import AnalysisError, NotFittedError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,10 +41,6 @@ def warm_imports() -> threading.Thread:
     thread = threading.Thread(target=load, name="pleasepoint-warm-imports", daemon=True)
     thread.start()
     return thread
-
-
-class NotFittedError(AnalysisError):
-    """A fitted attribute of PersonaKMeans was read before `fit`."""
 
 
 def kmeans_parameters() -> dict[str, Any]:

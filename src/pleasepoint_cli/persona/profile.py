@@ -7,7 +7,7 @@ orders with this value" whatever transformation the clustering used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ class ProfileCell:
     population_value: float
     propensity: float | None
     level: str
+    support: float = 1.0
+    """Share of the cluster's customers with a non-zero value of the variable (1.0 for RFM figures)."""
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,19 @@ class Profile:
     clusters: list[ClusterSummary]
     cells: list[ProfileCell]
     variables: list[str]
+    warnings: list[str] = field(default_factory=list)
 
 
-def level_of(cluster_value: float, propensity: float | None, levels: LevelThresholds) -> str:
-    """zero when the cluster never has the value; else high / medium / low by the propensity index."""
+def level_of(
+    cluster_value: float, propensity: float | None, levels: LevelThresholds, support: float = 1.0
+) -> str:
+    """zero when the cluster never has the value; else high / medium / low by the propensity index, where
+    high and medium also need `support` (the share of the cluster's customers who bought it) of at least
+    `levels.min_support`."""
     if cluster_value == 0 or propensity is None:
         return "zero"
+    if support < levels.min_support:
+        return "low"
     if propensity >= levels.high:
         return "high"
     if propensity >= levels.medium:
@@ -75,12 +84,20 @@ def level_of(cluster_value: float, propensity: float | None, levels: LevelThresh
     return "low"
 
 
+def label_score(cell: ProfileCell) -> float:
+    """How much a variable says what a cluster is known for: lift (propensity index) times share (support,
+    the share of the cluster's customers who bought it). A variable bought by 74% of the cluster at index 1.3
+    (0.96) outranks one bought by 6% at index 8 (0.48)."""
+    return (cell.propensity or 0.0) * cell.support
+
+
 def cluster_label(cells: list[ProfileCell], label_variables: set[str]) -> str:
-    """The cluster's high-level variables by propensity, largest first, at most three, joined by ' + '."""
+    """The cluster's high-level variables (enough support, see level_of) ranked by label_score, largest
+    first, at most three, joined by ' + '."""
     high = [
         c for c in cells if c.level == "high" and c.variable in label_variables and c.propensity is not None
     ]
-    high.sort(key=lambda c: (-(c.propensity or 0.0), c.position))
+    high.sort(key=lambda c: (-label_score(c), c.position))
     if not high:
         return NO_PREFERENCE_LABEL
     return " + ".join(c.variable for c in high[:LABEL_VARIABLES])
@@ -121,6 +138,15 @@ def build_profile(
         [np.bincount(labels, weights=matrix[:, j], minlength=k) for j in range(matrix.shape[1])]
     ).T
     means = sums / sizes[:, None]
+    attribute_names = {v.name for v in features.variables}
+    n_attributes = len(features.variables)
+    bought = features.values > 0
+    buyers = np.vstack(
+        [
+            np.bincount(labels, weights=bought[:, j].astype(np.float64), minlength=k)
+            for j in range(n_attributes)
+        ]
+    ).T
 
     cells: list[ProfileCell] = []
     for c in range(k):
@@ -128,11 +154,10 @@ def build_profile(
             value = float(means[c, j])
             pop = float(population[j])
             propensity = value / pop if pop > 0 else None
-            cells.append(
-                ProfileCell(c + 1, name, j, value, pop, propensity, level_of(value, propensity, levels))
-            )
+            support = float(buyers[c, j] / sizes[c]) if j < n_attributes and sizes[c] else 1.0
+            level = level_of(value, propensity, levels, support)
+            cells.append(ProfileCell(c + 1, name, j, value, pop, propensity, level, support))
 
-    attribute_names = {v.name for v in features.variables}
     raw_labels = [
         cluster_label(cells[c * len(names) : (c + 1) * len(names)], attribute_names) for c in range(k)
     ]
@@ -154,4 +179,23 @@ def build_profile(
         )
         for c, label in enumerate(_unique(raw_labels))
     ]
-    return Profile(clusters, cells, names)
+    warnings = [
+        f"cluster {s.cluster} ({s.label}) holds {s.customers:,} customers, {s.share_customers:.1%} of "
+        f"{n:,}: below levels.tiny_cluster ({levels.tiny_cluster:.0%}); its profile rests on few customers. "
+        "Try fewer clusters (-k) or more data."
+        for s in clusters
+        if s.share_customers < levels.tiny_cluster
+    ]
+    total_buyers = bought.sum(axis=0)
+    rare = [
+        v.name
+        for j, v in enumerate(features.variables)
+        if total_buyers[j] > 0 and total_buyers[j] / n < levels.tiny_cluster
+    ]
+    if rare:
+        warnings.append(
+            f"{len(rare)} variable(s) bought by under {levels.tiny_cluster:.0%} of the customers ({', '.join(rare[:5])}"
+            f"{', ...' if len(rare) > 5 else ''}): they take part in the clustering but can neither be high "
+            "nor name a cluster unless enough of its customers bought them (levels.min_support)."
+        )
+    return Profile(clusters, cells, names, warnings)

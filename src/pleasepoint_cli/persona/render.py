@@ -1,18 +1,15 @@
-"""How a persona run looks: the Rich heatmap (variables x clusters, blue = high propensity, red = low) and the
-cluster table, sized for an 80-column terminal, and the self-contained HTML report for the marketing team.
+"""How a persona run looks, without Rich: the heatmap's colour scale (blue = high propensity, red = low) and
+cell text, names shortened for 80 columns, and the self-contained HTML report for the marketing team. The
+terminal views (Rich) are in cli/persona_view.py.
 """
 
 from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
-    from rich.text import Text
-
     from pleasepoint_cli.persona.profile import ProfileCell
     from pleasepoint_cli.persona.runs import StoredRun
 
@@ -41,9 +38,16 @@ def propensity_color(propensity: float | None) -> tuple[int, int, int]:
     )
 
 
-def _text_color(rgb: tuple[int, int, int]) -> str:
+def text_color(rgb: tuple[int, int, int]) -> str:
     luminance = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
     return "black" if luminance > 150 else "white"
+
+
+def share_label(share: float) -> str:
+    """A cluster's share of customers for a narrow header: whole percent, and "<1%" below one percent."""
+    if 0 < share < 0.005:
+        return "<1%"
+    return f"{share:.0%}"
 
 
 def format_index(propensity: float | None) -> str:
@@ -57,24 +61,6 @@ def format_index(propensity: float | None) -> str:
     if propensity < 999.5:
         return f"{propensity:.0f}"
     return ">999"
-
-
-def _cell(propensity: float | None) -> Text:
-    from rich.text import Text
-
-    rgb = propensity_color(propensity)
-    style = f"{_text_color(rgb)} on rgb({rgb[0]},{rgb[1]},{rgb[2]})"
-    return Text(format_index(propensity).rjust(CELL_WIDTH), style=style, no_wrap=True)
-
-
-def _line(text: str | Text) -> Text:
-    """One line that is cut with an ellipsis, never wrapped."""
-    from rich.text import Text
-
-    line = Text(text) if isinstance(text, str) else text
-    line.no_wrap = True
-    line.overflow = "ellipsis"
-    return line
 
 
 def run_title(run: StoredRun) -> str:
@@ -98,100 +84,6 @@ def shorten(name: str, width: int) -> str:
             return name
     head = (width - 1) // 2
     return name[:head] + "…" + name[len(name) - (width - 1 - head) :]
-
-
-def heatmap(run: StoredRun, width: int = 80) -> RenderableType:
-    """Rows = variables, columns = clusters, each cell the propensity index on a diverging colour scale."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    k = len(run.clusters)
-    name_width = max(MIN_NAME_WIDTH, width - k * (CELL_WIDTH + 1) - 1)
-    table = Table(box=None, padding=(0, 0, 0, 1), pad_edge=False, show_edge=False, expand=False)
-    table.add_column("variable", no_wrap=True, overflow="ellipsis", max_width=name_width)
-    for cluster in run.clusters:
-        header = Text(f"{cluster.cluster}\n{cluster.share_customers:.0%}", justify="right")
-        table.add_column(header, justify="right", no_wrap=True, width=CELL_WIDTH)
-    by_position: dict[int, dict[int, ProfileCell]] = {}
-    for cell in run.cells:
-        by_position.setdefault(cell.position, {})[cell.cluster] = cell
-    for position in sorted(by_position):
-        row = by_position[position]
-        name = next(iter(row.values())).variable
-        table.add_row(
-            shorten(name, name_width),
-            *(_cell(row[c.cluster].propensity if c.cluster in row else None) for c in run.clusters),
-        )
-    return Group(_line(run_title(run)), table, *legend(run, width))
-
-
-def legend(run: StoredRun, width: int = 80) -> list[Text]:
-    """The colour scale, the level thresholds and the cluster labels, one short line each."""
-    from rich.text import Text
-
-    levels = run.record.manifest.get("levels", {"high": 1.25, "medium": 0.75})
-    scale = Text("propensity index:")
-    for value in (0.25, 0.5, 1.0, 2.0, 4.0):
-        scale.append_text(_cell(value))
-        scale.append(" ")
-    scale.append(" red = low, blue = high")
-    lines = [
-        _line(scale),
-        _line(
-            f"levels: high >= {levels['high']:g}, medium >= {levels['medium']:g}, low below, "
-            "zero = never bought"
-        ),
-    ]
-    for cluster in run.clusters:
-        lines.append(_line(f"{cluster.cluster:>2} {cluster.label} ({cluster.customers:,} customers)"))
-    return lines
-
-
-def fitted_table(
-    headers: tuple[str, ...],
-    rows: Sequence[tuple[str, ...]],
-    flexible: int,
-    width: int = 80,
-    title: str | None = None,
-) -> RenderableType:
-    """A borderless table that fits `width`: every column keeps its width except `flexible`, which is cut with
-    an ellipsis. Column 0 and the flexible one are left-aligned, the others (numbers) right-aligned."""
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table
-
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    gaps = 3 * (len(headers) - 1)  # one padding space each side and the box's blank divider
-    room = width - (sum(widths) - widths[flexible]) - gaps
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
-    for i, header in enumerate(headers):
-        if i == flexible:
-            table.add_column(header, no_wrap=True, overflow="ellipsis", width=max(5, min(widths[i], room)))
-        else:
-            table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True, width=widths[i])
-    for row in rows:
-        table.add_row(*row)
-    return Group(_line(title), table) if title else table
-
-
-def clusters_table(run: StoredRun, width: int = 80) -> RenderableType:
-    """One row per cluster: label, size, revenue share, orders per customer, ticket, recency."""
-    rows = [
-        (
-            str(c.cluster),
-            c.label,
-            f"{c.customers:,}",
-            f"{c.share_customers:.1%}",
-            f"{c.share_revenue:.1%}",
-            f"{c.orders_per_customer:.2f}",
-            f"{c.avg_ticket:,.2f}",
-            f"{c.mean_recency_days:.0f}",
-        )
-        for c in run.clusters
-    ]
-    headers = ("#", "label", "customers", "cust%", "rev%", "ord/c", "ticket", "rec.d")
-    return fitted_table(headers, rows, flexible=1, width=width, title=run_title(run))
 
 
 def html_report(run: StoredRun) -> str:
@@ -221,7 +113,7 @@ def html_report(run: StoredRun) -> str:
                 else ""
             )
             cells.append(
-                f'<td style="background:rgb{rgb};color:{_text_color(rgb)}" title="{e(tip)}">'
+                f'<td style="background:rgb{rgb};color:{text_color(rgb)}" title="{e(tip)}">'
                 f"{e(format_index(propensity))}</td>"
             )
         body_rows.append(f'<tr><th class="var">{e(name)}</th>{"".join(cells)}</tr>')
@@ -232,7 +124,7 @@ def html_report(run: StoredRun) -> str:
         for c in run.clusters
     )
     swatches = "".join(
-        f'<span class="sw" style="background:rgb{propensity_color(v)};color:{_text_color(propensity_color(v))}">'
+        f'<span class="sw" style="background:rgb{propensity_color(v)};color:{text_color(propensity_color(v))}">'
         f"{format_index(v)}</span>"
         for v in (0.25, 0.5, 1.0, 2.0, 4.0)
     )

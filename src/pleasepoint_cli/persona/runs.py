@@ -185,7 +185,12 @@ def compute_run(
         "auto_k": [{"k": s.k, "silhouette": _finite(s.silhouette), "inertia": s.inertia} for s in scores]
         if scores is not None
         else None,
-        "levels": {"high": levels.high, "medium": levels.medium},
+        "levels": {
+            "high": levels.high,
+            "medium": levels.medium,
+            "min_support": levels.min_support,
+            "tiny_cluster": levels.tiny_cluster,
+        },
         "versions": library_versions(),
     }
     return RunComputation(options.effective_name, k, features, model.labels_, profile, manifest, scores)
