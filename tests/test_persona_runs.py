@@ -42,7 +42,9 @@ def _truth(shop_files: Any) -> dict[str, int]:
 def _regulars(shop_store: Store) -> set[str]:
     """Customers with at least 3 purchase orders: enough for their persona to show (about half buy once)."""
     rows = shop_store.con.execute(
-        "SELECT customer_id FROM order_lines WHERE quantity > 0 AND status = 'completado' "
+        # purchase_lines leaves cancelled orders out; an audience selects customers with a record only.
+        "SELECT customer_id FROM purchase_lines WHERE quantity > 0 "
+        "AND customer_id IN (SELECT customer_id FROM customers) "
         "GROUP BY customer_id HAVING count(DISTINCT order_id) >= 3"
     ).fetchall()
     return {row[0] for row in rows}
