@@ -181,7 +181,7 @@ def test_loads_that_deserve_a_warning(runner: CliRunner, tmp_path: Path) -> None
     orders = _write(tmp_path / "o.csv", ORDERS + "A,C1,2024-01-01,P1,1,2,\nA,C1,2024-01-01,P1,1,2,\n")
     result = runner.invoke(app, ["ingest", "orders", str(orders), "-f", "json"])
     assert result.exit_code == 0, result.output
-    assert any("1 lines repeat another line" in w for w in json.loads(result.stdout)[0]["warnings"])
+    assert any("1 duplicate lines repeat another line" in w for w in json.loads(result.stdout)[0]["warnings"])
     products = _write(tmp_path / "p.csv", "product_id,name\nP1,Taza\n")
     result = runner.invoke(app, ["ingest", "products", str(products), "-f", "json"])
     assert any("1 products have no category" in w for w in json.loads(result.stdout)[0]["warnings"])

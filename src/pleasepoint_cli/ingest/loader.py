@@ -1054,8 +1054,8 @@ def _write_orders(
             report.warnings.append(f"{int(count):,} lines are {what}")
     if unknown[3]:
         report.warnings.append(
-            f"{int(unknown[3]):,} lines repeat another line of the file exactly (same order, product, quantity, "
-            "price and time): a doubled export? They were loaded as they are"
+            f"{int(unknown[3]):,} duplicate lines repeat another line of the file exactly (same order, product, "
+            "quantity, price and time): a doubled export? They were loaded as they are"
         )
     _count_not_purchases(con, report, ingest_id)
     if plan.extra:
@@ -1105,7 +1105,7 @@ def _upsert(
         if conflicting:
             report.warnings.append(
                 f"{conflicting:,} products have conflicting values on their rows (a name, price or category "
-                "differs); the most frequent non-empty value of each field was kept (ties: the last)"
+                "differs or is blank on some rows); the most frequent non-empty value of each field was kept (ties: the last)"
             )
     elif duplicates:
         report.warnings.append(
@@ -1194,7 +1194,11 @@ def _merge_rows(con: duckdb.DuckDBPyConnection, plan: _Plan, present: list[str],
         else f"arg_max({c}, _row) FILTER (WHERE {c} IS NOT NULL) AS {c}"
         for i, c in enumerate(idents)
     )
-    conflict = " OR ".join(f"count(DISTINCT {c}) > 1" for c in idents) or "false"
+    # Conflicting: two non-empty values, or a value on some rows and a blank on others.
+    conflict = (
+        " OR ".join(f"count(DISTINCT {c}) > 1 OR (count({c}) > 0 AND count({c}) < count(*))" for c in idents)
+        or "false"
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _latest AS
