@@ -341,7 +341,7 @@ class Oracle:
         if isinstance(rule, OrdersLeaf):
             return in_range(len({line.order_id for line in self.purchases(c)}), rule.orders)
         if isinstance(rule, SpendLeaf):
-            return in_range(sum(line.amount for line in self.lines[c.customer_id]), rule.spend)
+            return in_range(round(sum(line.amount for line in self.lines[c.customer_id]), 2), rule.spend)
         if isinstance(rule, AgeLeaf):
             if c.birth_date is None:
                 return False

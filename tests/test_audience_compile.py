@@ -270,3 +270,21 @@ def test_facts_limited_to_the_customers_a_rule_can_select_still_cover_every_leaf
     assert _select(store, rule) == ["far"]
     steps = funnel(store, parse_rule(rule), as_of=AS_OF, marketing=False)
     assert [s.customers for s in steps] == [2, 2, 2, 2, 1]
+
+
+def test_spend_at_exactly_a_threshold_is_in_whatever_the_order_of_the_sum(store: Store) -> None:
+    """0.1 + 0.2 is 0.30000000000000004 in binary: a customer who spent 0.30 was left out of `spend <= 0.3`
+    (and at a million customers, in or out from run to run as threads summed in another order)."""
+    from datetime import date
+
+    from pleasepoint_cli.audience import parse_rule, select_customers
+
+    store.execute("INSERT INTO customers (customer_id, email) VALUES ('C1', 'c1@example.com')")
+    for order, amount in (("O1", 0.1), ("O2", 0.2)):
+        store.execute(
+            "INSERT INTO order_lines (order_id, customer_id, ordered_at, product_id, quantity, unit_price, amount, "
+            "status) VALUES (?, 'C1', '2024-05-01', 'P1', 1, ?, ?, 'completed')",
+            [order, amount, amount],
+        )
+    rule = parse_rule({"spend": {"lte": 0.3, "gte": 0.3}})
+    assert select_customers(store, rule, as_of=date(2024, 6, 1), marketing=False) == ["C1"]

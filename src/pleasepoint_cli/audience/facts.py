@@ -21,11 +21,13 @@ def _among(customers_sql: str | None) -> str:
 
 
 def order_facts_sql(*, until_param: bool = False) -> str:
-    """customer_id, orders (distinct orders with a purchase), spend (net), last_purchase_day (DATE)."""
+    """customer_id, orders (distinct orders with a purchase), spend (net, in cents: a sum of DOUBLEs depends on
+    the order the threads add them in, so a customer at exactly a threshold was in or out from run to run),
+    last_purchase_day (DATE)."""
     return f"""
         SELECT customer_id,
                count(DISTINCT order_id) FILTER (WHERE quantity > 0) AS orders,
-               sum(amount) AS spend,
+               round(sum(amount), 2) AS spend,
                max(ordered_at) FILTER (WHERE quantity > 0)::DATE AS last_purchase_day
         FROM purchase_lines
         WHERE TRUE {_until(until_param)}
