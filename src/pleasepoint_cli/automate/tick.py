@@ -394,30 +394,14 @@ class AutomationTick:
 
     def jobs(self, rows: Sequence[dict[str, Any]]) -> Iterator[Job]:
         """Queued rows rendered batch by batch (DuckDB opened per batch), as the engine's jobs."""
-        from pleasepoint_cli.delivery.send import CONTEXT_BATCH, Job
+        from pleasepoint_cli.delivery.send import render_jobs
 
-        for start in range(0, len(rows), CONTEXT_BATCH):
-            chunk = rows[start : start + CONTEXT_BATCH]
+        def contexts_of(customer_ids: list[str]) -> tuple[PreparedCampaign, dict[str, dict[str, Any]]]:
             with self.open_duckdb() as con:
                 prepared = self.prepare(con)
-                contexts = prepared.contexts(con, [str(r["customer_id"]) for r in chunk])
-            index = {v.name: i for i, v in enumerate(prepared.variants)}
-            for row in chunk:
-                customer = str(row["customer_id"])
-                job = Job(send_id=str(row["send_id"]), customer_id=customer)
-                context = contexts.get(customer)
-                if context is None:
-                    job.skipped = "no longer in the database"
-                elif not (context.get("email") or "").strip():
-                    job.skipped = "no email address"
-                else:
-                    try:
-                        job.email = prepared.render(
-                            context, index.get(str(row["variant"]), 0), send_id=job.send_id
-                        )
-                    except PleasepointError as e:
-                        job.failed = f"render: {e}"
-                yield job
+                return prepared, prepared.contexts(con, customer_ids)
+
+        return render_jobs(rows, contexts_of)
 
     def send(self) -> None:
         from pleasepoint_cli.delivery.send import (

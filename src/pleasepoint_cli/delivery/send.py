@@ -190,6 +190,35 @@ class SendSummary:
         }
 
 
+def render_jobs(
+    rows: Sequence[dict[str, Any]],
+    contexts_of: Callable[[list[str]], tuple[PreparedCampaign, dict[str, dict[str, Any]]]],
+) -> Iterator[Job]:
+    """The engine's jobs for queued ledger rows, CONTEXT_BATCH at a time: `contexts_of` opens DuckDB for one
+    batch's contexts (and the prepared campaign to render them with) and closes it before any is sent.
+    A customer gone from the database or without an email is skipped; a render error fails that row only."""
+    for start in range(0, len(rows), CONTEXT_BATCH):
+        chunk = rows[start : start + CONTEXT_BATCH]
+        prepared, contexts = contexts_of([str(r["customer_id"]) for r in chunk])
+        index = {v.name: i for i, v in enumerate(prepared.variants)}
+        for row in chunk:
+            customer = str(row["customer_id"])
+            job = Job(send_id=str(row["send_id"]), customer_id=customer)
+            context = contexts.get(customer)
+            if context is None:
+                job.skipped = "no longer in the database"
+            elif not (context.get("email") or "").strip():
+                job.skipped = "no email address"
+            else:
+                try:
+                    job.email = prepared.render(
+                        context, index.get(str(row["variant"]), 0), send_id=job.send_id
+                    )
+                except PleasepointError as e:
+                    job.failed = f"render: {e}"
+            yield job
+
+
 @contextlib.contextmanager
 def duckdb_step(db_path: Path, lock_timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the DuckDB file read-only for one short step, then close it (waiting up to lock_timeout)."""
@@ -567,27 +596,12 @@ class CampaignSend:
         """Render queued rows batch by batch; DuckDB is opened for each batch's contexts and closed."""
         prepared = self.prepared
         assert prepared is not None
-        index = {v.name: i for i, v in enumerate(prepared.variants)}
-        for start in range(0, len(rows), CONTEXT_BATCH):
-            chunk = rows[start : start + CONTEXT_BATCH]
+
+        def contexts_of(customer_ids: list[str]) -> tuple[PreparedCampaign, dict[str, dict[str, Any]]]:
             with duckdb_step(self.db_path, self.lock_timeout) as con:
-                contexts = prepared.contexts(con, [str(r["customer_id"]) for r in chunk])
-            for row in chunk:
-                customer = str(row["customer_id"])
-                job = Job(send_id=str(row["send_id"]), customer_id=customer)
-                context = contexts.get(customer)
-                if context is None:
-                    job.skipped = "no longer in the database"
-                elif not (context.get("email") or "").strip():
-                    job.skipped = "no email address"
-                else:
-                    try:
-                        job.email = prepared.render(
-                            context, index.get(str(row["variant"]), 0), send_id=job.send_id
-                        )
-                    except PleasepointError as e:
-                        job.failed = f"render: {e}"
-                yield job
+                return prepared, prepared.contexts(con, customer_ids)
+
+        return render_jobs(rows, contexts_of)
 
     def run(self, *, limit: int | None = None, progress: Progress | None = None) -> SendSummary:
         """Send the queued rows (at most `limit`), then summarise."""
