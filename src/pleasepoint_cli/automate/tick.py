@@ -21,8 +21,6 @@ still run. DuckDB is opened only for the short steps that read it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -52,26 +50,10 @@ SKIPPED_MESSAGE = "skipped: another tick is running"
 @contextlib.contextmanager
 def tick_lock(db_path: Path) -> Iterator[bool]:
     """Hold the tick lock for the block if nobody else does (yields True), else yield False at once."""
-    from pleasepoint_cli.delivery.lock import lock_path
+    from pleasepoint_cli.delivery.lock import held_lock, lock_path
 
-    path = lock_path(db_path, LOCK_NAME)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"PID {os.getpid()}".encode("ascii"), 0)
-        try:
-            yield True
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    with held_lock(lock_path(db_path, LOCK_NAME), timeout=0) as holder:
+        yield holder is None
 
 
 @dataclass

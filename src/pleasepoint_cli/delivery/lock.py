@@ -24,9 +24,11 @@ def lock_path(db_path: Path, name: str) -> Path:
 
 
 @contextmanager
-def send_lock(db_path: Path, name: str, timeout: float, what: str | None = None) -> Iterator[Path]:
-    """Hold the named lock for the block, waiting up to `timeout` seconds; StoreBusyError (exit 75) after."""
-    path = lock_path(db_path, name)
+def held_lock(path: Path, timeout: float) -> Iterator[str | None]:
+    """Hold the lock file for the block, waiting up to `timeout` seconds (0: do not wait).
+
+    Yields None when the lock is held, else who holds it ("PID n", as the holder wrote it) without holding it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -38,19 +40,29 @@ def send_lock(db_path: Path, name: str, timeout: float, what: str | None = None)
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "another process"
-                    raise StoreBusyError(
-                        f"{what or name} is already being sent by {holder}; still busy after waiting "
-                        f"{timeout:g} s. Wait for it to finish (it sends nobody twice), or raise --lock-timeout."
-                    ) from None
+                    yield os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "another process"
+                    return
                 time.sleep(min(delay, max(deadline - time.monotonic(), 0.005)))
                 delay = min(delay * 2, 0.25)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"PID {os.getpid()}".encode("ascii"), 0)
         try:
-            yield path
+            yield None
         finally:
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def send_lock(db_path: Path, name: str, timeout: float, what: str | None = None) -> Iterator[Path]:
+    """Hold the named lock for the block, waiting up to `timeout` seconds; StoreBusyError (exit 75) after."""
+    path = lock_path(db_path, name)
+    with held_lock(path, timeout) as holder:
+        if holder is not None:
+            raise StoreBusyError(
+                f"{what or name} is already being sent by {holder}; still busy after waiting "
+                f"{timeout:g} s. Wait for it to finish (it sends nobody twice), or raise --lock-timeout."
+            )
+        yield path
