@@ -136,3 +136,19 @@ def test_a_corrupt_file_and_a_failing_query_exit_1_with_one_line(db_path: Path, 
     failing = runner.invoke(app, ["persona", "show", "1"])
     assert failing.exit_code == 1, failing.output
     assert failing.output.startswith("error: ") and failing.output.count("\n") == 1, failing.output
+
+
+def test_a_read_step_migrates_a_schema_that_is_behind_first(tmp_path: Path) -> None:
+    """After an upgrade, cron's first `automate tick` reads through the opener: the new schema must be there
+    (a read-only open of a file behind it failed on `purchase_lines`)."""
+    from pleasepoint_cli.store import open_store
+    from pleasepoint_cli.store.migrations import MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    with open_store(path) as store:
+        store.execute("DROP VIEW purchase_lines")
+        store.execute("DROP TABLE purchase_statuses")
+        store.execute("DELETE FROM schema_migrations WHERE name = ?", [MIGRATIONS[-1].name])
+    with StoreOpener(path).read() as store:
+        assert store.scalar("SELECT count(*) FROM purchase_lines") == 0
+        assert store.scalar("SELECT count(*) FROM schema_migrations") == len(MIGRATIONS)

@@ -76,20 +76,12 @@ class AppState:
 
     @contextmanager
     def reader(self) -> Iterator[Store]:
-        """Open the database read-only for the block: never created, never written, and it works beside
-        another process's read-only connection. A file whose schema is behind is migrated first (a write)."""
-        from pleasepoint_cli.store import open_store
-        from pleasepoint_cli.store.migrations import pending_migrations
+        """Open the database read-only for the block: never created, never written (but migrated first when its
+        schema is behind), and it works beside another process's read-only connection."""
+        from pleasepoint_cli.store.opener import StoreOpener
 
-        store = open_store(self.db_path, self.lock_timeout, migrate=False, read_only=True)
-        if pending_migrations(store):
-            store.close()
-            open_store(self.db_path, self.lock_timeout).close()
-            store = open_store(self.db_path, self.lock_timeout, migrate=False, read_only=True)
-        try:
+        with StoreOpener(self.db_path, self.lock_timeout).read() as store:
             yield store
-        finally:
-            store.close()
 
 
 def state(ctx: typer.Context) -> AppState:

@@ -55,12 +55,22 @@ class StoreOpener:
 
     @contextmanager
     def read(self) -> Iterator[Store]:
-        """The database open read-only (never created, never migrated), for the length of the block."""
+        """The database open read-only (never created), for the length of the block.
+
+        A file whose schema is behind this version (an upgrade, then cron's first `automate tick`) is migrated
+        first, in a short write, so every read sees the schema the code expects.
+        """
+        from pleasepoint_cli.store.migrations import pending_migrations
+
         if not self.path.exists():
             raise StoreError(
                 f"no database at {self.path}: load data with `pleasepoint ingest orders` or run `pleasepoint init`."
             )
         store = open_store(self.path, self.lock_timeout, migrate=False, read_only=True)
+        if pending_migrations(store):
+            store.close()
+            open_store(self.path, self.lock_timeout, migrate=True).close()
+            store = open_store(self.path, self.lock_timeout, migrate=False, read_only=True)
         try:
             yield store
         finally:
