@@ -7,8 +7,6 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).parents[1] / "src" / "pleasepoint_cli"
 TERMINAL_LIBRARIES = ("typer", "rich", "click")
-# Modules of the core that still build terminal output (none now: persona/render.py moved to cli/).
-TERMINAL_IN_CORE_ALLOWED: set[str] = set()
 
 
 def _modules() -> list[tuple[str, ast.Module]]:
@@ -49,9 +47,7 @@ def test_no_core_module_imports_a_terminal_library() -> None:
     offenders = [
         name
         for name, tree in _modules()
-        if not name.startswith("cli/")
-        and name not in TERMINAL_IN_CORE_ALLOWED
-        and _imported(tree) & set(TERMINAL_LIBRARIES)
+        if not name.startswith("cli/") and _imported(tree) & set(TERMINAL_LIBRARIES)
     ]
     assert offenders == [], "the core returns data; only cli/ prints, prompts or exits"
 

@@ -45,19 +45,3 @@ def test_recency_states_have_one_rule_and_every_caller_agrees() -> None:
     from pleasepoint_cli.audience.model import StateName
 
     assert typing.get_args(StateName) == STATES
-
-
-def test_no_core_module_imports_rich_or_typer() -> None:
-    import re
-    from pathlib import Path
-
-    import pleasepoint_cli
-
-    root = Path(pleasepoint_cli.__file__).parent
-    pattern = re.compile(r"^\s*(import|from)\s+(rich|typer)\b", re.MULTILINE)
-    offenders = [
-        str(p.relative_to(root))
-        for p in root.rglob("*.py")
-        if "cli" not in p.relative_to(root).parts[:1] and pattern.search(p.read_text(encoding="utf-8"))
-    ]
-    assert offenders == []
