@@ -12,6 +12,10 @@ from pathlib import Path
 CACHE = Path(os.environ.get("PLEASEPOINT_BENCH_CACHE", Path(__file__).parent / ".cache"))
 CUSTOMERS = int(os.environ.get("PLEASEPOINT_BENCH_CUSTOMERS", "1000000"))
 SEED = 7
+GENERATION = 2
+"""Bumped when the example shop's generator changes what it makes, so a cache of an older shop is not reused:
+1 was the steady-buyer shop, 2 the buy-till-you-die shop with the dirt of real exports (issue 14)."""
+TAG = f"{CUSTOMERS}-{SEED}-g{GENERATION}"
 PLEASEPOINT = [sys.executable, "-m", "pleasepoint_cli"]
 
 
@@ -55,7 +59,7 @@ def python_snippet(code: str) -> list[str]:
 
 
 def shop_dir() -> Path:
-    return CACHE / f"shop-{CUSTOMERS}-{SEED}"
+    return CACHE / f"shop-{TAG}"
 
 
 def ensure_shop() -> Path:
@@ -80,8 +84,8 @@ def ensure_shop() -> Path:
 def loaded_db() -> Path:
     """A database with the benchmark shop loaded (made once, reused by the analysis benches)."""
     directory = ensure_shop()
-    db = CACHE / f"bench-{CUSTOMERS}-{SEED}.duckdb"
-    marker = CACHE / f"bench-{CUSTOMERS}-{SEED}.loaded"
+    db = CACHE / f"bench-{TAG}.duckdb"
+    marker = CACHE / f"bench-{TAG}.loaded"
     if not marker.exists():
         db.unlink(missing_ok=True)
         for entity, name in (
@@ -100,8 +104,8 @@ def enriched_db() -> Path:
     bench_persona), its propensity levels (`enrich levels latest`) and the recency states as the
     `hibernation` attribute (`clv enrich --by state`), as the guide's win-back and the newsletter need."""
     source = loaded_db()
-    db = CACHE / f"bench-{CUSTOMERS}-{SEED}-enriched.duckdb"
-    marker = CACHE / f"bench-{CUSTOMERS}-{SEED}-enriched.done"
+    db = CACHE / f"bench-{TAG}-enriched.duckdb"
+    marker = CACHE / f"bench-{TAG}-enriched.done"
     if not marker.exists():
         import shutil
 
