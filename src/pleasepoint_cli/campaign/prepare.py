@@ -8,7 +8,7 @@ This is the shape a sender uses: `prepare` once, `assign` the audience, then for
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,52 @@ def resolve_run_ref(con: duckdb.DuckDBPyConnection, ref: int | str) -> int | Non
     return resolve_run(con, ref)
 
 
+@dataclass(frozen=True)
+class Renderer:
+    """The compiled variants of a campaign and the few settings rendering reads: one recipient's email from
+    their context, with no database. Picklable (the templates pickle as their sources), so a send renders
+    in worker processes what the parent compiled."""
+
+    slug: str
+    from_address: str
+    reply_to: str | None
+    settings: Settings
+    secret: bytes
+    variants: tuple[PreparedVariant, ...]
+
+    def render(self, context: dict[str, Any], variant: int, send_id: str | None = None) -> RenderedEmail:
+        """One recipient's email from their context.
+
+        With `tracking.base_url` set, links go through signed click redirects and an open pixel is added,
+        naming the message by `send_id` when given, else by campaign and customer.
+        """
+        prepared = self.variants[variant]
+        context = {**context, "campaign": {**context["campaign"], "variant": prepared.name}}
+        context["subject"] = subject = prepared.subject.render(context)
+        context["preheader"] = preheader = prepared.preheader.render(context)
+        html, text = prepared.template.render(context)
+        if self.settings.tracking.base_url:
+            from pleasepoint_cli.tracking.links import track_rendered
+
+            html = track_rendered(
+                html, self.settings, self.secret, self.slug, context["customer_id"], send_id
+            )
+        return RenderedEmail(
+            campaign=self.slug,
+            variant=prepared.name,
+            customer_id=context["customer_id"],
+            to=context["email"] or "",
+            to_name=context["full_name"],
+            from_address=self.from_address,
+            reply_to=self.reply_to,
+            subject=subject,
+            preheader=preheader,
+            html=html,
+            text=text,
+            unsubscribe_url=context["unsubscribe_url"],
+        )
+
+
 @dataclass
 class PreparedCampaign:
     """A campaign compiled for one as-of date: render any recipient of any variant without recompiling."""
@@ -73,6 +119,7 @@ class PreparedCampaign:
     variants: tuple[PreparedVariant, ...]
     builder: ContextBuilder
     needs_ops: bool = False
+    _renderer: Renderer | None = field(default=None, init=False, repr=False)
 
     def audience_query(self) -> tuple[str, list[Any]]:
         """SQL of (customer_id, variant) for every recipient: the first variant whose audience matches."""
@@ -118,37 +165,24 @@ class PreparedCampaign:
         """The template contexts of a batch of customers (a few set-based queries for the whole batch)."""
         return self.builder.build(con, customer_ids)
 
-    def render(self, context: dict[str, Any], variant: int, send_id: str | None = None) -> RenderedEmail:
-        """One recipient's email from their context (no database access).
-
-        With `tracking.base_url` set, links go through signed click redirects and an open pixel is added,
-        naming the message by `send_id` when given, else by campaign and customer.
-        """
-        prepared = self.variants[variant]
-        context = {**context, "campaign": {**context["campaign"], "variant": prepared.name}}
-        context["subject"] = subject = prepared.subject.render(context)
-        context["preheader"] = preheader = prepared.preheader.render(context)
-        html, text = prepared.template.render(context)
-        if self.settings.tracking.base_url:
-            from pleasepoint_cli.tracking.links import track_rendered
-
-            html = track_rendered(
-                html, self.settings, self.builder.secret, self.campaign.slug, context["customer_id"], send_id
+    @property
+    def renderer(self) -> Renderer:
+        """What rendering needs and nothing more (no database, no context builder): picklable, so a send can
+        render in worker processes."""
+        if self._renderer is None:
+            self._renderer = Renderer(
+                slug=self.campaign.slug,
+                from_address=self.campaign.from_address(self.settings),
+                reply_to=self.campaign.reply_to(self.settings),
+                settings=self.settings,
+                secret=self.builder.secret,
+                variants=self.variants,
             )
-        return RenderedEmail(
-            campaign=self.campaign.slug,
-            variant=prepared.name,
-            customer_id=context["customer_id"],
-            to=context["email"] or "",
-            to_name=context["full_name"],
-            from_address=self.campaign.from_address(self.settings),
-            reply_to=self.campaign.reply_to(self.settings),
-            subject=subject,
-            preheader=preheader,
-            html=html,
-            text=text,
-            unsubscribe_url=context["unsubscribe_url"],
-        )
+        return self._renderer
+
+    def render(self, context: dict[str, Any], variant: int, send_id: str | None = None) -> RenderedEmail:
+        """One recipient's email from their context (no database access); see `Renderer.render`."""
+        return self.renderer.render(context, variant, send_id)
 
     def render_batch(
         self, con: duckdb.DuckDBPyConnection, recipients: Sequence[tuple[str, int]]

@@ -141,6 +141,11 @@ class LineTemplate:
 
     where: str
     template: jinja2.Template
+    source: str = ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its source, compiled again on load (a send's render worker processes receive it)."""
+        return (compile_line, (self.source, self.where))
 
     def render(self, context: Mapping[str, Any]) -> str:
         """Render; CR, LF and runs of spaces become one space, so a value can never start a new header."""
@@ -160,7 +165,7 @@ def compile_line(source: str, where: str) -> LineTemplate:
         template = env.from_string(source)
     except jinja2.TemplateSyntaxError as e:
         raise TemplateError(f"{where}: {e.message}") from e
-    return LineTemplate(where, template)
+    return LineTemplate(where, template, source)
 
 
 # --- The MJML template --------------------------------------------------------------------------------
@@ -177,6 +182,17 @@ class CompiledTemplate:
     _html: jinja2.Template
     _text: jinja2.Template
     _source: jinja2.Template
+    source: str = ""
+    """The MJML template's own text (Jinja and MJML), as read."""
+    utm: tuple[tuple[str, str], ...] = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its sources (the MJML text, the compiled HTML and the text part), so a render worker
+        process compiles the very Jinja templates this one holds, without reading files or running MJML."""
+        return (
+            _restore_template,
+            (self.path, self.source, self.html_source, self.text_source, self.text_path, self.utm),
+        )
 
     @property
     def _html_name(self) -> str:
@@ -261,6 +277,34 @@ def compile_template(path: Path, *, utm: Mapping[str, str] | None = None) -> Com
         _html=html_template,
         _text=text_template,
         _source=source_template,
+        source=source,
+        utm=tuple(utm.items()),
+    )
+
+
+def _restore_template(
+    path: Path,
+    source: str,
+    html_source: str,
+    text_source: str,
+    text_path: Path | None,
+    utm: tuple[tuple[str, str], ...],
+) -> CompiledTemplate:
+    """A CompiledTemplate from its pickled sources: the same Jinja compilation as `compile_template`."""
+    html_env = _environment(autoescape=True, utm=dict(utm))
+    text_env = _environment(autoescape=False, utm=dict(utm))
+    html_name = f"{path} (compiled)"
+    text_name = str(text_path) if text_path is not None else f"{path} (text part)"
+    return CompiledTemplate(
+        path=path,
+        html_source=html_source,
+        text_source=text_source,
+        text_path=text_path,
+        _html=_compile_jinja(html_env, html_source, html_name, html_name),
+        _text=_compile_jinja(text_env, text_source, text_name, text_name),
+        _source=_compile_jinja(html_env, source, str(path), str(path)),
+        source=source,
+        utm=utm,
     )
 
 

@@ -46,6 +46,16 @@ class DkimSigner:
     algorithm: str  # "rsa-sha256" | "ed25519-sha256"
     _key: Any
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its key as unencrypted PKCS#8 PEM, for the send's worker processes (a pipe to a child
+        of this process, never a file)."""
+        from cryptography.hazmat.primitives import serialization
+
+        pem = self._key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return (_restore_signer, (self.domain, self.selector, bytes(pem)))
+
     def signature_header(
         self, headers: Sequence[tuple[str, str]], body: bytes | Sequence[bytes], timestamp: int
     ) -> tuple[str, str]:
@@ -91,6 +101,11 @@ class DkimSigner:
             return f"v=DKIM1; k=ed25519; p={base64.b64encode(raw).decode()}"
         der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         return f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+
+
+def _restore_signer(domain: str, selector: str, pem: bytes) -> DkimSigner:
+    algorithm, key = load_key(pem, f"the DKIM key of {selector}._domainkey.{domain}")
+    return DkimSigner(domain, selector, algorithm, key)
 
 
 def relaxed_body(pieces: Sequence[bytes]) -> bytes:
