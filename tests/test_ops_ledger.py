@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pleasepoint_cli.ops import OpsStore, ledger
 from pleasepoint_cli.ops.suppression import add_suppression
 from send_data import NOW
@@ -39,6 +41,37 @@ def test_a_row_is_claimed_once_and_a_suppressed_address_is_not_claimed(tmp_path:
         assert ledger.settle(ops, send_id, "sent", now=NOW, message_id="<m@x>")
         assert not ledger.settle(ops, send_id, "failed", now=NOW)  # only a `sending` row settles
         assert ledger.mark_uncertain(ops, "campaign", "rebajas", "") == 0
+
+
+def test_settling_one_row_and_claiming_the_next_is_one_transaction(tmp_path: Path) -> None:
+    ids = [ledger.make_send_id("campaign", "rebajas", "", f"C{i}") for i in range(5)]
+    with OpsStore(tmp_path / "l.ops.sqlite") as ops:
+        ledger.plan_rows(ops, "campaign", "rebajas", "", ROWS, now=NOW)
+        assert ledger.claim(ops, ids[0], "c0@example.com", now=NOW, worker="a").claimed
+        add_suppression(ops, "c2@example.com", "complained", source="t", now=NOW)
+        done = [
+            ledger.Settlement(ids[0], "bounced", "<m0@x>", "550 no", suppress_reason="bounced", email="c0@example.com"),
+            ledger.Settlement(ids[3], "skipped", error="no email address", from_status=("queued",)),
+            ledger.Settlement(ids[4], "sent"),  # not `sending`: does not apply
+        ]  # fmt: skip
+        applied, claimed = ledger.settle_and_claim(ops, done, (ids[1], "c1@example.com"), now=NOW, worker="a")
+        assert applied == [True, True, False] and claimed is not None and claimed.claimed
+        _, blocked = ledger.settle_and_claim(ops, [], (ids[2], "c2@example.com"), now=NOW, worker="a")
+        assert blocked == ledger.Claim(ids[2], False, "suppressed")
+        statuses = dict(ops.execute("SELECT customer_id, status FROM ledger").fetchall())
+        assert statuses == {
+            "C0": "bounced",
+            "C1": "sending",
+            "C2": "suppressed",
+            "C3": "skipped",
+            "C4": "queued",
+        }
+        assert ops.scalar("SELECT count(*) FROM suppressions") == 2  # c2, and c0 from its bounce
+        # A failed claim rolls the settlements of its transaction back with it.
+        bad = [ledger.Settlement(ids[1], "sent")]
+        with pytest.raises(AttributeError):  # no address to hash
+            ledger.settle_and_claim(ops, bad, (ids[4], None), now=NOW, worker="a")  # type: ignore[arg-type]
+        assert ops.scalar("SELECT status FROM ledger WHERE customer_id = 'C1'") == "sending"
 
 
 def test_claims_from_many_processes_never_overlap(tmp_path: Path) -> None:
