@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pleasepoint_cli.campaign.prepare import PreparedCampaign
     from pleasepoint_cli.config import Settings
     from pleasepoint_cli.delivery.send import Job, MessageBuilder, Transport
+    from pleasepoint_cli.delivery.workers import MessageWorkers
     from pleasepoint_cli.ops.store import OpsStore
 
 KIND = "automation"
@@ -374,8 +375,10 @@ class AutomationTick:
                 skip_missing=False,
             )
 
-    def jobs(self, rows: Sequence[dict[str, Any]]) -> Iterator[Job]:
-        """Queued rows rendered batch by batch (DuckDB opened per batch), as the engine's jobs."""
+    def jobs(
+        self, rows: Sequence[dict[str, Any]], build: MessageBuilder, workers: MessageWorkers | None = None
+    ) -> Iterator[Job]:
+        """Queued rows rendered and built batch by batch (DuckDB opened per batch), as the engine's jobs."""
         from pleasepoint_cli.delivery.send import render_jobs
 
         def contexts_of(customer_ids: list[str]) -> tuple[PreparedCampaign, dict[str, dict[str, Any]]]:
@@ -383,14 +386,16 @@ class AutomationTick:
                 prepared = self.prepare(con)
                 return prepared, prepared.contexts(con, customer_ids)
 
-        return render_jobs(rows, contexts_of)
+        return render_jobs(rows, contexts_of, build, self.clock, workers)
 
     def send(self) -> None:
         from pleasepoint_cli.delivery.send import (
             Sender,
+            as_function,
             connections_of,
-            default_message_builder,
+            default_builder,
             default_transport,
+            message_workers,
         )
         from pleasepoint_cli.ops import ledger
         from pleasepoint_cli.ops.store import ops_path
@@ -404,11 +409,19 @@ class AutomationTick:
         sender = Sender(
             ops_path(self.db_path),
             self.transport or default_transport(self.settings, base_dir),
-            self.build or default_message_builder(self.settings, base_dir),
             connections=min(connections_of(self.settings) if self.transport is None else 1, len(rows)),
             clock=self.clock,
         )
-        counts = sender.run(self.jobs(rows), len(rows))
+        with contextlib.ExitStack() as stack:
+            build = self.build
+            workers = None
+            if build is None:
+                builder = default_builder(self.settings, base_dir)
+                build = as_function(builder)
+                workers = message_workers(builder, len(rows))
+                if workers is not None:
+                    stack.enter_context(workers)
+            counts = sender.run(self.jobs(rows, build, workers), len(rows))
         for name in ("sent", "bounced", "failed", "suppressed", "skipped"):
             setattr(self.run, name, getattr(self.run, name) + getattr(counts, name))
         self.run.errors = counts.errors

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import queue
 import secrets
 import threading
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
     from pleasepoint_cli.campaign.model import Campaign
     from pleasepoint_cli.campaign.prepare import PreparedCampaign, RenderedEmail
     from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.delivery.message import MessageBuilder as Builder
+    from pleasepoint_cli.delivery.workers import MessageWorkers
+    from pleasepoint_cli.ops import ledger
     from pleasepoint_cli.ops.store import OpsStore
 
 CONTEXT_BATCH = 5000
@@ -84,11 +88,18 @@ MessageBuilder = Callable[["RenderedEmail", str, datetime], bytes]
 
 @dataclass
 class Job:
-    """One ledger row on its way to a worker: its rendered email, or why it cannot be sent."""
+    """One ledger row on its way to a sending connection: its message's bytes, or why it cannot be sent.
+
+    Rendered and built before the row is claimed (in a worker process for a large send); nothing reaches the
+    server before the claim."""
 
     send_id: str
     customer_id: str
-    email: RenderedEmail | None = None
+    to: str = ""
+    """The recipient's address as rendered (recorded by the claim)."""
+    data: bytes | None = None
+    mail_from: str = ""
+    message_id: str | None = None
     failed: str | None = None
     skipped: str | None = None
 
@@ -190,33 +201,85 @@ class SendSummary:
         }
 
 
+def make_job(
+    render: Callable[[dict[str, Any], int, str], RenderedEmail],
+    build: MessageBuilder,
+    send_id: str,
+    customer_id: str,
+    variant: int,
+    context: dict[str, Any] | None,
+    date: datetime,
+) -> Job:
+    """One recipient's job: rendered and built, or skipped (gone from the database, no address), or failed
+    (a render error, or header injection from their data: that row only). Runs in a worker process for a
+    large send (`delivery/workers.py`), else in the sending process."""
+    job = Job(send_id=send_id, customer_id=customer_id)
+    if context is None:
+        job.skipped = "no longer in the database"
+        return job
+    if not (context.get("email") or "").strip():
+        job.skipped = "no email address"
+        return job
+    try:
+        email = render(context, variant, send_id)
+    except PleasepointError as e:
+        job.failed = f"render: {e}"
+        return job
+    return built(job, email, build, date)
+
+
+def built(job: Job, email: RenderedEmail, build: MessageBuilder, date: datetime) -> Job:
+    """The job with the bytes of `email` (or failed: a header injection, a bad address)."""
+    job.to = email.to
+    if not email.to.strip():
+        job.skipped = "no email address"
+        return job
+    try:
+        data = build(email, job.send_id, date)
+        job.mail_from = _envelope_sender(email.from_address)
+    except PleasepointError as e:
+        job.failed = str(e)
+        return job
+    job.data = data
+    job.message_id = _message_id_of(data)
+    return job
+
+
 def render_jobs(
     rows: Sequence[dict[str, Any]],
     contexts_of: Callable[[list[str]], tuple[PreparedCampaign, dict[str, dict[str, Any]]]],
+    build: MessageBuilder,
+    clock: Callable[[], datetime],
+    workers: MessageWorkers | None = None,
 ) -> Iterator[Job]:
     """The engine's jobs for queued ledger rows, CONTEXT_BATCH at a time: `contexts_of` opens DuckDB for one
     batch's contexts (and the prepared campaign to render them with) and closes it before any is sent.
-    A customer gone from the database or without an email is skipped; a render error fails that row only."""
+    With `workers`, each batch is rendered and built by the worker processes, chunk by chunk, in order;
+    else here. A customer gone from the database or without an email is skipped; a render or header error
+    fails that row only."""
+    from pleasepoint_cli.delivery.workers import CHUNK
+
     for start in range(0, len(rows), CONTEXT_BATCH):
         chunk = rows[start : start + CONTEXT_BATCH]
         prepared, contexts = contexts_of([str(r["customer_id"]) for r in chunk])
         index = {v.name: i for i, v in enumerate(prepared.variants)}
-        for row in chunk:
-            customer = str(row["customer_id"])
-            job = Job(send_id=str(row["send_id"]), customer_id=customer)
-            context = contexts.get(customer)
-            if context is None:
-                job.skipped = "no longer in the database"
-            elif not (context.get("email") or "").strip():
-                job.skipped = "no email address"
-            else:
-                try:
-                    job.email = prepared.render(
-                        context, index.get(str(row["variant"]), 0), send_id=job.send_id
-                    )
-                except PleasepointError as e:
-                    job.failed = f"render: {e}"
-            yield job
+        items = [
+            (str(r["send_id"]), str(r["customer_id"]), index.get(str(r["variant"]), 0),
+             contexts.get(str(r["customer_id"])))
+            for r in chunk
+        ]  # fmt: skip
+        del contexts
+        if workers is None:
+            render = prepared.render
+            for item in items:
+                yield make_job(render, build, *item, clock())
+            continue
+        workers.start(prepared.renderer)
+        date = clock()
+        futures = [workers.submit(items[i : i + CHUNK], date) for i in range(0, len(items), CHUNK)]
+        del items
+        for future in futures:
+            yield from future.result()
 
 
 @contextlib.contextmanager
@@ -228,17 +291,32 @@ def duckdb_step(db_path: Path, lock_timeout: float) -> Iterator[duckdb.DuckDBPyC
         yield store.con
 
 
-def default_message_builder(settings: Settings, base_dir: Path) -> MessageBuilder:
-    """The message builder of `delivery:` (DKIM key relative to base_dir), as a function."""
+def default_builder(settings: Settings, base_dir: Path) -> Builder:
+    """The message builder of `delivery:` (DKIM key relative to base_dir)."""
     from pleasepoint_cli.delivery.dkim import load_signer
     from pleasepoint_cli.delivery.message import MessageBuilder as Builder
 
-    builder = Builder(settings=settings, signer=load_signer(settings.delivery.dkim, base_dir))
+    return Builder(settings=settings, signer=load_signer(settings.delivery.dkim, base_dir))
 
+
+def default_message_builder(settings: Settings, base_dir: Path) -> MessageBuilder:
+    """The message builder of `delivery:` (DKIM key relative to base_dir), as a function."""
+    return as_function(default_builder(settings, base_dir))
+
+
+def as_function(builder: Builder) -> MessageBuilder:
     def build(email: RenderedEmail, send_id: str, date: datetime) -> bytes:
         return builder.build(email, send_id=send_id, date=date)
 
     return build
+
+
+def message_workers(builder: Builder, rows: int) -> MessageWorkers | None:
+    """Render worker processes for a send of `rows` messages, or None to render in this process."""
+    from pleasepoint_cli.delivery.workers import MessageWorkers, worker_count
+
+    count = worker_count(rows)
+    return MessageWorkers(count, builder) if count > 0 else None
 
 
 def default_transport(settings: Settings, base_dir: Path) -> Transport:
@@ -253,6 +331,7 @@ def connections_of(settings: Settings) -> int:
     return int(delivery.smtp.connections) if delivery.transport == "smtp" else 1
 
 
+@functools.lru_cache(maxsize=64)
 def _envelope_sender(from_address: str) -> str:
     from email.utils import parseaddr
 
@@ -260,28 +339,32 @@ def _envelope_sender(from_address: str) -> str:
 
 
 def _message_id_of(data: bytes) -> str | None:
-    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    end = data.find(b"\r\n\r\n")
+    head = (data if end < 0 else data[:end]).split(b"\n\n", 1)[0]
     for line in head.splitlines():
         if line.lower().startswith(b"message-id:"):
             return line.split(b":", 1)[1].strip().decode("ascii", "replace")
     return None
 
 
+_Pending = tuple["ledger.Settlement", str, Job, str | None]
+"""A settlement not yet committed, with the count it adds, its job and the error to report."""
+
+
 class Sender:
-    """Runs jobs through `connections` workers: claim, re-check suppression, build, deliver, settle."""
+    """Runs built jobs through `connections` threads, one connection each: claim (re-checking suppression),
+    deliver, settle. Each thread commits its previous message's settlement and its next claim together."""
 
     def __init__(
         self,
         ops_file: Path,
         transport: Transport,
-        build: MessageBuilder,
         *,
         connections: int,
         clock: Callable[[], datetime],
     ) -> None:
         self.ops_file = ops_file
         self.transport = transport
-        self.build = build
         self.connections = max(1, connections)
         self.clock = clock
         self.counts = RunCounts()
@@ -362,93 +445,105 @@ class Sender:
         name = f"{threading.get_native_id()}:{index}"
         ops = OpsStore(self.ops_file, migrate=False)
         connection: Connection | None = None
+        pending: list[_Pending] = []
         try:
             while True:
-                job = work.get()
+                try:
+                    job = work.get_nowait()
+                except queue.Empty:
+                    # Nothing to claim yet: record what is settled now rather than wait with it.
+                    self._commit(ops, pending, None, name)
+                    job = work.get()
                 if job is None or self.stop.is_set():
                     return
-                if connection is None and job.email is not None:
+                if job.data is None:
+                    if job.skipped is not None:
+                        done = ledger_settlement(
+                            job.send_id, "skipped", error=job.skipped, from_status=("queued",)
+                        )
+                        pending.append((done, "skipped", job, None))
+                    else:
+                        error = job.failed or "nothing to send"
+                        done = ledger_settlement(job.send_id, "failed", error=error, from_status=("queued",))
+                        pending.append((done, "failed", job, error))
+                    continue
+                if connection is None:
                     try:
                         connection = self.transport.connect()
                     except Exception as e:  # a server down: stop, leaving the rest queued
                         self.fatal = self.fatal or f"cannot connect to the mail server: {e}"
                         self.stop.set()
                         return
-                connection = self._handle(ops, connection, job, name)
+                claimed = self._commit(ops, pending, job, name)
+                if claimed is None or not claimed.claimed:
+                    self._count("suppressed" if claimed and claimed.status == "suppressed" else "not_queued")
+                    continue
+                connection = self._deliver(connection, job, pending)
         finally:
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    connection.close()
-            ops.close()
+            try:
+                self._commit(ops, pending, None, name)
+            finally:
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        connection.close()
+                ops.close()
 
-    def _handle(
-        self, ops: OpsStore, connection: Connection | None, job: Job, worker: str
-    ) -> Connection | None:
+    def _commit(
+        self, ops: OpsStore, pending: list[_Pending], job: Job | None, worker: str
+    ) -> ledger.Claim | None:
+        """Commit the pending settlements and, when `job` is given, its claim, in one transaction."""
         from pleasepoint_cli.ops import ledger
 
-        if job.skipped is not None:
-            if ledger.settle(
-                ops, job.send_id, "skipped", now=self.clock(), error=job.skipped, from_status=("queued",)
-            ):
-                self._count("skipped")
-            return connection
-        if job.failed is not None or job.email is None:
-            error = job.failed or "nothing to send"
-            if ledger.settle(
-                ops, job.send_id, "failed", now=self.clock(), error=error, from_status=("queued",)
-            ):
-                self._count("failed", job, error)
-            return connection
-        email = job.email
-        if not email.to.strip():
-            if ledger.settle(
-                ops,
-                job.send_id,
-                "skipped",
-                now=self.clock(),
-                error="no email address",
-                from_status=("queued",),
-            ):
-                self._count("skipped")
-            return connection
-        claimed = ledger.claim(ops, job.send_id, email.to, now=self.clock(), worker=worker)
-        if not claimed.claimed:
-            self._count("suppressed" if claimed.status == "suppressed" else "not_queued")
-            return connection
+        if not pending and job is None:
+            return None
+        applied, claimed = ledger.settle_and_claim(
+            ops,
+            [done for done, _, _, _ in pending],
+            None if job is None else (job.send_id, job.to),
+            now=self.clock(),
+            worker=worker,
+        )
+        for ok, (_, outcome, counted, error) in zip(applied, pending, strict=True):
+            if ok:
+                self._count(outcome, counted, error)
+        pending.clear()
+        return claimed
+
+    def _deliver(self, connection: Connection, job: Job, pending: list[_Pending]) -> Connection | None:
+        """Hand one claimed message to the connection; its settlement joins `pending` (committed with the
+        next claim). Returns the connection, or None when it must be reopened."""
+        assert job.data is not None
         try:
-            data = self.build(email, job.send_id, self.clock())
-        except PleasepointError as e:  # header injection from this customer's data, a bad address...
-            ledger.settle(ops, job.send_id, "failed", now=self.clock(), error=str(e))
-            self._count("failed", job, str(e))
-            return connection
-        assert connection is not None
-        try:
-            outcome = connection.deliver(
-                _envelope_sender(email.from_address), email.to.strip(), data, job.send_id
-            )
+            outcome = connection.deliver(job.mail_from, job.to.strip(), job.data, job.send_id)
         except Exception as e:
-            ledger.settle(ops, job.send_id, "failed", now=self.clock(), error=f"delivery failed: {e}")
-            self._count("failed", job, str(e))
+            error = f"delivery failed: {e}"
+            pending.append((ledger_settlement(job.send_id, "failed", error=error), "failed", job, str(e)))
             with contextlib.suppress(Exception):
                 connection.close()
             return None  # the next job reconnects
         detail = f"{outcome.code} {outcome.detail}".strip() if outcome.code else outcome.detail
         if outcome.status == "sent":
-            ledger.settle(ops, job.send_id, "sent", now=self.clock(), message_id=_message_id_of(data))
-            self._count("sent")
+            done = ledger_settlement(job.send_id, "sent", message_id=job.message_id)
+            pending.append((done, "sent", job, None))
         elif outcome.status == "bounced":
-            ledger.settle(
-                ops, job.send_id, "bounced", now=self.clock(), message_id=_message_id_of(data), error=detail,
-                suppress_reason="bounced", email=email.to,
+            done = ledger_settlement(
+                job.send_id, "bounced", message_id=job.message_id, error=detail, suppress_reason="bounced",
+                email=job.to,
             )  # fmt: skip
-            self._count("bounced", job, detail)
+            pending.append((done, "bounced", job, detail))
         elif getattr(outcome, "uncertain", False):  # lost after the whole message was handed over
-            ledger.settle(ops, job.send_id, "uncertain", now=self.clock(), error=detail or "connection lost")
-            self._count("uncertain", job, detail)
+            done = ledger_settlement(job.send_id, "uncertain", error=detail or "connection lost")
+            pending.append((done, "uncertain", job, detail))
         else:
-            ledger.settle(ops, job.send_id, "failed", now=self.clock(), error=detail or "failed")
-            self._count("failed", job, detail)
+            done = ledger_settlement(job.send_id, "failed", error=detail or "failed")
+            pending.append((done, "failed", job, detail))
         return connection
+
+
+def ledger_settlement(send_id: str, status: str, **fields: Any) -> ledger.Settlement:
+    from pleasepoint_cli.ops.ledger import Settlement
+
+    return Settlement(send_id, status, **fields)
 
 
 class CampaignSend:
@@ -592,8 +687,10 @@ class CampaignSend:
             ledger.requeue(self._ops(), "campaign", self.slug, "uncertain", "")
         return new
 
-    def jobs(self, rows: Sequence[dict[str, Any]]) -> Iterator[Job]:
-        """Render queued rows batch by batch; DuckDB is opened for each batch's contexts and closed."""
+    def jobs(
+        self, rows: Sequence[dict[str, Any]], build: MessageBuilder, workers: MessageWorkers | None = None
+    ) -> Iterator[Job]:
+        """Render and build queued rows batch by batch; DuckDB is opened for each batch's contexts and closed."""
         prepared = self.prepared
         assert prepared is not None
 
@@ -601,7 +698,7 @@ class CampaignSend:
             with duckdb_step(self.db_path, self.lock_timeout) as con:
                 return prepared, prepared.contexts(con, customer_ids)
 
-        return render_jobs(rows, contexts_of)
+        return render_jobs(rows, contexts_of, build, self.clock, workers)
 
     def run(self, *, limit: int | None = None, progress: Progress | None = None) -> SendSummary:
         """Send the queued rows (at most `limit`), then summarise."""
@@ -619,11 +716,19 @@ class CampaignSend:
             sender = Sender(
                 self.ops_file,
                 self._transport or default_transport(self.settings, self.base_dir),
-                self._build or default_message_builder(self.settings, self.base_dir),
                 connections=min(self.connections, len(rows)),
                 clock=self.clock,
             )
-            counts = sender.run(self.jobs(rows), len(rows), progress)
+            with contextlib.ExitStack() as stack:
+                build = self._build
+                workers = None
+                if build is None:
+                    builder = default_builder(self.settings, self.base_dir)
+                    build = as_function(builder)
+                    workers = message_workers(builder, len(rows))
+                    if workers is not None:
+                        stack.enter_context(workers)
+                counts = sender.run(self.jobs(rows, build, workers), len(rows), progress)
         totals = ledger.counts(ops, "campaign", self.slug, "")
         return SendSummary(
             campaign=self.slug,
@@ -720,27 +825,26 @@ def send_test(
             contexts = prepared.contexts(con, [c for c, _ in picks])
         rendered = [(c, prepared.render(contexts[c], v)) for c, v in picks if c in contexts]
         nonce = secrets.token_hex(4)
+        build = build or default_message_builder(settings, base_dir or Path())
         jobs: list[Job] = []
         planned: list[tuple[str, ledger.PlannedRow]] = []
         for address in addresses:
             period = f"{iso(now)}#{nonce}|{address}"
             for customer_id, email in rendered:
                 planned.append((period, ledger.PlannedRow(customer_id, address, email.variant)))
-                jobs.append(
-                    Job(
-                        send_id=ledger.make_send_id("test", campaign.slug, period, customer_id),
-                        customer_id=customer_id,
-                        email=dataclasses.replace(
-                            email, to=address, to_name="", subject=TEST_PREFIX + email.subject
-                        ),
-                    )
+                job = Job(
+                    send_id=ledger.make_send_id("test", campaign.slug, period, customer_id),
+                    customer_id=customer_id,
                 )
+                test_email = dataclasses.replace(
+                    email, to=address, to_name="", subject=TEST_PREFIX + email.subject
+                )
+                jobs.append(built(job, test_email, build, now))
         for period, row in planned:
             ledger.plan_rows(ops, "test", campaign.slug, period, [row], now=now)
         sender = Sender(
             ops_file,
             transport or default_transport(settings, base_dir or Path()),
-            build or default_message_builder(settings, base_dir or Path()),
             connections=min(connections_of(settings), max(len(jobs), 1)),
             clock=lambda: now,
         )
