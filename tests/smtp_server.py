@@ -12,6 +12,8 @@ Knobs (in-process: attributes of `server.handler`; separate process: command-lin
 - `drop_after_data[address] = N`: close the connection after the message arrived, without an answer
   (the message is NOT recorded: the sender cannot know whether it was accepted).
 - `credentials = (user, password)`: require AUTH (over TLS) with these.
+- `pipelining`: announce PIPELINING (RFC 2920) in the EHLO answer; aiosmtpd reads pipelined commands one
+  after the other anyway, it only does not announce it.
 """
 
 from __future__ import annotations
@@ -65,12 +67,15 @@ class RecordingHandler:
     messages: list[Received] = field(default_factory=list)
     rcpt_attempts: dict[str, int] = field(default_factory=dict)
     sessions: int = 0
+    pipelining: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname
+        if self.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
         return responses
 
     async def handle_RCPT(

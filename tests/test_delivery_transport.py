@@ -26,9 +26,10 @@ SENDER = "hola@tienda.example"
 DATA = b"From: hola@tienda.example\r\nSubject: prueba\r\n\r\nHola\r\n.una linea con punto\r\n"
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LocalServer]:
+@pytest.fixture(params=["one command at a time", "pipelining"])
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalServer]:
     with running_server(tmp_path) as running:
+        running.handler.pipelining = request.param == "pipelining"
         yield running
 
 
@@ -58,6 +59,8 @@ def test_starttls_with_a_private_ca_and_one_connection_reused(server: LocalServe
     transport = smtp_transport(server, tmp_path)
     connection = transport.connect()
     outcomes = [connection.deliver(SENDER, f"c{i}@example.com", DATA, f"s{i}") for i in range(5)]
+    assert connection.session is not None
+    assert connection.session.has_extn("pipelining") == server.handler.pipelining  # both paths are tested
     connection.close()
     assert [o.status for o in outcomes] == ["sent"] * 5 and all(o.attempts == 1 for o in outcomes)
     assert [m.rcpt_tos for m in server.messages] == [(f"c{i}@example.com",) for i in range(5)]

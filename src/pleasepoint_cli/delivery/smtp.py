@@ -204,6 +204,17 @@ def _quietly_close(session: smtplib.SMTP) -> None:
         session.close()
 
 
+def _data_block(data: bytes) -> bytes:
+    """The message as sent after DATA: lines starting with a dot doubled (RFC 5321 4.5.2), ending with CRLF
+    and the lone-dot line. The regular expression runs only when a line does start with a dot (a built
+    message has none: base64 never holds a dot and quoted-printable lines rarely start with one)."""
+    if data.startswith(b".") or b"\n." in data:
+        data = _DOT_LINE.sub(b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
 def _reply(code: int, message: bytes | str) -> str:
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
     return f"{code} {' '.join(text.split())}"
@@ -298,6 +309,8 @@ class SmtpConnection:
         connection is lost, TransportError when the server refuses the sender for good."""
         handed_over = False
         try:
+            if session.has_extn("pipelining"):
+                return self._pipelined(session, mail_from, rcpt, data)
             code, message = session.mail(mail_from)
             if code != 250:
                 self._reset(session, code)
@@ -315,10 +328,7 @@ class SmtpConnection:
             if code != 354:
                 self._reset(session, code)
                 return "data", code, _reply(code, message)
-            payload = _DOT_LINE.sub(b"..", data)
-            if not payload.endswith(b"\r\n"):
-                payload += b"\r\n"
-            session.send(payload + b".\r\n")
+            session.send(_data_block(data))
             handed_over = True
             code, message = session.getreply()
             if code == 421:
@@ -330,6 +340,45 @@ class SmtpConnection:
             smtplib.SMTPException
         ) as e:  # nothing else is expected from these calls; never let it escape raw
             raise TransportError(f"{self.transport.name}: {type(e).__name__}: {e}") from e
+
+    def _pipelined(
+        self, session: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes
+    ) -> tuple[str, int, str]:
+        """`_transaction` with MAIL, RCPT and DATA written at once (RFC 2920, when the server offers
+        PIPELINING): two round trips per message instead of four, and the same outcomes, each reply read
+        in order. The addresses were checked by `check_envelope` (no spaces, brackets or controls)."""
+        session.send(f"MAIL FROM:<{mail_from}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n")
+        mail_code, mail_message = session.getreply()
+        rcpt_code, rcpt_message = session.getreply()
+        data_code, data_message = session.getreply()
+        accepted = mail_code == 250 and rcpt_code in (250, 251)
+        if data_code == 354 and not accepted:
+            # A server that opened DATA with no valid recipient (RFC 2920 says it must not): end it empty,
+            # so it reaches nobody, before the refusal is handled as usual.
+            session.send(b".\r\n")
+            data_code, data_message = session.getreply()
+        if mail_code != 250:
+            self._reset(session, mail_code)
+            if mail_code >= 500:
+                raise TransportError(
+                    f"{self.transport.name}: the server refuses the sender {mail_from}: "
+                    f"{_reply(mail_code, mail_message)}"
+                )
+            return "mail", mail_code, _reply(mail_code, mail_message)
+        if rcpt_code not in (250, 251):
+            self._reset(session, rcpt_code)
+            return "rcpt", rcpt_code, _reply(rcpt_code, rcpt_message)
+        if data_code != 354:
+            self._reset(session, data_code)
+            return "data", data_code, _reply(data_code, data_message)
+        session.send(_data_block(data))
+        try:
+            code, message = session.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as e:
+            raise _Dropped(str(e) or type(e).__name__, after_data=True) from e
+        if code == 421:
+            self._drop()
+        return "data", code, _reply(code, message)
 
     def _reset(self, session: smtplib.SMTP, code: int) -> None:
         """After a refusal: RSET for the next message, or drop the session when the server is closing it."""
