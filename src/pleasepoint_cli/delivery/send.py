@@ -381,10 +381,20 @@ class Sender:
     def run(self, jobs: Iterator[Job], total: int, progress: Progress | None = None) -> RunCounts:
         """Send every job; returns the counts. A transport that cannot connect stops the run (rows stay
         queued); Ctrl-C stops it after the messages in flight are settled."""
+        from pleasepoint_cli.ops.store import OpsStore
+
+        # One ledger connection shared by the connection threads (its lock serialises their transactions):
+        # with one each, they contended for SQLite's write lock, whose busy handler sleeps between retries.
+        with OpsStore(self.ops_file, migrate=False) as ops:
+            return self._run(ops, jobs, total, progress)
+
+    def _run(self, ops: OpsStore, jobs: Iterator[Job], total: int, progress: Progress | None) -> RunCounts:
         work: queue.Queue[Job | None] = queue.Queue(maxsize=CONTEXT_BATCH)
         producer_error: list[BaseException] = []
         workers = [
-            threading.Thread(target=self._worker, args=(work, i), name=f"pleasepoint-send-{i}", daemon=True)
+            threading.Thread(
+                target=self._worker, args=(ops, work, i), name=f"pleasepoint-send-{i}", daemon=True
+            )
             for i in range(self.connections)
         ]
 
@@ -439,11 +449,8 @@ class Sender:
             raise DeliveryError(f"preparing the messages failed: {error}") from error
         return self.counts
 
-    def _worker(self, work: queue.Queue[Job | None], index: int) -> None:
-        from pleasepoint_cli.ops.store import OpsStore
-
+    def _worker(self, ops: OpsStore, work: queue.Queue[Job | None], index: int) -> None:
         name = f"{threading.get_native_id()}:{index}"
-        ops = OpsStore(self.ops_file, migrate=False)
         connection: Connection | None = None
         pending: list[_Pending] = []
         try:
@@ -486,7 +493,6 @@ class Sender:
                 if connection is not None:
                     with contextlib.suppress(Exception):
                         connection.close()
-                ops.close()
 
     def _commit(
         self, ops: OpsStore, pending: list[_Pending], job: Job | None, worker: str
