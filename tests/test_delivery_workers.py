@@ -56,6 +56,9 @@ def test_a_pickled_renderer_and_builder_make_byte_identical_messages(db_path: Pa
     with open_store(db_path) as store:
         prepared = prepare_campaign(store.con, campaign, TRACKED, NOW.date())
         contexts = prepared.contexts(store.con, [customer_id(i) for i in range(3)])
+        rows = prepared.context_rows(store.con, [customer_id(i) for i in range(3)])
+    context_builder, rows = pickle.loads(pickle.dumps((prepared.builder, rows)))
+    assert {c: context_builder.context_of(part) for c, part in rows.parts.items()} == contexts
     pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -173,15 +176,17 @@ KILLED_PARENT = """
 import sys, time
 from pleasepoint_cli.campaign.prepare import Renderer
 from pleasepoint_cli.config import Settings
+from pleasepoint_cli.content.context import ContextBuilder
 from pleasepoint_cli.delivery.message import MessageBuilder
 from pleasepoint_cli.delivery.workers import MessageWorkers
-from datetime import datetime, UTC
+from datetime import date, datetime, UTC
 
 if __name__ == "__main__":
     workers = MessageWorkers(2, MessageBuilder(Settings()))
-    workers.start(Renderer("c", "a@b.example", None, Settings(), b"k", ()))
-    date = datetime(2026, 1, 1, tzinfo=UTC)
-    futures = [workers.submit([(f"s{i}", f"C{i}", 0, None)], date) for i in range(4)]
+    contexts = ContextBuilder(Settings(), date(2026, 1, 1), "c", "C", "", b"k")
+    workers.start(Renderer("c", "a@b.example", None, Settings(), b"k", ()), contexts)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    futures = [workers.submit([(f"s{i}", f"C{i}", 0, None)], when) for i in range(4)]
     assert all(f.result()[0].skipped == "no longer in the database" for f in futures)
     print(" ".join(str(pid) for pid in workers._executor._processes), flush=True)
     time.sleep(600)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from pleasepoint_cli.automate.model import Automation
     from pleasepoint_cli.campaign.prepare import PreparedCampaign
     from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.content.context import ContextRows
     from pleasepoint_cli.delivery.send import Job, MessageBuilder, Transport
     from pleasepoint_cli.delivery.workers import MessageWorkers
     from pleasepoint_cli.ops.store import OpsStore
@@ -381,10 +382,10 @@ class AutomationTick:
         """Queued rows rendered and built batch by batch (DuckDB opened per batch), as the engine's jobs."""
         from pleasepoint_cli.delivery.send import render_jobs
 
-        def contexts_of(customer_ids: list[str]) -> tuple[PreparedCampaign, dict[str, dict[str, Any]]]:
+        def contexts_of(customer_ids: list[str]) -> tuple[PreparedCampaign, ContextRows]:
             with self.open_duckdb() as con:
                 prepared = self.prepare(con)
-                return prepared, prepared.contexts(con, customer_ids)
+                return prepared, prepared.context_rows(con, customer_ids)
 
         return render_jobs(rows, contexts_of, build, self.clock, workers)
 

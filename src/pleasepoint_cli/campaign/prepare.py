@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from pleasepoint_cli.campaign.model import Campaign
     from pleasepoint_cli.config import Settings
-    from pleasepoint_cli.content.context import ContextBuilder
+    from pleasepoint_cli.content.context import ContextBuilder, ContextRows
     from pleasepoint_cli.content.templates import CompiledTemplate, LineTemplate
 
 
@@ -164,6 +164,10 @@ class PreparedCampaign:
     ) -> dict[str, dict[str, Any]]:
         """The template contexts of a batch of customers (a few set-based queries for the whole batch)."""
         return self.builder.build(con, customer_ids)
+
+    def context_rows(self, con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> ContextRows:
+        """The database's part of a batch's contexts; `builder.context_of` assembles each (no database)."""
+        return self.builder.fetch(con, customer_ids)
 
     @property
     def renderer(self) -> Renderer:

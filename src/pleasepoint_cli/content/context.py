@@ -119,6 +119,20 @@ LEFT JOIN stores s ON s.store_id = p.store_id
 """
 
 
+ContextPart = tuple[dict[str, Any], dict[str, Any], Sequence[Any]]
+"""One customer's profile row, attributes and recommendations: what `ContextBuilder.context_of` assembles."""
+
+
+@dataclass(frozen=True)
+class ContextRows:
+    """A batch's query results per customer, before assembly (plain data: it pickles)."""
+
+    parts: dict[str, ContextPart]
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+
 @dataclass
 class ContextBuilder:
     """Everything constant across a campaign's recipients; `build` makes a batch of per-customer contexts."""
@@ -144,6 +158,13 @@ class ContextBuilder:
 
     def build(self, con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The contexts of the given customers (unknown ids are left out), keyed by customer id."""
+        rows = self.fetch(con, customer_ids)
+        return {customer: self.context_of(part) for customer, part in rows.parts.items()}
+
+    def fetch(self, con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> ContextRows:
+        """What the database holds for the contexts of the given customers (unknown ids are left out): the
+        set-based queries of `build`, without the per-customer assembly (`context_of`), which a send does in
+        its render worker processes."""
         ids = list(dict.fromkeys(customer_ids))
         until = datetime.combine(self.as_of, time.max)
         keys = self.attribute_keys(con)
@@ -164,7 +185,18 @@ class ContextBuilder:
         products = recommend(
             con, known, as_of=self.as_of, candidates=self.candidates, rules=self.rules, run_id=self.run_id
         )
-        return {p["customer_id"]: self.assemble(p, attributes, products) for p in profiles}
+        return ContextRows(
+            {
+                p["customer_id"]: (p, attributes[p["customer_id"]], products.get(p["customer_id"], []))
+                for p in profiles
+            }
+        )
+
+    def context_of(self, part: ContextPart) -> dict[str, Any]:
+        """One customer's context from their part of a `ContextRows`."""
+        row, attributes, products = part
+        customer = row["customer_id"]
+        return self.assemble(row, {customer: attributes}, {customer: products})
 
     def assemble(
         self,

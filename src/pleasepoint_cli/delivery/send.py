@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from pleasepoint_cli.campaign.model import Campaign
     from pleasepoint_cli.campaign.prepare import PreparedCampaign, RenderedEmail
     from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.content.context import ContextRows
     from pleasepoint_cli.delivery.message import MessageBuilder as Builder
     from pleasepoint_cli.delivery.workers import MessageWorkers
     from pleasepoint_cli.ops import ledger
@@ -247,34 +248,35 @@ def built(job: Job, email: RenderedEmail, build: MessageBuilder, date: datetime)
 
 def render_jobs(
     rows: Sequence[dict[str, Any]],
-    contexts_of: Callable[[list[str]], tuple[PreparedCampaign, dict[str, dict[str, Any]]]],
+    contexts_of: Callable[[list[str]], tuple[PreparedCampaign, ContextRows]],
     build: MessageBuilder,
     clock: Callable[[], datetime],
     workers: MessageWorkers | None = None,
 ) -> Iterator[Job]:
     """The engine's jobs for queued ledger rows, CONTEXT_BATCH at a time: `contexts_of` opens DuckDB for one
-    batch's contexts (and the prepared campaign to render them with) and closes it before any is sent.
-    With `workers`, each batch is rendered and built by the worker processes, chunk by chunk, in order;
-    else here. A customer gone from the database or without an email is skipped; a render or header error
-    fails that row only."""
+    batch's context rows (and the prepared campaign to render them with) and closes it before any is sent.
+    With `workers`, each batch's contexts are assembled, rendered and built by the worker processes, chunk by
+    chunk, in order; else here. A customer gone from the database or without an email is skipped; a render
+    or header error fails that row only."""
     from pleasepoint_cli.delivery.workers import CHUNK
 
     for start in range(0, len(rows), CONTEXT_BATCH):
         chunk = rows[start : start + CONTEXT_BATCH]
-        prepared, contexts = contexts_of([str(r["customer_id"]) for r in chunk])
+        prepared, found = contexts_of([str(r["customer_id"]) for r in chunk])
         index = {v.name: i for i, v in enumerate(prepared.variants)}
         items = [
             (str(r["send_id"]), str(r["customer_id"]), index.get(str(r["variant"]), 0),
-             contexts.get(str(r["customer_id"])))
+             found.parts.get(str(r["customer_id"])))
             for r in chunk
         ]  # fmt: skip
-        del contexts
+        del found
         if workers is None:
-            render = prepared.render
-            for item in items:
-                yield make_job(render, build, *item, clock())
+            render, context_of = prepared.render, prepared.builder.context_of
+            for send_id, customer, variant, part in items:
+                context = None if part is None else context_of(part)
+                yield make_job(render, build, send_id, customer, variant, context, clock())
             continue
-        workers.start(prepared.renderer)
+        workers.start(prepared.renderer, prepared.builder)
         date = clock()
         futures = [workers.submit(items[i : i + CHUNK], date) for i in range(0, len(items), CHUNK)]
         del items
@@ -700,9 +702,9 @@ class CampaignSend:
         prepared = self.prepared
         assert prepared is not None
 
-        def contexts_of(customer_ids: list[str]) -> tuple[PreparedCampaign, dict[str, dict[str, Any]]]:
+        def contexts_of(customer_ids: list[str]) -> tuple[PreparedCampaign, ContextRows]:
             with duckdb_step(self.db_path, self.lock_timeout) as con:
-                return prepared, prepared.contexts(con, customer_ids)
+                return prepared, prepared.context_rows(con, customer_ids)
 
         return render_jobs(rows, contexts_of, build, self.clock, workers)
 

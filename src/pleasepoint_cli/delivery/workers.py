@@ -7,7 +7,8 @@ messages/s at a million customers against a floor of 1,467/s for sending pre-bui
 and did not speed up on a quieter machine. More threads only queue on the same lock.
 
 What moves and what stays:
-- A worker receives a chunk of recipients (send id, customer, variant, context) and a date, and returns one
+- A worker receives a chunk of recipients (send id, customer, variant, and the rows the DuckDB step read for
+  the customer's context) and a date; it assembles each context, renders and builds, and returns one
   `Job` per recipient: the message's bytes, or why it fails or is skipped. It never opens the ledger, DuckDB or
   a connection to the server, so it cannot send anything, and a worker that dies loses nothing but rendering.
 - The sending process keeps the DuckDB context step, the ledger's claim (`sending`, committed before the first
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pleasepoint_cli.campaign.prepare import Renderer
+    from pleasepoint_cli.content.context import ContextBuilder, ContextPart
     from pleasepoint_cli.delivery.message import MessageBuilder as Builder
     from pleasepoint_cli.delivery.send import Job
 
@@ -46,8 +48,8 @@ CHUNK = 250
 """Recipients per task sent to a worker: small enough that the first messages come back at once, large
 enough that the pickling overhead per task is noise."""
 
-Item = tuple[str, str, int, dict[str, Any] | None]
-"""(send id, customer id, variant index, context or None when the customer is gone)."""
+Item = tuple[str, str, int, "ContextPart | None"]
+"""(send id, customer id, variant index, the customer's context rows, or None when they are gone)."""
 
 
 def worker_count(rows: int) -> int:
@@ -76,8 +78,9 @@ class MessageWorkers:
         self._executor: ProcessPoolExecutor | None = None
         self._renderer: Renderer | None = None
 
-    def start(self, renderer: Renderer) -> None:
-        """Start the workers for this renderer (once; a second call with the same renderer does nothing)."""
+    def start(self, renderer: Renderer, contexts: ContextBuilder) -> None:
+        """Start the workers for this renderer and context builder (once; a second call with the same
+        renderer does nothing)."""
         if self._executor is not None:
             if renderer is not self._renderer:
                 raise RuntimeError("a MessageWorkers pool renders one campaign")
@@ -89,7 +92,7 @@ class MessageWorkers:
             max_workers=self.count,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_initialise,
-            initargs=(renderer, self.builder, os.getpid()),
+            initargs=(renderer, contexts, self.builder, os.getpid()),
         )
 
     def submit(self, items: Sequence[Item], date: datetime) -> Future[list[Job]]:
@@ -111,10 +114,12 @@ class MessageWorkers:
 
 # --- In the worker process ---------------------------------------------------------------------------
 
-_state: tuple[Callable[..., Any], Callable[[Any, str, datetime], bytes]] | None = None
+_state: (
+    tuple[Callable[..., Any], Callable[..., dict[str, Any]], Callable[[Any, str, datetime], bytes]] | None
+) = None
 
 
-def _initialise(renderer: Renderer, builder: Builder, parent: int) -> None:
+def _initialise(renderer: Renderer, contexts: ContextBuilder, builder: Builder, parent: int) -> None:
     global _state
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the sending process decides what Ctrl-C stops
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
@@ -122,7 +127,7 @@ def _initialise(renderer: Renderer, builder: Builder, parent: int) -> None:
     def build(email: Any, send_id: str, date: datetime) -> bytes:
         return builder.build(email, send_id=send_id, date=date)
 
-    _state = (renderer.render, build)
+    _state = (renderer.render, contexts.context_of, build)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -133,12 +138,15 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def build_chunk(items: list[Item], date: datetime) -> list[Job]:
-    """The jobs of a chunk of recipients (run in a worker)."""
+    """The jobs of a chunk of recipients (run in a worker): each context assembled, rendered, built."""
     from pleasepoint_cli.delivery.send import make_job
 
     assert _state is not None, "the worker was not initialised"
-    render, build = _state
-    return [make_job(render, build, *item, date) for item in items]
+    render, context_of, build = _state
+    return [
+        make_job(render, build, send_id, customer, variant, None if part is None else context_of(part), date)
+        for send_id, customer, variant, part in items
+    ]
 
 
 __all__ = ["CHUNK", "MIN_ROWS", "WORKERS_ENV", "Item", "MessageWorkers", "build_chunk", "worker_count"]
