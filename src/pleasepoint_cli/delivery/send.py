@@ -1,4 +1,5 @@
-"""The send engine: plan a campaign into the ledger, then send it with a pool of workers, one row at a time.
+"""The send engine: plan a campaign into the ledger, then send it over `connections` threads, one row at a time
+each (messages rendered and built beforehand, in worker processes for a large send: `delivery/workers.py`).
 
 How each known failure of open-source senders is ruled out:
 - Resumed sends mailing people again (listmonk 2070, 2313): progress is not a batch marker but each row's own
@@ -11,7 +12,8 @@ How each known failure of open-source senders is ruled out:
 - One rejected recipient failing the batch (Mautic 7226): every row is settled on its own; a 5xx bounces
   that row only.
 - Claimed rows stuck forever after a worker died (Postal 645, 764): the next run, holding the lock, turns them
-  `uncertain` (at most one per connection: a worker claims one row at a time).
+  `uncertain` (at most one per connection: a connection thread claims its next row in the transaction that
+  settles its previous one, so it never holds two).
 DuckDB is opened only for the short steps that read it (planning, each batch of contexts), never while a
 message is on the network, so analysts keep working during a send.
 """
