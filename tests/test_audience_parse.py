@@ -176,7 +176,7 @@ def test_validation_against_the_store_reports_every_unknown_name(store: Store) -
         "w.yaml:13: audience.all.2.attribute: unknown attribute 'propensity_sudaderas_y_crops' (known: "
         "hibernation); check the spelling, or set it first with `pleasepoint enrich` or `pleasepoint clv enrich`",
     ]
-    validate_rule(store.con, parse_rule({"cluster": {"run": "categorias", "cluster": 1}}))
+    validate_rule(store, parse_rule({"cluster": {"run": "categorias", "cluster": 1}}))
     with pytest.raises(
         RuleError, match=r"unknown category 'plantas' \(did you mean 'Plantas'\? known: Plantas\)"
     ):

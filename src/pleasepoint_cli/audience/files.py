@@ -15,8 +15,6 @@ from pleasepoint_cli.audience.model import Rule, combine_rules
 from pleasepoint_cli.errors import ConfigError, PleasepointError, RuleError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.audience.select import FunnelStep
     from pleasepoint_cli.config import Settings
     from pleasepoint_cli.store import Store
@@ -99,7 +97,7 @@ def read_audiences(path: Path) -> tuple[list[FileAudience], dict[tuple[Any, ...]
 
 
 def file_funnels(
-    con: duckdb.DuckDBPyConnection | Store,
+    store: Store,
     path: Path,
     *,
     as_of: datetime | date,
@@ -119,7 +117,7 @@ def file_funnels(
                 continue
             checked.add(prefix)
             try:
-                validate_rule(con, rule, source=path, lines=lines, prefix=prefix)
+                validate_rule(store, rule, source=path, lines=lines, prefix=prefix)
             except PleasepointError as e:
                 problems.extend(str(e).splitlines())
     if problems:
@@ -128,23 +126,18 @@ def file_funnels(
     for i, audience in enumerate(audiences):
         earlier = [a.rule for a in audiences[:i]]
         steps = funnel(
-            con, audience.rule, as_of=as_of, marketing=marketing, settings=settings, exclude=earlier
+            store, audience.rule, as_of=as_of, marketing=marketing, settings=settings, exclude=earlier
         )
         funnels.append(AudienceFunnel(audience.name, steps))
     return funnels
 
 
-def buyers_without_record(con: duckdb.DuckDBPyConnection | Store) -> int:
+def buyers_without_record(store: Store) -> int:
     """Customers with orders but no row in `customers`: no audience can select them (no email, no consent)."""
-    from pleasepoint_cli.audience.validate import connection_of
-
-    rows = (
-        connection_of(con)
-        .execute(
+    return int(
+        store.scalar(
             "SELECT count(DISTINCT o.customer_id) FROM order_lines o "
             "WHERE o.customer_id IS NOT NULL AND NOT EXISTS "
             "(SELECT 1 FROM customers c WHERE c.customer_id = o.customer_id)"
         )
-        .fetchall()
     )
-    return int(rows[0][0])

@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import duckdb
+    from pleasepoint_cli.store.connection import Store
 
 
 @contextmanager
-def stage_progress(con: duckdb.DuckDBPyConnection | None, enabled: bool) -> Iterator[Callable[[str], None]]:
+def stage_progress(store: Store | None, enabled: bool) -> Iterator[Callable[[str], None]]:
     """Yield a `stage(name)` callback; when enabled and stderr is a terminal, show a bar that follows
     the running query's progress, polled from a thread while DuckDB works."""
     if not enabled or not sys.stderr.isatty():
@@ -37,10 +37,10 @@ def stage_progress(con: duckdb.DuckDBPyConnection | None, enabled: bool) -> Iter
 
     def poll() -> None:
         while not done.wait(0.2):
-            if con is None:
+            if store is None:
                 continue
             try:
-                value = con.query_progress()
+                value = store.con.query_progress()
             except Exception:  # the connection is busy or closed: keep the last value
                 continue
             if value >= 0:

@@ -109,7 +109,7 @@ def _load(
     reports: list[IngestReport] = []
     with (
         app_state.store() as store,
-        stage_progress(store.con, not app_state.quiet) as stage,
+        stage_progress(store, not app_state.quiet) as stage,
         store.transaction(),
     ):
         sources: list[tuple[Path, str | None]] = (
