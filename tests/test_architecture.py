@@ -78,6 +78,18 @@ def test_the_core_takes_a_store_never_a_bare_connection() -> None:
     )
 
 
+def test_only_the_store_polls_the_query_progress() -> None:
+    """Progress reaches callers as a callback (store/progress.py); nobody else polls the connection."""
+    pollers = [
+        f"{name}:{node.lineno}"
+        for name, tree in _modules()
+        if not name.startswith("store/")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr == "query_progress"
+    ]
+    assert pollers == [], "take a `percent` callback and use store.progress.reporting_progress"
+
+
 def test_the_checks_above_can_fail() -> None:
     """The scanner finds what it looks for (a rule that cannot fail is no rule)."""
     tree = ast.parse("import duckdb\nfrom rich.table import Table\ncon = duckdb.connect('x')\n")

@@ -74,8 +74,8 @@ def _load(
     except UsageError as e:
         raise typer.BadParameter(str(e), param_hint="FILES") from e
     limits = ingest_limits(datetime.now(), app_state.settings.ingest)
-    with app_state.store() as store, stage_progress(store, not app_state.quiet) as stage:
-        reports: list[IngestReport] = run_ingest(store, plan, limits, stage)
+    with app_state.store() as store, stage_progress(not app_state.quiet) as bar:
+        reports: list[IngestReport] = run_ingest(store, plan, limits, bar.stage, bar.percent)
     rows = [
         {
             "file": Path(r.file).name,

@@ -262,8 +262,8 @@ def persona_run(
             from pleasepoint_cli.clock import ANALYSIS, latest_purchase_day
 
             use_clock(ctx, ANALYSIS, latest_purchase_day(store), as_of=as_of)
-    with app_state.store() as store, stage_progress(store, not app_state.quiet) as stage:
-        run_id, computed = run_persona(store, options, levels, stage)
+    with app_state.store() as store, stage_progress(not app_state.quiet) as bar:
+        run_id, computed = run_persona(store, options, levels, bar.stage, bar.percent)
         stored = load_run(store, run_id)
     if computed.auto_k is not None and fmt is not OutputFormat.json:
         _auto_k_table(ctx, computed.auto_k, computed.k)
@@ -534,8 +534,8 @@ def persona_verify(
     from pleasepoint_cli.persona.verify import verify_run
 
     app_state = state(ctx)
-    with app_state.store() as store, stage_progress(store, not app_state.quiet) as stage:
-        result = verify_run(store, run, stage)
+    with app_state.store() as store, stage_progress(not app_state.quiet) as bar:
+        result = verify_run(store, run, bar.stage, bar.percent)
     document = {**asdict(result), "fingerprint_matches": result.fingerprint_matches}
     if fmt is OutputFormat.json:
         emit_json(document)

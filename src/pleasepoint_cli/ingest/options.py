@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pleasepoint_cli.ingest.mapping import EntitySection
     from pleasepoint_cli.ingest.source import ReadOptions
     from pleasepoint_cli.store.connection import Store
+    from pleasepoint_cli.store.progress import Percent
 
 OnError = Literal["abort", "skip"]
 ORDER_ID_FROM = ("customer-day",)
@@ -138,12 +139,16 @@ def run_ingest(
     plan: IngestPlan,
     limits: Limits,
     stage: Callable[[str], None] | None = None,
+    percent: Percent | None = None,
 ) -> list[IngestReport]:
-    """Load every source of the plan in one transaction: all of them, or (on any error) none."""
+    """Load every source of the plan in one transaction: all of them, or (on any error) none.
+
+    `stage` is told each step's name ("reading", "writing"...); `percent` the running query's progress."""
     from pleasepoint_cli.ingest.loader import ingest_file
+    from pleasepoint_cli.store.progress import reporting_progress
 
     reports: list[IngestReport] = []
-    with store.transaction():
+    with reporting_progress(store, percent), store.transaction():
         for path, query in plan.sources:
             reports.append(
                 ingest_file(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pleasepoint_cli.persona.features import FeatureMatrix
     from pleasepoint_cli.persona.options import PersonaOptions
     from pleasepoint_cli.store import Store
+    from pleasepoint_cli.store.progress import Percent
 
     IntArray = npt.NDArray[np.int64]
 
@@ -280,12 +281,21 @@ def save_run(store: Store, run: RunComputation) -> int:
 
 
 def run_persona(
-    store: Store, options: PersonaOptions, levels: LevelThresholds, progress: Progress = _quiet
+    store: Store,
+    options: PersonaOptions,
+    levels: LevelThresholds,
+    progress: Progress = _quiet,
+    percent: Percent | None = None,
 ) -> tuple[int, RunComputation]:
-    """Compute a run and store it; return its id and what was computed."""
-    run = compute_run(store, options, levels, progress)
-    progress("storing: manifest, clusters, profile and assignments")
-    return save_run(store, run), run
+    """Compute a run and store it; return its id and what was computed.
+
+    `progress` is told each stage's name; `percent` the running query's progress (0 to 100)."""
+    from pleasepoint_cli.store.progress import reporting_progress
+
+    with reporting_progress(store, percent):
+        run = compute_run(store, options, levels, progress)
+        progress("storing: manifest, clusters, profile and assignments")
+        return save_run(store, run), run
 
 
 def _known_runs(store: Store) -> str:

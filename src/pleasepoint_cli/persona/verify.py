@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pleasepoint_cli.persona.runs import Progress
     from pleasepoint_cli.store.connection import Store
+    from pleasepoint_cli.store.progress import Percent
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,19 @@ class VerifyResult:
         return self.fingerprint_stored == self.fingerprint_now
 
 
-def verify_run(store: Store, ref: str | int, progress: Progress | None = None) -> VerifyResult:
-    """Recompute the run `ref` with the options, as-of date, k and levels of its manifest; compare assignments."""
+def verify_run(
+    store: Store, ref: str | int, progress: Progress | None = None, percent: Percent | None = None
+) -> VerifyResult:
+    """Recompute the run `ref` with the options, as-of date, k and levels of its manifest; compare assignments.
+
+    `progress` is told each stage's name; `percent` the running query's progress (0 to 100)."""
+    from pleasepoint_cli.store.progress import reporting_progress
+
+    with reporting_progress(store, percent):
+        return _verify(store, ref, progress)
+
+
+def _verify(store: Store, ref: str | int, progress: Progress | None) -> VerifyResult:
     import numpy as np
     import pyarrow as pa
 
