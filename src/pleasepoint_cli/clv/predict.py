@@ -538,7 +538,7 @@ def _holdout(store: Store, options: PredictOptions, length: float) -> HoldoutCom
 
 def top_customers(store: Store, n: int = 10) -> list[dict[str, Any]]:
     """The n customers of highest CLV in `clv_predictions`."""
-    cursor = store.con.execute(
+    return store.rows(
         f"""
         SELECT customer_id, x, round(t_x, 2) AS t_x, round(T, 2) AS T, round(monetary, 2) AS monetary,
                round(p_alive, 3) AS p_alive, round(expected_purchases, 3) AS expected_purchases,
@@ -546,8 +546,6 @@ def top_customers(store: Store, n: int = 10) -> list[dict[str, Any]]:
         FROM {PREDICTIONS_TABLE} ORDER BY clv DESC, customer_id LIMIT ?""",
         [n],
     )
-    names = [d[0] for d in cursor.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 _TIERS_SQL = f"""
@@ -560,13 +558,11 @@ FROM (SELECT customer_id, clv, ntile(5) OVER (ORDER BY clv) AS tile FROM {PREDIC
 def tier_summary(store: Store) -> list[dict[str, Any]]:
     """Customers and CLV range per tier (computing the tiers from `clv_predictions`)."""
     store.execute(_TIERS_SQL)
-    cursor = store.con.execute(f"""
+    return store.rows(f"""
         SELECT tier, count(*) AS customers, round(min(clv), 2) AS min_clv, round(max(clv), 2) AS max_clv,
                round(avg(clv), 2) AS mean_clv
         FROM clv_tiers GROUP BY tier
         ORDER BY list_position([{", ".join(repr(t) for t in reversed(TIERS))}], tier)""")
-    names = [d[0] for d in cursor.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def write_clv_tiers(store: Store, key: str, result: PredictResult) -> AttributeChange:

@@ -205,8 +205,7 @@ def clv_score(
         [[segment, label, i] for i, (segment, label) in enumerate(order)],
     )
     sql = _SCORE_SQL.format(segments=segments_sql(by))
-    cursor = store.con.execute(sql, _params(by, thresholds, run_id))
-    rows = [SegmentFigures(*row) for row in cursor.fetchall()]
+    rows = [SegmentFigures(*row) for row in store.tuples(sql, _params(by, thresholds, run_id))]
     return ScoreTable(by, as_of, run_id, rows[:-1], rows[-1])
 
 

@@ -147,12 +147,10 @@ class ContextBuilder:
         until = datetime.combine(self.as_of, time.max)
         keys = self.attribute_keys(store)
         with customer_batch(store, ids) as batch:
-            cursor = store.con.execute(
+            profiles = store.rows(
                 _PROFILE_SQL.format(batch=batch, preferred=preferred_store_sql(lines="lines")),
                 [until, self.run_id if self.run_id is not None else -1],
             )
-            names = [d[0] for d in cursor.description or []]
-            profiles = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
             values = store.tuples(
                 f"SELECT a.customer_id, a.key, a.value FROM customer_attributes a JOIN {batch} USING (customer_id)"
             )

@@ -61,10 +61,8 @@ def _tables(store: Store) -> list[tuple[str, list[tuple[str, str]]]]:
 
 
 def _person(store: Store, customer_id: str) -> dict[str, Any] | None:
-    cursor = store.con.execute("SELECT * FROM customers WHERE customer_id = ?", [customer_id])
-    names = [d[0] for d in cursor.description or []]
-    rows = cursor.fetchall()
-    return dict(zip(names, rows[0], strict=True)) if rows else None
+    rows = store.rows("SELECT * FROM customers WHERE customer_id = ?", [customer_id])
+    return rows[0] if rows else None
 
 
 def _plain(value: Any) -> Any:
@@ -85,9 +83,8 @@ def export_customer(store: Store, ops: OpsStore, customer_id: str) -> dict[str, 
     for table, columns in _tables(store):
         if "customer_id" not in {c for c, _ in columns}:
             continue
-        cursor = store.con.execute(f'SELECT * FROM "{table}" WHERE customer_id = ?', [customer_id])
-        names = [d[0] for d in cursor.description or []]
-        rows = [{n: _plain(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()]
+        found = store.rows(f'SELECT * FROM "{table}" WHERE customer_id = ?', [customer_id])
+        rows = [{n: _plain(v) for n, v in row.items()} for row in found]
         if table == "customers":
             data["profile"] = rows[0] if rows else None
         else:

@@ -35,12 +35,6 @@ class CustomerProfile:
         }
 
 
-def _rows(store: Store, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    cursor = store.con.execute(sql, params)
-    names = [d[0] for d in cursor.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def customer_profile(
     store: Store, customer_id: str, as_of: date, thresholds: StateThresholds
 ) -> CustomerProfile:
@@ -54,16 +48,14 @@ def customer_profile(
     if not customer_exists(store, customer_id):
         raise NotFoundError(f"no customer {customer_id!r} in the store (check the id; ids are text).")
     params = {"id": customer_id}
-    found = _rows(store, "SELECT * EXCLUDE (updated_at) FROM customers WHERE customer_id = $id", params)
+    found = store.rows("SELECT * EXCLUDE (updated_at) FROM customers WHERE customer_id = $id", params)
     profile = found[0] if found else {"customer_id": customer_id}
-    attributes = _rows(
-        store,
+    attributes = store.rows(
         "SELECT key, value, source, set_at, change_id FROM customer_attributes "
         "WHERE customer_id = $id ORDER BY key",
         params,
     )
-    clusters = _rows(
-        store,
+    clusters = store.rows(
         """
         SELECT a.run_id, r.name AS run, r.created_at, a.cluster, c.label
         FROM persona_assignments a
@@ -75,8 +67,7 @@ def customer_profile(
         params,
     )
     population = materialize_figures(store, as_of)
-    figures_rows = _rows(
-        store,
+    figures_rows = store.rows(
         f"""
         SELECT tickets AS orders, round(spend, 2) AS spend, round(spend / tickets, 2) AS avg_ticket,
                first_order, last_order, recency_days, {STATE_SQL} AS state
@@ -88,8 +79,7 @@ def customer_profile(
     if figures is not None:
         figures["rfm_segment"] = None
         if population >= RFM_MIN_CUSTOMERS:
-            rfm = _rows(
-                store,
+            rfm = store.rows(
                 f"{RFM_SQL} SELECT segment, r_score, f_score, m_score FROM rfm WHERE customer_id = $id",
                 params,
             )

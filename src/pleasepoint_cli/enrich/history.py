@@ -15,12 +15,6 @@ if TYPE_CHECKING:
     pass
 
 
-def _rows(store: Store, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cursor = store.con.execute(sql, params)
-    names = [d[0] for d in cursor.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def customer_exists(store: Store, customer_id: str) -> bool:
     """Whether the store knows the customer: a profile, an order line or an attribute."""
     row = store.first(
@@ -38,8 +32,7 @@ def customer_history(store: Store, customer_id: str) -> list[dict[str, Any]]:
     """Every change of the customer's attributes, newest first, with the batch that made it."""
     if not customer_exists(store, customer_id):
         raise NotFoundError(f"no customer {customer_id!r} in the store (check the id; ids are text).")
-    return _rows(
-        store,
+    return store.rows(
         """
         SELECT h.change_id, h.changed_at, h.key, h.old_value, h.new_value, c.kind, c.source, c.undone_by
         FROM attribute_history h JOIN attribute_changes c USING (change_id)
@@ -52,8 +45,7 @@ def customer_history(store: Store, customer_id: str) -> list[dict[str, Any]]:
 
 def list_changes(store: Store, limit: int = 20) -> list[dict[str, Any]]:
     """The newest change batches: what made them, how many values and customers changed, undone or not."""
-    return _rows(
-        store,
+    return store.rows(
         """
         SELECT c.change_id, c.made_at, c.kind, c.description,
                count(h.customer_id) AS changed, count(DISTINCT h.customer_id) AS customers, c.undone_by
