@@ -183,7 +183,7 @@ def clv_enrich_command(
     from pleasepoint_cli.clv.score import clv_enrich, latest_order_day
 
     app_state = state(ctx)
-    with app_state.store() as store, store.transaction():
+    with app_state.store() as store:
         day = use_clock(ctx, ANALYSIS, latest_order_day(store), as_of=as_of).as_of
         change, counts = clv_enrich(store, by.value, day, app_state.settings.states, key)
     rows = [{"segment": segment, "customers": n} for segment, n in counts]

@@ -143,7 +143,7 @@ def enrich_levels_command(
     """
     from pleasepoint_cli.enrich.levels import enrich_levels
 
-    with state(ctx).store() as store, store.transaction():
+    with state(ctx).store() as store:
         result = enrich_levels(store, run, segment_key=key, prefix=prefix)
     _emit_result(ctx, result, fmt, f"enrich levels run {result.run_id}")
 
@@ -165,7 +165,7 @@ def enrich_top_command(
     """
     from pleasepoint_cli.enrich.levels import top_variables, write_top
 
-    with state(ctx).store() as store, store.transaction():
+    with state(ctx).store() as store:
         run_id, top = top_variables(store, run, n)
         change = write_top(store, run_id, n, prefix=prefix).change if write else None
     rows = [

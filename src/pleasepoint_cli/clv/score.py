@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pleasepoint_cli.errors import AnalysisError, ConfigError
 from pleasepoint_cli.recency import STATES, state_params, state_sql
+from pleasepoint_cli.store.connection import writer
 
 if TYPE_CHECKING:
     from pleasepoint_cli.attributes import AttributeChange
@@ -219,6 +220,7 @@ _ENRICH_SQL = """
 """
 
 
+@writer
 def clv_enrich(
     store: Store,
     by: Literal["state", "rfm"],
@@ -229,7 +231,7 @@ def clv_enrich(
     """Write every scored customer's state or RFM segment as attribute `key` (one change batch), and take
     the key off customers an earlier CLV write set it on who have no purchase by `as_of`.
 
-    Returns the change and the customers per segment. Call inside a transaction.
+    Returns the change and the customers per segment, written in one transaction of its own.
     """
     from pleasepoint_cli.attributes import write_attributes
     from pleasepoint_cli.clv.rfm import RFM_SEGMENTS, require_rfm_population

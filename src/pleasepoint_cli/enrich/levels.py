@@ -9,6 +9,7 @@ from pleasepoint_cli.attributes import write_attributes
 from pleasepoint_cli.enrich.cluster import EnrichResult, attribute_key
 from pleasepoint_cli.enrich.runs import CLUSTER_SOURCE_SQL, resolve_run, run_clusters
 from pleasepoint_cli.errors import AnalysisError, ConfigError
+from pleasepoint_cli.store.connection import writer
 
 if TYPE_CHECKING:
     from pleasepoint_cli.store.connection import Store
@@ -51,6 +52,7 @@ def _variable_keys(store: Store, run_id: int, prefix: str) -> list[tuple[str, st
     return [(variable, key) for key, variable in keys.items()]
 
 
+@writer
 def enrich_levels(
     store: Store,
     run: str | int,
@@ -118,6 +120,7 @@ def top_variables(store: Store, run: str | int, n: int = 3) -> tuple[int, list[T
     ]
 
 
+@writer
 def write_top(store: Store, run: str | int, n: int = 3, *, prefix: str = "top_") -> EnrichResult:
     """Store each cluster's top n variables on its members as `top_1`..`top_n` (a rank the cluster
     lacks is removed, so no stale value from an earlier write stays behind)."""
