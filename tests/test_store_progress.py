@@ -55,8 +55,14 @@ def test_no_callback_no_polling() -> None:
 
 
 def test_a_real_query_runs_to_its_end_under_the_poller(tmp_path: Path) -> None:
+    """DuckDB tracks progress (silently) only inside the block: without it query_progress() is always -1."""
     reported: list[float] = []
-    with memory_store() as store, reporting_progress(store, reported.append, interval=0.001):
-        total = store.scalar("SELECT sum(i) FROM range(3000000) t(i)")
+    setting = "SELECT current_setting('enable_progress_bar'), current_setting('enable_progress_bar_print')"
+    with memory_store() as store:
+        before = store.first(setting)
+        with reporting_progress(store, reported.append, interval=0.001):
+            assert store.first(setting) == (True, False)
+            total = store.scalar("SELECT sum(i) FROM range(3000000) t(i)")
+        assert store.first(setting) == before == (False, True)
     assert total == 3000000 * 2999999 // 2
     assert all(0 <= value <= 100 for value in reported)

@@ -30,6 +30,9 @@ def reporting_progress(
     if percent is None:
         yield
         return
+    # DuckDB tracks a query's progress only with its progress bar on (else query_progress() is -1); it is
+    # turned on without its own printing, for this block only.
+    _set_tracking(store, on=True)
     done = threading.Event()
 
     def poll() -> None:
@@ -48,3 +51,17 @@ def reporting_progress(
     finally:
         done.set()
         thread.join()
+        _set_tracking(store, on=False)
+
+
+def _set_tracking(store: Store, *, on: bool) -> None:
+    settings = ("enable_progress_bar", "enable_progress_bar_print")
+    try:
+        if on:
+            store.con.execute("SET enable_progress_bar = true")
+            store.con.execute("SET enable_progress_bar_print = false")
+        else:
+            for name in settings:
+                store.con.execute(f"RESET {name}")
+    except Exception:  # an aborted transaction refuses even SET: progress is only a display
+        pass
