@@ -21,7 +21,7 @@ from pleasepoint_cli.clv.score import latest_order_day
 from pleasepoint_cli.store import open_store
 
 with open_store(Path({db!r})) as store:
-    build_summary(store.con, latest_order_day(store.con))
+    build_summary(store, latest_order_day(store))
     s = store.con.execute("SELECT x, t_x_days, T_days FROM clv_summary").fetchnumpy()
 BetaGeoFitter(penalizer_coef={penalizer}).fit(np.asarray(s["x"], float), s["t_x_days"] / 7.0, s["T_days"] / 7.0)
 """

@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import duckdb
+    from pleasepoint_cli.store.connection import Store
+
+    pass
 
 CANONICAL = ("completed", "cancelled", "returned", "pending")
 
@@ -143,13 +145,13 @@ status is `returned`), which net the spend. The rule is per order: exports such 
 order's status on its first line only, and a cancelled order is cancelled whole."""
 
 
-def record_purchase_statuses(con: duckdb.DuckDBPyConnection, statuses: list[str]) -> None:
+def record_purchase_statuses(store: Store, statuses: list[str]) -> None:
     """Make `purchase_statuses` hold exactly these (canonical) statuses, writing only when they differ."""
     wanted = sorted({canonical_status(s) for s in statuses})
-    stored = sorted(str(r[0]) for r in con.execute("SELECT status FROM purchase_statuses").fetchall())
+    stored = sorted(str(r[0]) for r in store.tuples("SELECT status FROM purchase_statuses"))
     if stored != wanted:
-        con.execute("DELETE FROM purchase_statuses")
-        con.execute(f"INSERT INTO purchase_statuses VALUES {', '.join(f'({_literal(s)})' for s in wanted)}")
+        store.execute("DELETE FROM purchase_statuses")
+        store.execute(f"INSERT INTO purchase_statuses VALUES {', '.join(f'({_literal(s)})' for s in wanted)}")
 
 
 def canonical_status_sql(value: str) -> str:
