@@ -1066,7 +1066,7 @@ def _write_orders(store: Store, plan: _Plan, report: IngestReport, ingest_id: in
     duplicates = plan.duplicate_lines
     if duplicates is None:  # the checking path: the landed lines were not scanned yet
         duplicates = fetch_int(
-            con,
+            store,
             f"SELECT count(*) - count(DISTINCT {_LINE_HASH}) FROM order_lines WHERE ingest_id = ?",
             [ingest_id],
         )
