@@ -11,6 +11,7 @@ suppressed after planning; `skipped` when the customer left the audience or the 
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -219,13 +220,17 @@ def recent_sends(
         FROM {joined}
         WHERE {" AND ".join(where)}
         GROUP BY l.customer_id HAVING count(*) >= ?"""
-    # The candidates go into a temporary table inside one savepoint: in autocommit mode every INSERT was
-    # its own transaction (~40 us each); the savepoint nests inside a caller's transaction too.
+    # The candidates go into a temporary table in one statement (a JSON array: a third of the time of an
+    # INSERT per candidate) inside one savepoint (in autocommit mode every INSERT was its own transaction,
+    # ~40 us each); the savepoint nests inside a caller's transaction too.
     raw.execute("CREATE TEMP TABLE IF NOT EXISTS cap_candidates (customer_id TEXT PRIMARY KEY)")
     raw.execute("SAVEPOINT recent_sends")
     try:
         raw.execute("DELETE FROM temp.cap_candidates")
-        raw.executemany("INSERT OR IGNORE INTO temp.cap_candidates VALUES (?)", ((c,) for c in customers))
+        raw.execute(
+            "INSERT OR IGNORE INTO temp.cap_candidates SELECT value FROM json_each(?)",
+            [json.dumps([str(c) for c in customers])],
+        )
         rows = raw.execute(sql, [*params, at_least]).fetchall()
         raw.execute("DELETE FROM temp.cap_candidates")
     except BaseException:
