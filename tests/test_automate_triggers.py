@@ -8,7 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from automate_data import add_orders, customer_id, ledger_rows, make_customers, tick, write_automation
+from automate_data import (
+    add_orders,
+    customer_id,
+    ledger_rows,
+    make_customers,
+    set_attribute,
+    tick,
+    write_automation,
+)
 from pleasepoint_cli.automate.model import load_automation
 from pleasepoint_cli.automate.triggers import due_events, recency_state_start
 from pleasepoint_cli.config import Settings
@@ -190,8 +198,6 @@ def test_first_purchase_anniversary(tmp_path: Path) -> None:
 def test_welcome_in_quiet_hours_uses_each_customers_zone(tmp_path: Path) -> None:
     # A system trigger's due customers get their zone with the audience: at 22:30 Madrid the one in New York
     # (16:30) is sent, the one without a zone (the shop's) is deferred to 09:00 Madrid.
-    from automate_data import set_attribute
-
     db = tmp_path / "shop.duckdb"
     make_customers(db, 2)
     set_attribute(db, "timezone", {"C0001": "America/New_York"})
