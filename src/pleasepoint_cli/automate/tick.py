@@ -298,10 +298,9 @@ class AutomationTick:
     def _read_zones(self, pairs: Iterable[tuple[str, Any]]) -> None:
         if self.zone_attribute() is None:
             return
-        for customer, zone in pairs:
-            self.zones_read.add(customer)
-            if zone:
-                self.zones[customer] = str(zone)
+        pairs = list(pairs)
+        self.zones_read.update(customer for customer, _ in pairs)
+        self.zones.update((customer, str(zone)) for customer, zone in pairs if zone)
 
     def customer_zones(self, customers: Sequence[str]) -> dict[str, str]:
         """Customer -> zone name for quiet hours in the customer's zone (those with a zone attribute)."""
