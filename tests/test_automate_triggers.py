@@ -46,9 +46,7 @@ trigger:
 def due(db: Path, path: Path, now: datetime, settings: Settings | None = None) -> list[tuple[str, str]]:
     automation = load_automation(path)
     with open_store(db) as store:
-        return [
-            (e.customer_id, e.period) for e in due_events(store.con, automation, settings or Settings(), now)
-        ]
+        return [(e.customer_id, e.period) for e in due_events(store, automation, settings or Settings(), now)]
 
 
 def test_welcome_after_two_years_of_history_only_within_max_age(tmp_path: Path) -> None:

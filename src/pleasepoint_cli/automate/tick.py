@@ -34,13 +34,12 @@ from pleasepoint_cli.automate.slots import slot_key
 from pleasepoint_cli.errors import PleasepointError, StoreBusyError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.automate.model import Automation
     from pleasepoint_cli.campaign.prepare import PreparedCampaign
     from pleasepoint_cli.config import Settings
     from pleasepoint_cli.delivery.send import Job, MessageBuilder, Transport
     from pleasepoint_cli.ops.store import OpsStore
+    from pleasepoint_cli.store.connection import Store
 
 KIND = "automation"
 LOCK_NAME = "automate-tick"
@@ -205,23 +204,23 @@ class AutomationTick:
     # --- DuckDB steps -------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def open_duckdb(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def open_duckdb(self) -> Iterator[Store]:
         from pleasepoint_cli.delivery.send import duckdb_step
         from pleasepoint_cli.ops.suppression import attach_suppressions
 
-        with duckdb_step(self.db_path, self.lock_timeout) as con:
-            attach_suppressions(con, self.ops)
-            yield con
+        with duckdb_step(self.db_path, self.lock_timeout) as store:
+            attach_suppressions(store, self.ops)
+            yield store
 
-    def prepare(self, con: duckdb.DuckDBPyConnection) -> PreparedCampaign:
+    def prepare(self, store: Store) -> PreparedCampaign:
         from pleasepoint_cli.campaign.prepare import prepare_campaign
 
         if self.prepared is None:
-            problems = self.automation.rule_problems(con)
+            problems = self.automation.rule_problems(store)
             if problems:
                 raise PleasepointError("\n".join(problems))
             as_of = self.now.astimezone(self.shop_zone).date()
-            self.prepared = prepare_campaign(con, self.automation.campaign, self.settings, as_of)
+            self.prepared = prepare_campaign(store, self.automation.campaign, self.settings, as_of)
         return self.prepared
 
     @property
@@ -260,12 +259,12 @@ class AutomationTick:
             else ""
         )
         zone_params = [zone_key] if zone_key is not None else []
-        with self.open_duckdb() as con:
-            prepared = self.prepare(con)
+        with self.open_duckdb() as store:
+            prepared = self.prepare(store)
             names = [v.name for v in prepared.variants]
             audience_sql, audience_params = prepared.audience_query()
             if slots is not None:
-                rows = con.execute(
+                rows = store.con.execute(
                     f"SELECT a.customer_id, a.variant, c.email{zone_column} FROM ({audience_sql}) AS a "
                     f"JOIN customers AS c USING (customer_id){zone_join} ORDER BY a.customer_id",
                     [*audience_params, *zone_params],
@@ -275,8 +274,8 @@ class AutomationTick:
                 return [(slot_key(slot), recipients) for slot in slots]
             from pleasepoint_cli.automate.triggers import due_events_query
 
-            events = due_events_query(con, self.automation, self.settings, self.now)
-            rows = con.execute(
+            events = due_events_query(store, self.automation, self.settings, self.now)
+            rows = store.con.execute(
                 f"SELECT e.period, a.customer_id, a.variant, c.email{zone_column} FROM ({events.sql}) AS e "
                 f"JOIN ({audience_sql}) AS a USING (customer_id) JOIN customers AS c USING (customer_id)"
                 f"{zone_join} ORDER BY e.period, a.customer_id",
@@ -309,8 +308,8 @@ class AutomationTick:
             return {}
         if all(c in self.zones_read for c in customers):
             return {c: self.zones[c] for c in customers if c in self.zones}
-        with self.open_duckdb() as con:
-            rows = con.execute(
+        with self.open_duckdb() as store:
+            rows = store.con.execute(
                 "SELECT customer_id, value FROM customer_attributes WHERE key = ? "
                 "AND customer_id IN (SELECT unnest(?::VARCHAR[]))",
                 [attribute, list(customers)],
@@ -413,9 +412,9 @@ class AutomationTick:
         from pleasepoint_cli.delivery.send import render_jobs
 
         def contexts_of(customer_ids: list[str]) -> tuple[PreparedCampaign, dict[str, dict[str, Any]]]:
-            with self.open_duckdb() as con:
-                prepared = self.prepare(con)
-                return prepared, prepared.contexts(con, customer_ids)
+            with self.open_duckdb() as store:
+                prepared = self.prepare(store)
+                return prepared, prepared.contexts(store, customer_ids)
 
         return render_jobs(rows, contexts_of)
 

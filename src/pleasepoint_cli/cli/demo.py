@@ -213,7 +213,7 @@ def _first_recipient(db: Path) -> str:
 
     guards = " AND ".join(f"({sql})" for _, sql in GUARDS)
     with open_store(db) as store:
-        attach_suppressions_beside(db, store.con)
+        attach_suppressions_beside(db, store)
         rows = store.rows(
             f"""
             SELECT a.customer_id FROM persona_assignments a JOIN customers c USING (customer_id)
