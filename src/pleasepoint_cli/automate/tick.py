@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pleasepoint_cli.automate.caps import apply_caps, quiet_deferrals
@@ -154,8 +154,9 @@ class TickReport:
         }
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(NamedTuple):
+    """One customer of a period's audience (a tuple: a million of them are built in a tick's planning)."""
+
     customer_id: str
     variant: str
     email: str | None
@@ -195,6 +196,10 @@ class AutomationTick:
         self.run = AutomationRun(automation.name, automation.describe_trigger())
         self.prepared: PreparedCampaign | None = None
         self.shop_zone = ZoneInfo(settings.shop.timezone)
+        self.zones: dict[str, str] = {}
+        """Customer -> zone name (quiet hours in the customer's zone), read with the audience."""
+        self.zones_read: set[str] = set()
+        """The customers whose zone `zones` holds (or who have none)."""
 
     # --- DuckDB steps -------------------------------------------------------------------------------------
 
@@ -244,41 +249,70 @@ class AutomationTick:
             slots = None
         if slots is not None and not slots:
             return []
+        # Quiet hours in the customer's zone: the zone is read with the audience, in the same step (a second
+        # step reopened the file and sent every customer id back as a parameter).
+        zone_key = self.zone_attribute()
+        zone_column = ", z.value" if zone_key is not None else ", NULL"
+        zone_join = (
+            " LEFT JOIN customer_attributes AS z ON z.customer_id = a.customer_id AND z.key = ?"
+            if zone_key is not None
+            else ""
+        )
+        zone_params = [zone_key] if zone_key is not None else []
         with self.open_duckdb() as store:
             prepared = self.prepare(store)
             names = [v.name for v in prepared.variants]
             audience_sql, audience_params = prepared.audience_query()
             if slots is not None:
                 rows = store.con.execute(
-                    f"SELECT a.customer_id, a.variant, c.email FROM ({audience_sql}) AS a "
-                    "JOIN customers AS c USING (customer_id) ORDER BY a.customer_id",
-                    audience_params,
+                    f"SELECT a.customer_id, a.variant, c.email{zone_column} FROM ({audience_sql}) AS a "
+                    f"JOIN customers AS c USING (customer_id){zone_join} ORDER BY a.customer_id",
+                    [*audience_params, *zone_params],
                 ).fetchall()
-                recipients = [Recipient(str(c), names[int(v)], e) for c, v, e in rows]
+                recipients = [Recipient(str(c), names[int(v)], e) for c, v, e, _ in rows]
+                self._read_zones((str(c), z) for c, _, _, z in rows)
                 return [(slot_key(slot), recipients) for slot in slots]
             from pleasepoint_cli.automate.triggers import due_events_query
 
             events = due_events_query(store, self.automation, self.settings, self.now)
             rows = store.con.execute(
-                f"SELECT e.period, a.customer_id, a.variant, c.email FROM ({events.sql}) AS e "
-                f"JOIN ({audience_sql}) AS a USING (customer_id) JOIN customers AS c USING (customer_id) "
-                "ORDER BY e.period, a.customer_id",
-                [*events.params, *audience_params],
+                f"SELECT e.period, a.customer_id, a.variant, c.email{zone_column} FROM ({events.sql}) AS e "
+                f"JOIN ({audience_sql}) AS a USING (customer_id) JOIN customers AS c USING (customer_id)"
+                f"{zone_join} ORDER BY e.period, a.customer_id",
+                [*events.params, *audience_params, *zone_params],
             ).fetchall()
         work: dict[str, list[Recipient]] = {}
-        for period, customer, variant, email in rows:
+        for period, customer, variant, email, _ in rows:
             work.setdefault(str(period), []).append(Recipient(str(customer), names[int(variant)], email))
+        self._read_zones((str(c), z) for _, c, _, _, z in rows)
         return sorted(work.items())
 
-    def customer_zones(self, customers: Sequence[str]) -> dict[str, str]:
+    def zone_attribute(self) -> str | None:
+        """The attribute holding customers' zones, when quiet hours are kept in the customer's zone."""
         quiet = self.settings.marketing.quiet_hours
-        if quiet is None or quiet.timezone != "customer" or not customers:
+        if quiet is None or quiet.timezone != "customer":
+            return None
+        return quiet.attribute
+
+    def _read_zones(self, pairs: Iterable[tuple[str, Any]]) -> None:
+        if self.zone_attribute() is None:
+            return
+        pairs = list(pairs)
+        self.zones_read.update(customer for customer, _ in pairs)
+        self.zones.update((customer, str(zone)) for customer, zone in pairs if zone)
+
+    def customer_zones(self, customers: Sequence[str]) -> dict[str, str]:
+        """Customer -> zone name for quiet hours in the customer's zone (those with a zone attribute)."""
+        attribute = self.zone_attribute()
+        if attribute is None or not customers:
             return {}
+        if all(c in self.zones_read for c in customers):
+            return {c: self.zones[c] for c in customers if c in self.zones}
         with self.open_duckdb() as store:
             rows = store.con.execute(
                 "SELECT customer_id, value FROM customer_attributes WHERE key = ? "
                 "AND customer_id IN (SELECT unnest(?::VARCHAR[]))",
-                [quiet.attribute, list(customers)],
+                [attribute, list(customers)],
             ).fetchall()
         return {str(c): str(v) for c, v in rows if v}
 
