@@ -197,7 +197,7 @@ def connect(path: Path, lock_timeout: float = 30.0, read_only: bool = False) -> 
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config=dict(_CONFIG))
+            return _quiet(duckdb.connect(str(path), read_only=read_only, config=dict(_CONFIG)))
         except duckdb.IOException as e:
             if "lock" not in str(e).lower():
                 raise StoreError(f"{path}: cannot open the database: {e}") from e
@@ -215,7 +215,15 @@ def memory_store() -> Store:
     """A store in memory with the same settings as a file's (for tests and scratch work); not migrated."""
     import duckdb
 
-    return Store(duckdb.connect(":memory:", config=dict(_CONFIG)), Path(":memory:"))
+    return Store(_quiet(duckdb.connect(":memory:", config=dict(_CONFIG))), Path(":memory:"))
+
+
+def _quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """No progress tracking by default: DuckDB's own bar prints to stdout once a query has run 2 s, which
+    broke the JSON a library caller or a bench snippet prints (a session setting, refused in the config).
+    `store.progress.reporting_progress` turns tracking on, silently, while a callback listens."""
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def open_store(

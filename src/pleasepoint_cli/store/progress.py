@@ -55,13 +55,12 @@ def reporting_progress(
 
 
 def _set_tracking(store: Store, *, on: bool) -> None:
-    settings = ("enable_progress_bar", "enable_progress_bar_print")
     try:
         if on:
             store.con.execute("SET enable_progress_bar = true")
             store.con.execute("SET enable_progress_bar_print = false")
         else:
-            for name in settings:
-                store.con.execute(f"RESET {name}")
+            store.con.execute("SET enable_progress_bar = false")
+            store.con.execute("RESET enable_progress_bar_print")
     except Exception:  # an aborted transaction refuses even SET: progress is only a display
         pass
