@@ -13,6 +13,8 @@ from bench.common import CUSTOMERS, Figure
 def _row(f: Figure) -> str:
     ratio = f"{f.ratio:.2f}x" if f.ratio is not None else ""
     comparator = f"{f.comparator_seconds:.2f} s  {f.comparator}" if f.comparator_seconds is not None else ""
+    if f.cpu_ratio is not None:
+        ratio += f" (cpu {f.cpu_ratio:.2f}x)"
     load = f"load {os.getloadavg()[0]:.1f}"  # a shared machine: a figure means little without its load
     return f"{f.step:<42} {f.seconds:>8.2f} s {f.peak_mb:>8.0f} MB  {ratio:>6}  {comparator:<48} {f.target}  {load}"
 

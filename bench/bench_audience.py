@@ -44,8 +44,12 @@ def run() -> list[Figure]:
     db = loaded_db()
     baseline, _, _ = _snippet(_BASELINE, db)
     label = "python + open store + count customers"
-    seconds, peak, _ = _snippet(_COUNT, db)
-    figures = [Figure("audience: blog segmentation, count", seconds, peak, label, baseline, "< 3 s")]
-    seconds, peak, _ = _snippet(_FUNNEL, db)
-    figures.append(Figure("audience: blog segmentation, funnel", seconds, peak, label, baseline, "< 3 s"))
+    seconds, peak, out = _snippet(_COUNT, db)
+    count = int(out.strip().splitlines()[-1])
+    figures = [
+        Figure(f"audience: blog segmentation, count ({count:,})", seconds, peak, label, baseline, "< 3 s")
+    ]
+    seconds, peak, out = _snippet(_FUNNEL, db)
+    steps = " > ".join(f"{int(n):,}" for n in out.strip().splitlines()[-1].strip("[]").split(","))
+    figures.append(Figure(f"audience: funnel ({steps})", seconds, peak, label, baseline, "< 3 s"))
     return figures

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.common import CACHE, PLEASEPOINT, Figure, ensure_shop, python_snippet, timed
+from bench.common import CACHE, PLEASEPOINT, Figure, ensure_shop, measured, python_snippet, timed
 
 
 def _orders_csv(shop: Path) -> Path:
@@ -30,9 +30,9 @@ def _fresh(name: str) -> Path:
 
 def _ingest_figure(label: str, source: Path, reader: str) -> Figure:
     db = _fresh("ingest-bench.duckdb")
-    seconds, peak, _ = timed([*PLEASEPOINT, "--db", str(db), "-q", "ingest", "orders", str(source)])
+    ingest = measured([*PLEASEPOINT, "--db", str(db), "-q", "ingest", "orders", str(source)])
     comparator_db = _fresh("ingest-comparator.duckdb")
-    comparator, _, _ = timed(
+    comparator = measured(
         python_snippet(
             f"import duckdb; con = duckdb.connect('{comparator_db}'); "
             f"con.execute(\"CREATE TABLE t AS SELECT * FROM {reader}('{source}')\"); con.close()"
@@ -40,11 +40,12 @@ def _ingest_figure(label: str, source: Path, reader: str) -> Figure:
     )
     return Figure(
         f"ingest orders ({label})",
-        seconds,
-        peak,
+        ingest.seconds,
+        ingest.peak_mb,
         f"CREATE TABLE AS SELECT * FROM {reader}",
-        comparator,
+        comparator.seconds,
         "<= 1.5x",
+        cpu_ratio=ingest.cpu_seconds / comparator.cpu_seconds,
     )
 
 

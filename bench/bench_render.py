@@ -188,7 +188,7 @@ def contexts_loop(recipients: int, db: str) -> float:
         ]
         started = time.perf_counter()
         for start in range(0, len(ids), 5000):
-            assert builder.build(con, ids[start : start + 5000])
+            assert builder.build(store, ids[start : start + 5000])
         return time.perf_counter() - started
 
 

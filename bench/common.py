@@ -29,6 +29,7 @@ class Figure:
     comparator: str = ""
     comparator_seconds: float | None = None
     target: str = ""
+    cpu_ratio: float | None = None  # CPU seconds over the comparator's, where both were measured
 
     @property
     def ratio(self) -> float | None:
@@ -37,8 +38,19 @@ class Figure:
         return self.seconds / self.comparator_seconds
 
 
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Run a command; return wall seconds, its peak resident memory in MB, and its stdout."""
+@dataclass
+class Measured:
+    """One child process: wall seconds, peak resident MB, CPU seconds (user + system, every thread) and stdout."""
+
+    seconds: float
+    peak_mb: float
+    cpu_seconds: float
+    stdout: str
+
+
+def measured(command: list[str], env: dict[str, str] | None = None) -> Measured:
+    """Run a command and measure it. On a shared machine its CPU seconds move less with the load than its wall
+    time, so a ratio of CPU seconds beside the wall ratio says whether a gap is work or waiting."""
     started = time.perf_counter()
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
@@ -50,7 +62,13 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
     stderr = process.stderr.read() if process.stderr else ""
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{stderr[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024, stdout
+    return Measured(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, stdout)
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Run a command; return wall seconds, its peak resident memory in MB, and its stdout."""
+    result = measured(command, env)
+    return result.seconds, result.peak_mb, result.stdout
 
 
 def python_snippet(code: str) -> list[str]:

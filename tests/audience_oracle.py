@@ -42,6 +42,7 @@ from pleasepoint_cli.audience.model import (
     SpendLeaf,
     StateLeaf,
 )
+from pleasepoint_cli.store.connection import Store
 
 
 @dataclass
@@ -203,13 +204,13 @@ def load(con: duckdb.DuckDBPyConnection, shop: Shop) -> None:
     )
 
 
-def register_engagement(con: duckdb.DuckDBPyConnection, shop: Shop) -> None:
+def register_engagement(store: Store, shop: Shop) -> None:
     """Hand the shop's sends and events to DuckDB the way the operational store's are (ops_sends, ops_events)."""
     from pleasepoint_cli.events.views import register_rows
 
     by_id = {s.send_id: s for s in shop.sends}
     register_rows(
-        con,
+        store,
         [(s.send_id, s.kind, s.source, s.customer_id, s.status, s.sent_at) for s in shop.sends],
         [
             (

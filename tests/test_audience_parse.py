@@ -176,7 +176,7 @@ def test_validation_against_the_store_reports_every_unknown_name(store: Store) -
         "w.yaml:13: audience.all.2.attribute: unknown attribute 'propensity_sudaderas_y_crops' (known: "
         "hibernation); check the spelling, or set it first with `pleasepoint enrich` or `pleasepoint clv enrich`",
     ]
-    validate_rule(store.con, parse_rule({"cluster": {"run": "categorias", "cluster": 1}}))
+    validate_rule(store, parse_rule({"cluster": {"run": "categorias", "cluster": 1}}))
     with pytest.raises(
         RuleError, match=r"unknown category 'plantas' \(did you mean 'Plantas'\? known: Plantas\)"
     ):
@@ -192,3 +192,41 @@ def test_an_empty_store_says_what_to_do_first(store: Store) -> None:
         validate_rule(store, parse_rule({"cluster": {"cluster": 1}}))
     with pytest.raises(RuleError, match="no stores loaded"):
         validate_rule(store, parse_rule({"near_store": {"store": "T1", "km": 1}}))
+
+
+def test_a_campaigns_audiences_are_read_by_the_campaign_model(tmp_path: Path) -> None:
+    """`campaign audience` reads a campaign file as `campaign send` does: one reader of campaign files."""
+    from pleasepoint_cli.audience.files import read_audiences
+    from pleasepoint_cli.campaign.model import load_campaign
+
+    path = tmp_path / "campaign.yaml"
+    head = "name: x\nsubject: Hola\naudience: {consent: true}\nvariants:\n"
+    path.write_text(
+        head
+        + "  - name: a\n    template: a.mjml\n    audience: {state: lost}\n  - name: b\n    template: b.mjml\n",
+        encoding="utf-8",
+    )
+    audiences, _ = read_audiences(path)  # the templates need not exist to count an audience
+    campaign = load_campaign(path, check_templates=False)
+    assert [a.name for a in audiences] == ["a", "b"]
+    assert [a.rule for a in audiences] == [campaign.variant_rule(v) for v in campaign.variants]
+    assert [p for _, p in audiences[0].parts] == [("audience",), ("variants", 0, "audience")]
+    assert [p for _, p in audiences[1].parts] == [("audience",)]
+
+    path.write_text(
+        head.replace("subject", "subjet") + "  - name: a\n    template: a.mjml\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=r"campaign.yaml:2: subjet"):
+        read_audiences(path)  # an unknown key is refused as by every other campaign command
+
+    path.write_text(
+        head + "  - name: a\n    template: a.mjml\n    audience: {state: gone}\n"
+        "  - name: b\n    template: b.mjml\n    audience: {orders: {most: 2}}\n",
+        encoding="utf-8",
+    )
+    for read in (read_audiences, load_campaign):
+        with pytest.raises(RuleError) as caught:
+            read(path)
+        problems = str(caught.value)
+        assert "campaign.yaml:7: variants.0.audience.state" in problems
+        assert "campaign.yaml:10: variants.1.audience.orders.most" in problems, "every variant's at once"

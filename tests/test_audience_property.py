@@ -339,7 +339,7 @@ def test_compiled_sql_selects_what_the_oracle_selects(
     for table in TABLES:
         store.con.execute(f"DELETE FROM {table}")
     load(store.con, shop)
-    register_engagement(store.con, shop)
+    register_engagement(store, shop)
     for data in leaves:
         leaf = parse_rule(data)
         assert select_customers(store, leaf, as_of=as_of, marketing=False) == oracle.select(leaf, False), data

@@ -8,7 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from automate_data import add_orders, customer_id, ledger_rows, make_customers, tick, write_automation
+from automate_data import (
+    add_orders,
+    customer_id,
+    ledger_rows,
+    make_customers,
+    set_attribute,
+    tick,
+    write_automation,
+)
 from pleasepoint_cli.automate.model import load_automation
 from pleasepoint_cli.automate.triggers import due_events, recency_state_start
 from pleasepoint_cli.config import Settings
@@ -38,9 +46,7 @@ trigger:
 def due(db: Path, path: Path, now: datetime, settings: Settings | None = None) -> list[tuple[str, str]]:
     automation = load_automation(path)
     with open_store(db) as store:
-        return [
-            (e.customer_id, e.period) for e in due_events(store.con, automation, settings or Settings(), now)
-        ]
+        return [(e.customer_id, e.period) for e in due_events(store, automation, settings or Settings(), now)]
 
 
 def test_welcome_after_two_years_of_history_only_within_max_age(tmp_path: Path) -> None:
@@ -185,3 +191,20 @@ def test_first_purchase_anniversary(tmp_path: Path) -> None:
     assert [c for c, _ in due(db, path, local("2026-02-28 12:30"))] == ["C0000"]  # 2 years; C0002 is day 0
     assert [c for c, _ in due(db, path, local("2026-03-01 12:30"))] == ["C0001"]
     assert [c for c, _ in due(db, path, local("2027-02-28 12:30"))] == ["C0000", "C0002"]
+
+
+def test_welcome_in_quiet_hours_uses_each_customers_zone(tmp_path: Path) -> None:
+    # A system trigger's due customers get their zone with the audience: at 22:30 Madrid the one in New York
+    # (16:30) is sent, the one without a zone (the shop's) is deferred to 09:00 Madrid.
+    db = tmp_path / "shop.duckdb"
+    make_customers(db, 2)
+    set_attribute(db, "timezone", {"C0001": "America/New_York"})
+    add_orders(db, [("O1", "C0000", "2026-10-20 20:00"), ("O2", "C0001", "2026-10-20 20:00")])
+    automation_file(tmp_path, "bienvenida", "  type: welcome\n")
+    settings = Settings.model_validate(
+        {"marketing": {"quiet_hours": {"start": "21:00", "end": "09:00", "timezone": "customer"}}}
+    )
+    report = tick(db, tmp_path, local("2026-10-20 22:30"), settings)
+    assert (report.total("sent"), report.total("deferred")) == (1, 1)
+    rows = {r["customer_id"]: (r["status"], str(r["not_before"] or "")[:19]) for r in ledger_rows(db)}
+    assert rows == {"C0000": ("deferred", "2026-10-21T07:00:00"), "C0001": ("sent", "")}

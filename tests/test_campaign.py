@@ -82,9 +82,7 @@ audience:
 
 def test_every_example_campaign_validates_on_the_example_shop(shop: Store) -> None:
     for name in ("cluster_supermercado.yaml", "newsletter_septiembre.yaml"):
-        report = validate_campaign(
-            shop.con, EXAMPLES / "campaigns" / name, settings=SETTINGS, as_of=SHOP_AS_OF
-        )
+        report = validate_campaign(shop, EXAMPLES / "campaigns" / name, settings=SETTINGS, as_of=SHOP_AS_OF)
         assert report.ok, report.problems
         assert report.candidates > 0 and report.recipients > 0
         for variant in report.variants:
@@ -95,8 +93,8 @@ def test_every_example_campaign_validates_on_the_example_shop(shop: Store) -> No
 
 def test_the_newsletter_gives_each_customer_the_first_variant_that_matches(shop: Store) -> None:
     campaign = load_campaign(EXAMPLES / "campaigns" / "newsletter_septiembre.yaml")
-    prepared = prepare_campaign(shop.con, campaign, SETTINGS, SHOP_AS_OF)
-    assigned = prepared.assign(shop.con)
+    prepared = prepare_campaign(shop, campaign, SETTINGS, SHOP_AS_OF)
+    assigned = prepared.assign(shop)
     customers = [c for c, _ in assigned]
     assert len(customers) == len(set(customers))  # at most one email each
     from pleasepoint_cli.audience.compile import compile_rule
@@ -136,7 +134,7 @@ def test_create_from_cluster_selects_that_clusters_mailable_members(shop: Store,
     con.execute("UPDATE customers SET erased_at = now() WHERE customer_id = ?", [erased])
     label = con.execute("SELECT label FROM persona_clusters WHERE run_id = 1 AND cluster = 2").fetchone()[0]
 
-    path = create_from_cluster(con, "latest", 2, tmp_path / "campaigns")
+    path = create_from_cluster(shop, "latest", 2, tmp_path / "campaigns")
     from pleasepoint_cli.textutil import slugify
 
     assert path == tmp_path / "campaigns" / f"{slugify(label)}.yaml"
@@ -144,49 +142,47 @@ def test_create_from_cluster_selects_that_clusters_mailable_members(shop: Store,
     assert campaign.model.name == label and campaign.model.run == 1
     assert campaign.variants[0].template == (tmp_path / "templates" / f"{slugify(label)}.mjml").resolve()
     assert campaign.variants[0].template.read_text(encoding="utf-8") == STARTER_TEMPLATE
-    prepared = prepare_campaign(con, campaign, SETTINGS, SHOP_AS_OF)
-    assert {c for c, _ in prepared.assign(con)} == valid - {suppressed, erased}
-    report = validate_campaign(con, path, settings=SETTINGS, as_of=SHOP_AS_OF)
+    prepared = prepare_campaign(shop, campaign, SETTINGS, SHOP_AS_OF)
+    assert {c for c, _ in prepared.assign(shop)} == valid - {suppressed, erased}
+    report = validate_campaign(shop, path, settings=SETTINGS, as_of=SHOP_AS_OF)
     assert report.ok, report.problems
 
     with pytest.raises(ConfigError, match=r"already exists.*--force"):
-        create_from_cluster(con, "latest", 2, tmp_path / "campaigns")
-    assert create_from_cluster(con, "analisis-categorias", 2, tmp_path / "campaigns", force=True) == path
+        create_from_cluster(shop, "latest", 2, tmp_path / "campaigns")
+    assert create_from_cluster(shop, "analisis-categorias", 2, tmp_path / "campaigns", force=True) == path
     with pytest.raises(NotFoundError, match="no cluster 9"):
-        create_from_cluster(con, 1, 9, tmp_path / "campaigns")
+        create_from_cluster(shop, 1, 9, tmp_path / "campaigns")
 
 
 def test_clusters_sharing_a_label_get_their_number_in_the_file_name(shop: Store, tmp_path: Path) -> None:
     shop.con.execute(
         "UPDATE persona_clusters SET label = 'Sólo supermercado' WHERE run_id = 1 AND cluster IN (1, 2)"
     )
-    assert create_from_cluster(shop.con, 1, 2, tmp_path).name == "solo_supermercado_2.yaml"
+    assert create_from_cluster(shop, 1, 2, tmp_path).name == "solo_supermercado_2.yaml"
 
 
 def test_create_from_filter_by_attribute_or_rule_file(crafted: Store, tmp_path: Path) -> None:
     crafted.con.execute(
         "INSERT INTO customer_attributes VALUES ('C1', 'segmento', 'Sólo huerto', 'manual', now(), NULL)"
     )
-    path = create_from_filter(crafted.con, "segmento=Sólo huerto", tmp_path / "campaigns")
+    path = create_from_filter(crafted, "segmento=Sólo huerto", tmp_path / "campaigns")
     assert path.name == "segmento_solo_huerto.yaml"
     text = path.read_text(encoding="utf-8")
     assert "Sólo huerto" in text
     campaign = load_campaign(path)
-    assert [c for c, _ in prepare_campaign(crafted.con, campaign, SETTINGS, AS_OF).assign(crafted.con)] == [
-        "C1"
-    ]
+    assert [c for c, _ in prepare_campaign(crafted, campaign, SETTINGS, AS_OF).assign(crafted)] == ["C1"]
     with pytest.raises(ConfigError, match="no customer has the attribute 'segmento' = 'Plantas'"):
-        create_from_filter(crafted.con, "segmento=Plantas", tmp_path / "campaigns")
+        create_from_filter(crafted, "segmento=Plantas", tmp_path / "campaigns")
 
     rule = tmp_path / "familias.yaml"
     rule.write_text("audience:\n  bought: {category: [Huerto ECO]}\n", encoding="utf-8")
-    from_file = create_from_filter(crafted.con, str(rule), tmp_path / "campaigns")
+    from_file = create_from_filter(crafted, str(rule), tmp_path / "campaigns")
     assert from_file.name == "familias.yaml"
-    assigned = prepare_campaign(crafted.con, load_campaign(from_file), SETTINGS, AS_OF).assign(crafted.con)
+    assigned = prepare_campaign(crafted, load_campaign(from_file), SETTINGS, AS_OF).assign(crafted)
     assert [c for c, _ in assigned] == ["C1", "C2", "C4"]
     rule.write_text("audience:\n  bougth: {category: [Huerto ECO]}\n", encoding="utf-8")
     with pytest.raises(RuleError, match=rf"{re.escape(str(rule))}:2: "):
-        create_from_filter(crafted.con, str(rule), tmp_path / "otras")
+        create_from_filter(crafted, str(rule), tmp_path / "otras")
 
 
 def test_bad_campaign_files_name_file_and_line(tmp_path: Path) -> None:
@@ -216,23 +212,23 @@ def test_validate_reports_an_undefined_variable_with_the_template_line(
     crafted: Store, tmp_path: Path
 ) -> None:
     path = _campaign(tmp_path, BASIC, TEMPLATE.replace("{{ last_name }}", "{{ apellidos }}"))
-    report = validate_campaign(crafted.con, path, settings=SETTINGS, as_of=AS_OF)
+    report = validate_campaign(crafted, path, settings=SETTINGS, as_of=AS_OF)
     assert not report.ok
     template = (tmp_path / "templates" / "email.mjml").resolve()
     assert report.problems == [
         f"{template}:5: undefined variable: 'apellidos' is undefined. Check its spelling against the context "
         "variables in docs/campaigns.md, or guard it with `is defined`."
     ]
-    good = validate_campaign(crafted.con, _campaign(tmp_path, BASIC), settings=SETTINGS, as_of=AS_OF)
+    good = validate_campaign(crafted, _campaign(tmp_path, BASIC), settings=SETTINGS, as_of=AS_OF)
     assert good.ok and good.recipients == 4 and good.variants[0].rendered == 4  # C5 has no consent
 
 
 def test_validate_reports_mjml_errors_and_links_that_are_not_https(crafted: Store, tmp_path: Path) -> None:
     path = _campaign(tmp_path, BASIC, TEMPLATE.replace("</mj-column></mj-section>", "</mj-section>"))
     with pytest.raises(TemplateError, match="MJML does not compile"):
-        validate_campaign(crafted.con, path, settings=SETTINGS, as_of=AS_OF)
+        validate_campaign(crafted, path, settings=SETTINGS, as_of=AS_OF)
     crafted.con.execute("UPDATE products SET url = 'http://tienda.example/p/A1' WHERE product_id = 'A1'")
-    report = validate_campaign(crafted.con, _campaign(tmp_path, BASIC), settings=SETTINGS, as_of=AS_OF)
+    report = validate_campaign(crafted, _campaign(tmp_path, BASIC), settings=SETTINGS, as_of=AS_OF)
     assert not report.ok and "'http://tienda.example/p/A1' is not an absolute https URL" in report.problems[0]
 
 
@@ -241,10 +237,10 @@ def test_an_empty_audience_is_checked_with_a_made_up_customer(crafted: Store, tm
         "INSERT INTO customer_attributes VALUES ('C1', 'segmento', 'Huerto', 'manual', now(), NULL)"
     )
     body = BASIC.replace("consent: true", "attribute: segmento\n  equals: nadie")
-    report = validate_campaign(crafted.con, _campaign(tmp_path, body), settings=SETTINGS, as_of=AS_OF)
+    report = validate_campaign(crafted, _campaign(tmp_path, body), settings=SETTINGS, as_of=AS_OF)
     assert report.ok and report.recipients == 0 and "no recipients" in report.warnings[0]
     bad = validate_campaign(
-        crafted.con,
+        crafted,
         _campaign(tmp_path, body, TEMPLATE.replace("{{ last_name }}", "{{ x }}")),
         settings=SETTINGS,
         as_of=AS_OF,
@@ -254,7 +250,7 @@ def test_an_empty_audience_is_checked_with_a_made_up_customer(crafted: Store, tm
 
 def test_preview_escapes_the_html_and_keeps_the_subject_plain(crafted: Store, tmp_path: Path) -> None:
     path = _campaign(tmp_path, BASIC)
-    result = preview(crafted.con, path, "C5", settings=SETTINGS, as_of=AS_OF)
+    result = preview(crafted, path, "C5", settings=SETTINGS, as_of=AS_OF)
     assert not result.in_audience  # C5 gave no consent: previewed, but would not receive it
     email = result.email
     assert email.subject == "<script>alert(1)</script>, ofertas"
@@ -262,7 +258,7 @@ def test_preview_escapes_the_html_and_keeps_the_subject_plain(crafted: Store, tm
     assert "O&#39;Brien &amp; &lt;b&gt;Hijos&lt;/b&gt;" in email.html
     assert "<title>&lt;script&gt;alert(1)&lt;/script&gt;, ofertas</title>" in email.html
     assert "Hola Sra. <script>alert(1)</script> O'Brien & <b>Hijos</b>" in email.text
-    ok = preview(crafted.con, path, "C1", settings=SETTINGS, as_of=AS_OF)
+    ok = preview(crafted, path, "C1", settings=SETTINGS, as_of=AS_OF)
     assert ok.in_audience and ok.email.to == "c1@example.com" and ok.email.variant == "Prueba de campaña"
     # Accents survive the YAML, the context, MRML, Jinja and the text part.
     assert ok.email.subject == "María José, ofertas" and ok.email.to_name == "María José Núñez Peña"
@@ -272,7 +268,7 @@ def test_preview_escapes_the_html_and_keeps_the_subject_plain(crafted: Store, tm
     )
     assert "Pañales ecológicos" in ok.email.html and "Pañales ecológicos" in ok.email.text
     with pytest.raises(NotFoundError, match="no customer 'C99'"):
-        preview(crafted.con, path, "C99", settings=SETTINGS, as_of=AS_OF)
+        preview(crafted, path, "C99", settings=SETTINGS, as_of=AS_OF)
 
 
 def test_list_campaigns_shows_each_file_or_its_problem(tmp_path: Path) -> None:
@@ -292,18 +288,18 @@ def test_validate_checks_the_rules_against_the_store(crafted: Store, tmp_path: P
         "consent: true", "all:\n    - consent: true\n    - attribute: segmentoo\n      equals: x"
     )
     path = _campaign(tmp_path, body)
-    report = validate_campaign(crafted.con, path, settings=SETTINGS, as_of=AS_OF)
+    report = validate_campaign(crafted, path, settings=SETTINGS, as_of=AS_OF)
     assert not report.ok
     assert report.problems[0].startswith(f"{path}:7: audience.all.1.attribute: unknown attribute 'segmentoo'")
 
 
 def test_validate_refuses_header_templates_that_could_forge_headers(crafted: Store, tmp_path: Path) -> None:
     forged = BASIC.replace('"{{ first_name }}, ofertas"', '"=?utf-8?q?{{ first_name }}=0D=0ABcc:_x?="')
-    report = validate_campaign(crafted.con, _campaign(tmp_path, forged), settings=SETTINGS, as_of=AS_OF)
+    report = validate_campaign(crafted, _campaign(tmp_path, forged), settings=SETTINGS, as_of=AS_OF)
     path = tmp_path / "campaign.yaml"
     assert not report.ok
     assert report.problems[0].startswith(f"{path}:2: subject: value ")
     assert "encoded-word syntax" in report.problems[0]
     sender = BASIC + 'from: "=?utf-8?q?Tienda=0D=0ABcc:_x@evil.test?= <hola@tienda.example>"\n'
-    report = validate_campaign(crafted.con, _campaign(tmp_path, sender), settings=SETTINGS, as_of=AS_OF)
+    report = validate_campaign(crafted, _campaign(tmp_path, sender), settings=SETTINGS, as_of=AS_OF)
     assert not report.ok and report.problems[0].startswith(f"{path}: from ")

@@ -73,7 +73,7 @@ def within(value: float, published: float, rel: float = 0.01) -> bool:
 
 def test_summary_matches_the_published_one_customer_by_customer(cdnow: Path) -> None:
     with open_store(cdnow) as store:
-        customers, repeaters = build_summary(store.con, date(1997, 9, 30))
+        customers, repeaters = build_summary(store, date(1997, 9, 30))
         ours = store.rows(
             "SELECT customer_id, x, t_x_days, T_days, monetary FROM clv_summary ORDER BY customer_id"
         )

@@ -44,7 +44,7 @@ def shop(store: Store) -> Store:
 
 
 def test_state_table_matches_hand_computed_figures_to_the_cent(shop: Store) -> None:
-    table = clv_score(shop.con, "state", AS_OF, DEFAULT)
+    table = clv_score(shop, "state", AS_OF, DEFAULT)
     got = {r.segment: r.as_dict() for r in [*table.rows, table.total]}
     assert [r.segment for r in table.rows] == ["active", "inactive", "hibernating", "lost"]
     figures = (
@@ -71,7 +71,7 @@ def test_state_table_matches_hand_computed_figures_to_the_cent(shop: Store) -> N
 
 def test_an_empty_state_keeps_its_row(shop: Store) -> None:
     table = clv_score(
-        shop.con,
+        shop,
         "state",
         date(2026, 7, 1),
         StateThresholds(active_below=800, inactive_below=900, hibernating_below=1000),
@@ -98,13 +98,13 @@ def test_an_empty_state_keeps_its_row(shop: Store) -> None:
 )
 def test_states_change_at_exactly_the_configured_days(store: Store, days: int, state: str) -> None:
     add_order(store, "O1", "A", date(2024, 1, 1), (1, 10.0))
-    table = clv_score(store.con, "state", date(2024, 1, 1) + timedelta(days=days), DEFAULT)
+    table = clv_score(store, "state", date(2024, 1, 1) + timedelta(days=days), DEFAULT)
     assert {r.segment for r in table.rows if r.customers} == {state}
 
 
 def test_changed_thresholds_move_the_boundaries(shop: Store) -> None:
     thresholds = StateThresholds(active_below=30, inactive_below=181, hibernating_below=365)
-    table = clv_score(shop.con, "state", AS_OF, thresholds)
+    table = clv_score(shop, "state", AS_OF, thresholds)
     assert {r.segment: r.customers for r in table.rows} == {
         "active": 1,
         "inactive": 1,
@@ -115,9 +115,9 @@ def test_changed_thresholds_move_the_boundaries(shop: Store) -> None:
 
 def test_no_purchase_by_the_as_of_date_is_an_error(shop: Store) -> None:
     with pytest.raises(AnalysisError, match="no customer has a purchase on or before 2020-01-01"):
-        clv_score(shop.con, "state", date(2020, 1, 1), DEFAULT)
+        clv_score(shop, "state", date(2020, 1, 1), DEFAULT)
     with pytest.raises(ConfigError, match="only goes with --by cluster"):
-        clv_score(shop.con, "state", AS_OF, DEFAULT, run="3")
+        clv_score(shop, "state", AS_OF, DEFAULT, run="3")
 
 
 # Expected segment per (R score, FM score): the grid of docs/clv.md.
@@ -149,10 +149,10 @@ def grid_shop(store: Store) -> Store:
 
 
 def test_every_rfm_segment_is_reached_on_crafted_data(grid_shop: Store) -> None:
-    table = clv_score(grid_shop.con, "rfm", AS_OF, DEFAULT)
+    table = clv_score(grid_shop, "rfm", AS_OF, DEFAULT)
     assert [r.segment for r in table.rows] == list(RFM_SEGMENTS)
     assert all(r.customers > 0 for r in table.rows), [r.segment for r in table.rows if not r.customers]
-    change, counts = clv_enrich(grid_shop.con, "rfm", AS_OF, DEFAULT)
+    change, counts = clv_enrich(grid_shop, "rfm", AS_OF, DEFAULT)
     assert change.changed == 25 and change.keys == ("rfm_segment",)
     assert sum(n for _, n in counts) == 25
     segment = dict(grid_shop.con.execute("SELECT customer_id, value FROM customer_attributes").fetchall())
@@ -175,12 +175,12 @@ def test_every_score_combination_gets_exactly_one_segment(store: Store) -> None:
 def test_ties_get_one_score_and_small_data_is_refused(store: Store) -> None:
     for i in range(10):  # ten customers with one order each of the same value: all tie on F and M
         add_order(store, f"O{i}", f"C{i}", AS_OF - timedelta(days=i), (1, 20.0))
-    clv_enrich(store.con, "rfm", AS_OF, DEFAULT, key="RFM")
+    clv_enrich(store, "rfm", AS_OF, DEFAULT, key="RFM")
     scores = store.con.execute("SELECT DISTINCT f_score, m_score FROM (" + _rfm_scores() + ")").fetchall()
     assert scores == [(1, 1)], "equal behaviour, equal (lowest) score"
     store.con.execute("DELETE FROM order_lines WHERE customer_id NOT IN ('C1', 'C2', 'C3', 'C4')")
     with pytest.raises(AnalysisError, match="at least 5 customers with purchases, found 4"):
-        clv_score(store.con, "rfm", AS_OF, DEFAULT)
+        clv_score(store, "rfm", AS_OF, DEFAULT)
 
 
 def _rfm_scores() -> str:
@@ -190,7 +190,7 @@ def _rfm_scores() -> str:
 
 
 def test_clv_enrich_writes_states_and_drops_stale_ones(shop: Store) -> None:
-    change, counts = clv_enrich(shop.con, "state", AS_OF, DEFAULT, key="Hibernación")
+    change, counts = clv_enrich(shop, "state", AS_OF, DEFAULT, key="Hibernación")
     assert change.keys == ("hibernacion",) and dict(counts) == {
         "active": 2,
         "inactive": 2,
@@ -209,6 +209,6 @@ def test_clv_enrich_writes_states_and_drops_stale_ones(shop: Store) -> None:
     }
     source = shop.scalar("SELECT DISTINCT source FROM customer_attributes")
     assert source == "clv state as-of 2026-06-30"
-    clv_enrich(shop.con, "state", date(2025, 1, 1), DEFAULT, key="hibernacion")  # before A..E bought
+    clv_enrich(shop, "state", date(2025, 1, 1), DEFAULT, key="hibernacion")  # before A..E bought
     values = dict(shop.con.execute("SELECT customer_id, value FROM customer_attributes").fetchall())
     assert values == {"F": "inactive", "G": "inactive"}

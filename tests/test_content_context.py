@@ -61,7 +61,7 @@ def test_salutations_by_gender_and_language() -> None:
 
 
 def test_a_batch_builds_every_field(shop: Store) -> None:
-    contexts = _builder(shop).build(shop.con, ["C1", "C2", "C3", "NOBODY"])
+    contexts = _builder(shop).build(shop, ["C1", "C2", "C3", "NOBODY"])
     assert set(contexts) == {"C1", "C2", "C3"}
     c1 = contexts["C1"]
     assert (c1["first_name"], c1["last_name"], c1["full_name"]) == (
@@ -122,15 +122,15 @@ def test_a_batch_builds_every_field(shop: Store) -> None:
 
 def test_contexts_do_not_depend_on_the_batch(shop: Store) -> None:
     builder = _builder(shop)
-    together = builder.build(shop.con, ["C1", "C2", "C4", "C5"])
+    together = builder.build(shop, ["C1", "C2", "C4", "C5"])
     for customer in together:
-        assert builder.build(shop.con, [customer])[customer] == together[customer]
+        assert builder.build(shop, [customer])[customer] == together[customer]
 
 
 def test_the_made_up_sample_has_the_same_keys(shop: Store) -> None:
     builder = _builder(shop)
-    real = builder.build(shop.con, ["C1"])["C1"]
-    sample = builder.sample(shop.con)
+    real = builder.build(shop, ["C1"])["C1"]
+    sample = builder.sample(shop)
     assert set(sample) == set(real) and set(sample["attributes"]) == set(real["attributes"])
     assert set(sample["products"][0]) == set(real["products"][0]) and len(sample["products"]) == 3
 
@@ -139,9 +139,9 @@ def test_unsubscribe_url_is_signed_per_customer_and_campaign(
     shop: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(SECRET_ENV, raising=False)
-    secret = signing_secret(shop.con)
-    assert signing_secret(shop.con) == secret and len(secret) == 64  # made once, kept beside the database
-    url = _builder(shop, secret=secret).build(shop.con, ["C1"])["C1"]["unsubscribe_url"]
+    secret = signing_secret(shop)
+    assert signing_secret(shop) == secret and len(secret) == 64  # made once, kept beside the database
+    url = _builder(shop, secret=secret).build(shop, ["C1"])["C1"]["unsubscribe_url"]
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc, parts.path) == ("https", "tienda.example", "/baja")
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -150,7 +150,7 @@ def test_unsubscribe_url_is_signed_per_customer_and_campaign(
     assert not verify_unsubscribe(secret, "C2", "newsletter", query["t"])
     assert not verify_unsubscribe(secret, "C1", "otra", query["t"])
     monkeypatch.setenv(SECRET_ENV, "from-the-environment")
-    assert signing_secret(shop.con) == b"from-the-environment"
+    assert signing_secret(shop) == b"from-the-environment"
     assert unsubscribe_token(b"a", "C1", "x") != unsubscribe_token(b"b", "C1", "x")
 
 
@@ -172,7 +172,7 @@ def test_the_preferred_store_is_the_audience_rules_one(shop_store: Store) -> Non
         r[0]
         for r in shop_store.con.execute("SELECT customer_id FROM customers ORDER BY customer_id").fetchall()
     ]
-    contexts = _builder(shop_store, as_of=as_of, run_id=None).build(shop_store.con, ids)
+    contexts = _builder(shop_store, as_of=as_of, run_id=None).build(shop_store, ids)
     until = datetime.combine(as_of, time.max)
     expected = {  # buyers missing from the customer export have no context
         c: store

@@ -22,7 +22,7 @@ ALL = ["C1", "C2", "C3", "C4", "C5"]
 
 def _picks(store: Store, customers: list[str] = ALL, *, run_id: int | None = 1, **rules: object):
     result = recommend(
-        store.con,
+        store,
         customers,
         as_of=AS_OF,
         candidates=CandidateSpec(),
@@ -50,11 +50,11 @@ def shop(store: Store) -> Store:
 
 
 def test_candidates_are_offers_on_the_day_with_a_url(shop: Store) -> None:
-    assert candidate_products(shop.con, CandidateSpec(), AS_OF) == len(CANDIDATES)
+    assert candidate_products(shop, CandidateSpec(), AS_OF) == len(CANDIDATES)
     window = CandidateSpec(window_from=date(2026, 9, 10), window_to=date(2026, 9, 20))
-    assert candidate_products(shop.con, window, AS_OF) == 6  # B2's offer ended on 1 September
+    assert candidate_products(shop, window, AS_OF) == 6  # B2's offer ended on 1 September
     listed = CandidateSpec(on_offer=False, product_ids=("A3", "D1", "U1"))
-    assert candidate_products(shop.con, listed, AS_OF) == 2  # U1 has no URL
+    assert candidate_products(shop, listed, AS_OF) == 2  # U1 has no URL
 
 
 def test_slot_one_regular_product_then_cluster_categories_by_propensity(shop: Store) -> None:

@@ -54,9 +54,9 @@ def test_a_pickled_renderer_and_builder_make_byte_identical_messages(db_path: Pa
     make_shop(db_path, 3)
     campaign = load_campaign(write_campaign(tmp_path))
     with open_store(db_path) as store:
-        prepared = prepare_campaign(store.con, campaign, TRACKED, NOW.date())
-        contexts = prepared.contexts(store.con, [customer_id(i) for i in range(3)])
-        rows = prepared.context_rows(store.con, [customer_id(i) for i in range(3)])
+        prepared = prepare_campaign(store, campaign, TRACKED, NOW.date())
+        contexts = prepared.contexts(store, [customer_id(i) for i in range(3)])
+        rows = prepared.context_rows(store, [customer_id(i) for i in range(3)])
     context_builder, rows = pickle.loads(pickle.dumps((prepared.builder, rows)))
     assert {c: context_builder.context_of(part) for c, part in rows.parts.items()} == contexts
     pem = ed25519.Ed25519PrivateKey.generate().private_bytes(

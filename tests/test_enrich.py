@@ -32,19 +32,18 @@ def attrs(store: Store, key: str) -> dict[str, Any]:
 
 
 def test_run_is_an_id_a_name_or_latest(personas: Store) -> None:
-    con = personas.con
-    assert resolve_run(con, "latest") == 2
-    assert resolve_run(con, "1") == 1 and resolve_run(con, 2) == 2
-    assert resolve_run(con, "analisis-categorias") == 1
+    assert resolve_run(personas, "latest") == 2
+    assert resolve_run(personas, "1") == 1 and resolve_run(personas, 2) == 2
+    assert resolve_run(personas, "analisis-categorias") == 1
     with pytest.raises(NotFoundError, match=r"no persona run 'nada'.*2 \(analisis-marcas\)"):
-        resolve_run(con, "nada")
+        resolve_run(personas, "nada")
     with pytest.raises(NotFoundError, match="no persona run '7'"):
-        resolve_run(con, "7")
+        resolve_run(personas, "7")
 
 
 def test_no_runs_at_all_says_how_to_make_one(store: Store) -> None:
     with pytest.raises(NotFoundError, match="persona run"):
-        resolve_run(store.con, "latest")
+        resolve_run(store, "latest")
 
 
 def test_pairs_become_slug_keys_and_keep_accented_values() -> None:
@@ -91,7 +90,7 @@ def test_clear_removes_exactly_what_the_cluster_set(personas: Store) -> None:
     assert attrs(personas, "segmento") == {"C08": "Jardineros", "C09": "Jardineros"}
     assert attrs(personas, "tienda") == {"C05": "Logroño"}
     assert "C05" in attrs(personas, "marca")
-    history = customer_history(con, "C05")
+    history = customer_history(personas, "C05")
     segment = [(h["old_value"], h["new_value"]) for h in history if h["key"] == "segmento"]
     assert segment == [("Familias", None), (None, "Familias")], "newest first: the clear, then the set"
 
@@ -113,7 +112,7 @@ def test_undo_restores_previous_values_where_still_current(personas: Store) -> N
     assert attrs(personas, "segmento") == {"C01": "Viejo", "C02": "Viejo", "C03": "Viejo", "C04": "A mano"}
     restored = con.execute("SELECT DISTINCT source FROM customer_attributes WHERE value = 'Viejo'").fetchall()
     assert restored == [("enrich run 1 cluster 1",)], "the old value comes back with its old source"
-    changes = {c["change_id"]: c for c in list_changes(con)}
+    changes = {c["change_id"]: c for c in list_changes(personas)}
     assert changes[second.change_id]["undone_by"] == undo.change_id
     assert changes[undo.change_id]["changed"] == 3
     with pytest.raises(PleasepointError, match=f"already undone by change {undo.change_id}"):
@@ -125,13 +124,13 @@ def test_undo_restores_previous_values_where_still_current(personas: Store) -> N
 
 
 def test_history_of_an_unknown_customer_is_an_error(personas: Store) -> None:
-    assert customer_history(personas.con, "C10") == []
+    assert customer_history(personas, "C10") == []
     with pytest.raises(NotFoundError, match="no customer 'X99'"):
-        customer_history(personas.con, "X99")
+        customer_history(personas, "X99")
 
 
 def test_levels_write_labels_and_propensity_levels(personas: Store) -> None:
-    result = enrich_levels(personas.con, "analisis-categorias")
+    result = enrich_levels(personas, "analisis-categorias")
     assert result.run_id == 1 and result.members == 9 and result.change.customers == 9
     assert set(result.change.keys) == {
         "segment",
@@ -151,11 +150,11 @@ def test_levels_write_labels_and_propensity_levels(personas: Store) -> None:
     clear_cluster(personas, 1, 3)
     assert personas.scalar("SELECT count(*) FROM customer_attributes WHERE customer_id = 'C08'") == 0
     with pytest.raises(PleasepointError, match="no stored profile"):
-        enrich_levels(personas.con, 2)
+        enrich_levels(personas, 2)
 
 
 def test_top_ranks_by_propensity_and_writes_without_stale_ranks(personas: Store) -> None:
-    run_id, top = top_variables(personas.con, 1, 2)
+    run_id, top = top_variables(personas, 1, 2)
     assert run_id == 1
     assert [(t.cluster, t.rank, t.variable) for t in top] == [
         (1, 1, "Supermercado ECO"),
@@ -165,15 +164,15 @@ def test_top_ranks_by_propensity_and_writes_without_stale_ranks(personas: Store)
         (3, 1, "Plantas"),
         (3, 2, "Huerto ECO"),
     ]
-    write_top(personas.con, 1, 4)
+    write_top(personas, 1, 4)
     assert attrs(personas, "top_4") == dict.fromkeys(RUN1_MEMBERS[2], "Huerto ECO")  # cluster 1, 3 have 3
     assert attrs(personas, "top_1")["C09"] == "Plantas"
-    write_top(personas.con, 1, 3)
-    write_top(personas.con, 1, 4)
+    write_top(personas, 1, 3)
+    write_top(personas, 1, 4)
     personas.con.execute(
         "UPDATE persona_profile SET cluster_value = 0 WHERE cluster = 2 AND variable = 'Huerto ECO'"
     )
-    write_top(personas.con, 1, 4)
+    write_top(personas, 1, 4)
     assert attrs(personas, "top_4") == {}, "a rank the cluster no longer has is removed"
 
 

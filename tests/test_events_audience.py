@@ -161,7 +161,7 @@ def test_last_conversion_is_an_order_within_the_attribution_window_after_a_click
     store = memory_store()
     apply_migrations(store)
     load(store.con, shop)
-    register_engagement(store.con, shop)
+    register_engagement(store, shop)
     rule = parse_rule({"last_conversion_days": {"lte": 30}})
     assert select_customers(store, rule, as_of=AS_OF, marketing=False) == ["C1", "C4"]
     assert Oracle(shop, AS_OF).select(rule, marketing=False) == ["C1", "C4"]
@@ -195,7 +195,7 @@ def test_hard_bounce_complaint_and_unsubscribe_stop_the_next_marketing_send_a_so
             add_send(ops, send_id, cid, email)
         ingest_events_file(ops, FIXTURES["ses"], "ses", now=NOW)
         with open_store(db) as store:
-            attach_suppressions(store.con, ops)  # what audience planning does before a send
+            attach_suppressions(store, ops)  # what audience planning does before a send
             audience = select_customers(store, parse_rule({"consent": True}), as_of=AS_OF, marketing=True)
     assert audience == [
         "C1",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,36 @@ def test_plan_rows_with_statuses_release_deferred_and_the_rolling_send_count(tmp
         )
         mine = ("automation", "w", slot)
         assert ledger.recent_sends(ops, ["C0"], at_least=1, until=later, window=None, exclude=mine) == {}
+
+
+def test_the_rolling_count_of_all_marketing_email_per_candidate(tmp_path: Path) -> None:
+    # The global cap's count walks from the candidates: every kind but tests counted, one key left out, ids
+    # with accents and quotes matched as they are, and the same answer inside a caller's transaction.
+    ids = ["Núñez-1", 'o"brien', "C0", "C1"]
+    with OpsStore(tmp_path / "l.ops.sqlite") as ops:
+        rows = [ledger.PlannedRow(c, None, "A") for c in ids]
+        ledger.plan_rows(ops, "campaign", "junio", "", rows, now=NOW)
+        ledger.plan_rows(ops, "automation", "w", "2026-09-02T08:00:00Z", rows[:3], now=NOW)
+        ledger.plan_rows(ops, "test", "junio", "", rows, now=NOW)
+        until = NOW + timedelta(hours=1)
+
+        def count(at_least: int, exclude: tuple[str, str, str] | None = None) -> set[str]:
+            window = timedelta(days=1)
+            candidates = [*ids, "nadie"]
+            return set(
+                ledger.recent_sends(
+                    ops, candidates, at_least=at_least, until=until, window=window, exclude=exclude
+                )
+            )
+
+        assert count(2) == {"Núñez-1", 'o"brien', "C0"}
+        assert count(1) == set(ids)
+        assert count(3) == set()
+        assert count(1, exclude=("campaign", "junio", "")) == {"Núñez-1", 'o"brien', "C0"}
+        with ops.transaction():
+            assert count(2) == {"Núñez-1", 'o"brien', "C0"}
+            ops.con.execute(
+                "UPDATE ledger SET status = 'capped' WHERE customer_id = 'C0' AND kind = 'automation'"
+            )
+        assert count(2) == {"Núñez-1", 'o"brien'}
+        assert ops.scalar("SELECT count(*) FROM temp.cap_candidates") == 0

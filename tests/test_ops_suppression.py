@@ -102,13 +102,13 @@ def test_the_marketing_guard_reads_the_ops_list_on_a_read_only_connection(db_pat
         )
     with OpsStore(ops_path(db_path)) as ops:
         add_suppression(ops, "dos@example.com", "unsubscribed", source="test", now=NOW)
-        con = duckdb.connect(str(db_path), read_only=True)
-        assert attach_suppressions(con, ops) == 2
-        assert select_customers(con, ConsentLeaf(consent=True), as_of=NOW) == ["C1"]
+        reader = open_store(db_path, read_only=True)
+        assert attach_suppressions(reader, ops) == 2
+        assert select_customers(reader, ConsentLeaf(consent=True), as_of=NOW) == ["C1"]
         # Removing the legacy entry sticks: the copy is made once, not at every attach.
         remove_suppression(ops, "tres@example.com")
-        con.close()
-        con = duckdb.connect(str(db_path), read_only=True)
-        assert attach_suppressions(con, ops) == 1
-        assert select_customers(con, ConsentLeaf(consent=True), as_of=NOW) == ["C1", "C3"]
-        con.close()
+        reader.close()
+        reader = open_store(db_path, read_only=True)
+        assert attach_suppressions(reader, ops) == 1
+        assert select_customers(reader, ConsentLeaf(consent=True), as_of=NOW) == ["C1", "C3"]
+        reader.close()

@@ -65,7 +65,7 @@ def _window(since: date | None = None, until: date | None = None) -> Window:
 
 
 def test_freq_is_the_share_of_orders_with_the_value(tiny: Store) -> None:
-    fm = build_features(tiny.con, ["category"], "freq", _window())
+    fm = build_features(tiny, ["category"], "freq", _window())
     assert fm.customer_ids.to_pylist() == ["A", "B", "C"]
     assert [v.name for v in fm.variables] == ["Huerto", "Plantas"]
     # A: 3 orders, Huerto in 2 of them, Plantas in 1; B: 1 purchase order (Huerto); C: 1 order (Plantas).
@@ -75,24 +75,24 @@ def test_freq_is_the_share_of_orders_with_the_value(tiny: Store) -> None:
 
 
 def test_count_spend_binary_units(tiny: Store) -> None:
-    count = build_features(tiny.con, ["category"], "count", _window())
+    count = build_features(tiny, ["category"], "count", _window())
     np.testing.assert_allclose(count.values, [[2, 1], [1, 0], [0, 1]])
-    spend = build_features(tiny.con, ["category"], "spend", _window())
+    spend = build_features(tiny, ["category"], "spend", _window())
     # A spent 10 + 10 + 10 (Huerto 20, Plantas 10) + 4 without category = 34.
     np.testing.assert_allclose(spend.values, [[20 / 34, 10 / 34], [1.0, 0.0], [0.0, 1.0]])
     np.testing.assert_allclose(spend.spend, [34.0, 6.0, 8.0])
     np.testing.assert_allclose(spend.net_spend, [34.0, 4.0, 8.0])  # B's return nets out of revenue
-    binary = build_features(tiny.con, ["category"], "binary", _window())
+    binary = build_features(tiny, ["category"], "binary", _window())
     np.testing.assert_allclose(binary.values, [[1, 1], [1, 0], [0, 1]])
 
 
 def test_recency_is_days_from_the_last_purchase_to_as_of(tiny: Store) -> None:
-    fm = build_features(tiny.con, ["category"], "freq", _window())
+    fm = build_features(tiny, ["category"], "freq", _window())
     assert fm.recency_days.tolist() == [0, 64, 282]
 
 
 def test_several_attributes_name_their_variables(tiny: Store) -> None:
-    fm = build_features(tiny.con, ["category", "brand"], "binary", _window())
+    fm = build_features(tiny, ["category", "brand"], "binary", _window())
     assert [v.name for v in fm.variables] == [
         "category: Huerto",
         "category: Plantas",
@@ -103,47 +103,47 @@ def test_several_attributes_name_their_variables(tiny: Store) -> None:
 
 
 def test_window_and_as_of_bound_the_lines(tiny: Store) -> None:
-    since = build_features(tiny.con, ["category"], "freq", _window(since=date(2026, 1, 1)))
+    since = build_features(tiny, ["category"], "freq", _window(since=date(2026, 1, 1)))
     assert since.customer_ids.to_pylist() == ["A", "B"]
-    until = build_features(tiny.con, ["category"], "freq", _window(until=date(2026, 1, 31)))
+    until = build_features(tiny, ["category"], "freq", _window(until=date(2026, 1, 31)))
     assert until.orders.tolist() == [1, 1, 1]
-    early = build_features(tiny.con, ["category"], "freq", Window(None, None, date(2026, 1, 10)))
+    early = build_features(tiny, ["category"], "freq", Window(None, None, date(2026, 1, 10)))
     assert early.customer_ids.to_pylist() == ["A", "B", "C"] and early.orders.tolist() == [1, 1, 1]
-    assert latest_order_date(tiny.con, None, None) == date(2026, 3, 10)
-    assert latest_order_date(tiny.con, None, date(2026, 1, 31)) == date(2026, 1, 10)
+    assert latest_order_date(tiny, None, None) == date(2026, 3, 10)
+    assert latest_order_date(tiny, None, date(2026, 1, 31)) == date(2026, 1, 10)
 
 
 def test_where_filters_on_a_column_or_an_attribute(tiny: Store) -> None:
-    madrid = audience_from_where(tiny.con, {"city": "Madrid"})
+    madrid = audience_from_where(tiny, {"city": "Madrid"})
     assert madrid is not None
-    fm = build_features(tiny.con, ["category"], "freq", _window(), madrid)
+    fm = build_features(tiny, ["category"], "freq", _window(), madrid)
     assert fm.customer_ids.to_pylist() == ["A", "C"]
-    gold = audience_from_where(tiny.con, {"tier": "Oro"})
-    fm = build_features(tiny.con, ["category"], "freq", _window(), gold)
+    gold = audience_from_where(tiny, {"tier": "Oro"})
+    fm = build_features(tiny, ["category"], "freq", _window(), gold)
     assert fm.customer_ids.to_pylist() == ["B"]
-    both = audience_from_where(tiny.con, {"city": "Madrid", "tier": "Oro"})
+    both = audience_from_where(tiny, {"city": "Madrid", "tier": "Oro"})
     with pytest.raises(AnalysisError, match="audience is empty"):
-        build_features(tiny.con, ["category"], "freq", _window(), both)
+        build_features(tiny, ["category"], "freq", _window(), both)
 
 
 def test_unknown_where_key_and_attribute_are_named(tiny: Store) -> None:
     with pytest.raises(ConfigError, match="'colour' is neither a customers column nor a customer attribute"):
-        audience_from_where(tiny.con, {"colour": "red"})
+        audience_from_where(tiny, {"colour": "red"})
     with pytest.raises(ConfigError, match=r"--attribute 'flavour'.*Known: category, brand"):
-        build_features(tiny.con, ["flavour"], "freq", _window())
+        build_features(tiny, ["flavour"], "freq", _window())
 
 
 def test_no_orders_in_the_window_is_an_error(tiny: Store) -> None:
     with pytest.raises(AnalysisError, match="no orders between 2030-01-01"):
-        latest_order_date(tiny.con, date(2030, 1, 1), None)
+        latest_order_date(tiny, date(2030, 1, 1), None)
 
 
 def test_fingerprint_follows_the_input(tiny: Store) -> None:
-    first = build_features(tiny.con, ["category"], "freq", _window())
-    again = build_features(tiny.con, ["category"], "freq", _window())
+    first = build_features(tiny, ["category"], "freq", _window())
+    again = build_features(tiny, ["category"], "freq", _window())
     assert first.fingerprint == again.fingerprint
     tiny.con.execute("UPDATE order_lines SET amount = 11, unit_price = 11 WHERE order_id = 'O2'")
-    changed = build_features(tiny.con, ["category"], "freq", _window())
+    changed = build_features(tiny, ["category"], "freq", _window())
     assert changed.fingerprint != first.fingerprint
     assert not tiny.con.execute("SELECT * FROM duckdb_tables() WHERE table_name LIKE '_pp_%'").fetchall()
 
@@ -160,7 +160,7 @@ def test_transforms() -> None:
 
 
 def test_rfm_columns_are_standardised(tiny: Store) -> None:
-    fm = build_features(tiny.con, ["category"], "freq", _window())
+    fm = build_features(tiny, ["category"], "freq", _window())
     matrix = clustering_matrix(fm, "none", rfm=True)
     assert matrix.shape == (3, 5)
     np.testing.assert_allclose(matrix[:, 2:].mean(axis=0), 0, atol=1e-12)

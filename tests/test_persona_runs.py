@@ -61,11 +61,11 @@ def test_planted_personas_are_found_again(shop_store: Store, shop_files: Any) ->
     truth = _truth(shop_files)
     regulars = _regulars(shop_store)
     k = len(shop_files.personas)
-    run = compute_run(shop_store.con, PersonaOptions(clusters=k), LEVELS)
+    run = compute_run(shop_store, PersonaOptions(clusters=k), LEVELS)
     # About half the customers buy once: on everyone, the 3+ order customers are still mostly right...
     assert len(regulars) >= 300 and _ari(run, truth, regulars) >= 0.8
     # ...and an analysis of the regular customers, as an analyst would run it, finds the personas.
-    run = compute_run(shop_store.con, PersonaOptions(clusters=k, audience=REGULARS), LEVELS)
+    run = compute_run(shop_store, PersonaOptions(clusters=k, audience=REGULARS), LEVELS)
     assert len(run.features.customer_ids) >= len(regulars) and _ari(run, truth) >= 0.9
     # Personas are planted largest first, so cluster i is mostly persona i.
     planted = np.array([truth[c] for c in run.features.customer_ids.to_pylist()])
@@ -74,7 +74,7 @@ def test_planted_personas_are_found_again(shop_store: Store, shop_files: Any) ->
 
 
 def test_auto_k_picks_the_planted_k(shop_store: Store, shop_files: Any) -> None:
-    run = compute_run(shop_store.con, PersonaOptions(auto_k="3-9", audience=REGULARS), LEVELS)
+    run = compute_run(shop_store, PersonaOptions(auto_k="3-9", audience=REGULARS), LEVELS)
     assert run.k == len(shop_files.personas)
     assert [s.k for s in run.auto_k or []] == list(range(3, 10))
     assert run.manifest["resolved"]["k"] == run.k
@@ -93,7 +93,7 @@ def test_same_data_same_assignments_and_verify(shop_store: Store) -> None:
         [first_id, second_id],
     ).fetchone()
     assert same == (first.features.n_customers,)
-    result = verify_run(shop_store.con, first_id)
+    result = verify_run(shop_store, first_id)
     assert result.identical and result.changed_cluster == 0 and result.fingerprint_matches
 
 
@@ -102,7 +102,7 @@ def test_verify_fails_when_the_orders_change(shop_store: Store) -> None:
     shop_store.con.execute(
         "DELETE FROM order_lines WHERE customer_id IN (SELECT customer_id FROM customers ORDER BY customer_id LIMIT 40)"
     )
-    result = verify_run(shop_store.con, run_id)
+    result = verify_run(shop_store, run_id)
     assert not result.identical
     assert result.only_stored == 40
     assert result.customers_now == run.features.n_customers - 40
@@ -113,7 +113,7 @@ def test_manifest_records_everything_needed(shop_store: Store) -> None:
     run_id, _ = run_persona(
         shop_store, PersonaOptions(name="m", clusters=4, where={"city": "Madrid"}, rfm=True), LEVELS
     )
-    manifest = load_run(shop_store.con, run_id).record.manifest
+    manifest = load_run(shop_store, run_id).record.manifest
     assert manifest["options"]["where"] == {"city": "Madrid"}
     assert manifest["resolved"] == {
         "k": 4,
@@ -133,7 +133,7 @@ def test_manifest_records_everything_needed(shop_store: Store) -> None:
 
 def test_stored_rows_match_the_computation(shop_store: Store) -> None:
     run_id, run = run_persona(shop_store, PersonaOptions(clusters=5), LEVELS)
-    stored = load_run(shop_store.con, run_id)
+    stored = load_run(shop_store, run_id)
     assert [c.label for c in stored.clusters] == [c.label for c in run.profile.clusters]
     assert sum(c.customers for c in stored.clusters) == run.features.n_customers
     assert len(stored.cells) == 5 * len(run.features.variables)
@@ -143,7 +143,7 @@ def test_stored_rows_match_the_computation(shop_store: Store) -> None:
 
 
 def test_nothing_is_stored_when_storing_fails(shop_store: Store) -> None:
-    run = compute_run(shop_store.con, PersonaOptions(clusters=3), LEVELS)
+    run = compute_run(shop_store, PersonaOptions(clusters=3), LEVELS)
     broken = ProfileCell(1, None, 0, 0.0, 0.0, None, "zero")  # type: ignore[arg-type]
     run.profile = dataclasses.replace(run.profile, cells=[*run.profile.cells, broken])
     with pytest.raises(Exception, match="NOT NULL"):
@@ -155,36 +155,36 @@ def test_nothing_is_stored_when_storing_fails(shop_store: Store) -> None:
 def test_diff_matches_clusters_by_centroid(shop_store: Store) -> None:
     a, _ = run_persona(shop_store, PersonaOptions(name="a", clusters=5, seed=1), LEVELS)
     b, _ = run_persona(shop_store, PersonaOptions(name="b", clusters=4, seed=2, since="2024-06-30"), LEVELS)
-    result = diff_runs(shop_store.con, a, b)
+    result = diff_runs(shop_store, a, b)
     assert result.matched and result.reason is None
     assert len(result.matches) == 4  # the smaller run's clusters each find a partner
     assert result.common + result.only_a == 2000
     assert result.moved is not None and result.moved < result.common / 2
     c, _ = run_persona(shop_store, PersonaOptions(name="c", clusters=5, transform="sqrt"), LEVELS)
-    other = diff_runs(shop_store.con, a, c)
+    other = diff_runs(shop_store, a, c)
     assert not other.matched and other.moved is None
     assert other.reason is not None and "transformation differs (none vs sqrt)" in other.reason
     assert sum(m.customers for m in other.migrations) == 2000
 
 
 def test_resolve_list_and_export(shop_store: Store, tmp_path: Path) -> None:
-    run = compute_run(shop_store.con, PersonaOptions(name="page", clusters=3), LEVELS)
+    run = compute_run(shop_store, PersonaOptions(name="page", clusters=3), LEVELS)
     ids = [save_run(shop_store, run) for _ in range(12)]
-    assert resolve_run(shop_store.con, "latest") == ids[-1]
-    assert resolve_run(shop_store.con, "page") == ids[-1]
-    assert resolve_run(shop_store.con, str(ids[0])) == ids[0]
+    assert resolve_run(shop_store, "latest") == ids[-1]
+    assert resolve_run(shop_store, "page") == ids[-1]
+    assert resolve_run(shop_store, str(ids[0])) == ids[0]
     with pytest.raises(NotFoundError, match="no persona run 'nope'"):
-        resolve_run(shop_store.con, "nope")
-    first, second = list_runs(shop_store.con, 1), list_runs(shop_store.con, 2)
+        resolve_run(shop_store, "nope")
+    first, second = list_runs(shop_store, 1), list_runs(shop_store, 2)
     assert (first.pages, first.total, len(first.runs), len(second.runs)) == (2, 12, 10, 2)
     assert [r.run_id for r in first.runs + second.runs] == sorted(ids, reverse=True)
     with pytest.raises(NotFoundError, match="Ask for a page from 1 to 2"):
-        list_runs(shop_store.con, 3)
-    record, rows = export_assignments(shop_store.con, ids[0], tmp_path / "a.parquet")
+        list_runs(shop_store, 3)
+    record, rows = export_assignments(shop_store, ids[0], tmp_path / "a.parquet")
     assert record.run_id == ids[0]
     table = pq.read_table(tmp_path / "a.parquet")
     assert rows == table.num_rows == run.features.n_customers
     assert table.column_names == ["customer_id", "cluster", "label"]
-    _, csv_rows = export_assignments(shop_store.con, "latest", tmp_path / "a.csv")
+    _, csv_rows = export_assignments(shop_store, "latest", tmp_path / "a.csv")
     lines = (tmp_path / "a.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0] == "customer_id,cluster,label" and len(lines) == csv_rows + 1

@@ -64,8 +64,8 @@ def test_a_job_through_the_opener_frees_the_file_between_its_steps(shop: Path) -
     opener = StoreOpener(shop, lock_timeout=5)
     campaign = load_campaign(NEWSLETTER)
     with opener.read() as store:
-        prepared = prepare_campaign(store.con, campaign, Settings(), date.fromisoformat(AS_OF))
-        recipients = prepared.assign(store.con)
+        prepared = prepare_campaign(store, campaign, Settings(), date.fromisoformat(AS_OF))
+        recipients = prepared.assign(store)
         # Inside a step the file is held: a writer that does not wait is turned away (exit 75).
         assert _write_from_another_process(shop, "inside") == 75
     batches = [recipients[:50], recipients[50:100]]
@@ -73,7 +73,7 @@ def test_a_job_through_the_opener_frees_the_file_between_its_steps(shop: Path) -
     rendered = 0
     for number, batch in enumerate(batches, start=1):
         with opener.read() as store:
-            rendered += len(list(prepared.render_batch(store.con, batch)))
+            rendered += len(list(prepared.render_batch(store, batch)))
         events.append(f"step {number} done")
         if number == 1:
             code = _write_from_another_process(shop, "between")

@@ -333,6 +333,6 @@ def test_while_an_analyst_holds_the_database_the_server_answers_and_stats_fold_t
     with open_store(server.db) as store:
         from pleasepoint_cli.ops.suppression import attach_suppressions
 
-        attach_suppressions(store.con, server.ops)
+        attach_suppressions(store, server.ops)
         rows = store.con.execute("SELECT email FROM suppressions").fetchall()
     assert rows == [("pepe@example.com",)]

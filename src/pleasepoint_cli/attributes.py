@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import duckdb
+    from pleasepoint_cli.store.connection import Store
+
+    pass
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class AttributeChange:
 
 
 def write_attributes(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     values_sql: str,
     params: list[Any] | None,
     *,
@@ -41,9 +43,9 @@ def write_attributes(
     it, or the source an undo restores); `source` then names the batch.
     """
     when = now or datetime.now()
-    change_id = int(con.execute("SELECT nextval('change_id_seq')").fetchone()[0])  # type: ignore[index]
+    change_id = int(store.first("SELECT nextval('change_id_seq')")[0])  # type: ignore[index]
     columns, row_sources = ("value, source", "last(source)") if row_source else ("value", "NULL")
-    con.execute(
+    store.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _attr_new AS
         SELECT customer_id, key, CAST(last(value) AS VARCHAR) AS value, CAST({row_sources} AS VARCHAR) AS source
@@ -53,7 +55,7 @@ def write_attributes(
         """,
         params or [],
     )
-    con.execute(
+    store.execute(
         """
         INSERT INTO attribute_history
         SELECT ?, n.customer_id, n.key, c.value, c.source, n.value, ?
@@ -63,7 +65,7 @@ def write_attributes(
         """,
         [change_id, when],
     )
-    con.execute(
+    store.execute(
         """
         DELETE FROM customer_attributes
         WHERE (customer_id, key) IN (
@@ -71,7 +73,7 @@ def write_attributes(
         """,
         [change_id],
     )
-    con.execute(
+    store.execute(
         """
         INSERT INTO customer_attributes (customer_id, key, value, source, set_at, change_id)
         SELECT h.customer_id, h.key, h.new_value, COALESCE(n.source, ?), ?, h.change_id
@@ -83,14 +85,14 @@ def write_attributes(
         """,
         [source, when, change_id],
     )
-    changed, customers = con.execute(
+    changed, customers = store.first(
         "SELECT count(*), count(DISTINCT customer_id) FROM attribute_history WHERE change_id = ?", [change_id]
-    ).fetchone()  # type: ignore[misc]
-    keys = tuple(row[0] for row in con.execute("SELECT DISTINCT key FROM _attr_new ORDER BY key").fetchall())
-    con.execute(
+    )  # type: ignore[misc]
+    keys = tuple(row[0] for row in store.tuples("SELECT DISTINCT key FROM _attr_new ORDER BY key"))
+    store.execute(
         "INSERT INTO attribute_changes (change_id, kind, source, description, spec, made_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         [change_id, kind, source, description, json.dumps(spec or {}, ensure_ascii=False), when],
     )
-    con.execute("DROP TABLE _attr_new")
+    store.execute("DROP TABLE _attr_new")
     return AttributeChange(change_id, int(changed), int(customers), keys)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pleasepoint_cli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pleasepoint_cli.store.connection import Store
 
 
 def shop_zone(name: str) -> ZoneInfo:
@@ -135,12 +138,7 @@ def resolve_clock(
     return Clock(local_day(instant, shop_tz), instant, "clock", latest_purchase)
 
 
-def latest_purchase_day(con: Any) -> date | None:
-    """The day of the latest purchase line (the view purchase_lines) (a DuckDB connection or Store), or None when empty."""
-    rows = (
-        getattr(con, "con", con)
-        .execute("SELECT CAST(max(ordered_at) AS DATE) FROM purchase_lines")
-        .fetchall()
-    )
-    day: date | None = rows[0][0] if rows else None
+def latest_purchase_day(store: Store) -> date | None:
+    """The day of the latest purchase line (the view purchase_lines), or None when empty."""
+    day: date | None = store.scalar("SELECT CAST(max(ordered_at) AS DATE) FROM purchase_lines")
     return day

@@ -49,6 +49,12 @@ class TransportError(DeliveryError):
     """The mail server cannot be reached or refuses the sender (every message would fail): stop the send."""
 
 
+class UsageError(PleasepointError):
+    """A command was called without what it needs (no file and no query): a usage error, as a bad flag is."""
+
+    exit_code = 2
+
+
 class StoreBusyError(PleasepointError):
     """The database file is held by another process past the lock timeout."""
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pleasepoint_cli.errors import OutputError
+from pleasepoint_cli.errors import OutputError, StoreError
 
 
 def _problem(what: str, path: Path, error: BaseException) -> OutputError:
@@ -59,9 +59,18 @@ def output_path(path: Path, what: str = "--out") -> Iterator[Path]:
         raise
     except BaseException as e:
         temp.unlink(missing_ok=True)
-        if isinstance(e, OSError) or type(e).__module__.startswith(("duckdb", "_duckdb")):
-            raise _problem(what, path, e) from e
+        # The store wraps DuckDB's errors (a COPY that hit a full disk) in StoreError: name the output, as
+        # for the bare error.
+        cause: BaseException = e
+        if isinstance(e, StoreError) and e.__cause__ is not None and _from_duckdb(e.__cause__):
+            cause = e.__cause__
+        if isinstance(cause, OSError) or _from_duckdb(cause):
+            raise _problem(what, path, cause) from e
         raise
+
+
+def _from_duckdb(error: BaseException | None) -> bool:
+    return error is not None and type(error).__module__.startswith(("duckdb", "_duckdb"))
 
 
 def write_text(path: Path, text: str, what: str = "--out") -> None:

@@ -182,6 +182,15 @@ def test_loads_that_deserve_a_warning(runner: CliRunner, tmp_path: Path) -> None
     result = runner.invoke(app, ["ingest", "orders", str(orders), "-f", "json"])
     assert result.exit_code == 0, result.output
     assert any("1 duplicate lines repeat another line" in w for w in json.loads(result.stdout)[0]["warnings"])
+    # A file with a bad line goes through the checking path, which counts the duplicates on its own.
+    orders = _write(
+        tmp_path / "bad.csv",
+        ORDERS + "B,C1,2024-01-02,P1,1,2,\nB,C1,2024-01-02,P1,1,2,\nC,C1,nunca,P1,1,2,\n",
+    )
+    result = runner.invoke(app, ["ingest", "orders", str(orders), "--on-error", "skip", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)[0]
+    assert report["rejected"] == 1 and any("1 duplicate lines repeat" in w for w in report["warnings"])
     products = _write(tmp_path / "p.csv", "product_id,name\nP1,Taza\n")
     result = runner.invoke(app, ["ingest", "products", str(products), "-f", "json"])
     assert any("1 products have no category" in w for w in json.loads(result.stdout)[0]["warnings"])

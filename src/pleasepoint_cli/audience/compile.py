@@ -145,6 +145,7 @@ class RuleCompiler:
         self.as_of = normalize_as_of(as_of, self.settings)
         self.today = self.as_of.date()
         self.needs: set[str] = set()
+        self.order_columns: set[str] = set()  # of facts.ORDER_FACTS, read by the predicates compiled
         self.pattern_recent_days: list[int | None] = []
         """`bought_within_days` of every pattern leaf: when all have one, only recent buyers need a pattern."""
         self.preferred_km: list[float] = []
@@ -159,22 +160,21 @@ class RuleCompiler:
         """
         ctes: list[Fragment] = []
         joins = ["FROM customers c"]
-        if "orders" in self.needs:
-            ctes.append(
-                Fragment(f"order_facts AS ({facts.order_facts_sql(until_param=True)})", (self.as_of,))
-            )
+        if self.order_columns:
+            sql = facts.order_facts_sql(until_param=True, columns=self.order_columns)
+            ctes.append(Fragment(f"order_facts AS ({sql})", (self.as_of,)))
             joins.append("LEFT JOIN order_facts f ON f.customer_id = c.customer_id")
         if "pattern" in self.needs:
             recent = self._recent_buyers()
             sql = facts.pattern_facts_sql(until_param=True, customers_sql=recent.sql if recent else None)
             ctes.append(
-                Fragment(f"pattern_facts AS ({sql})", (self.as_of, *(recent.params if recent else ())))
+                Fragment(f"pattern_facts AS ({sql})", (*(recent.params if recent else ()), self.as_of))
             )
             joins.append("LEFT JOIN pattern_facts pf ON pf.customer_id = c.customer_id")
         if "preferred" in self.needs:
             near = self._near_some_store(max(self.preferred_km))
             sql = facts.preferred_store_sql(until_param=True, customers_sql=near.sql)
-            ctes.append(Fragment(f"preferred_store AS ({sql})", (self.as_of, *near.params)))
+            ctes.append(Fragment(f"preferred_store AS ({sql})", (*near.params, self.as_of)))
             joins.append("LEFT JOIN preferred_store ps ON ps.customer_id = c.customer_id")
             joins.append("LEFT JOIN stores ps_store ON ps_store.store_id = ps.store_id")
         with_sql = _join(ctes, ",\n")
@@ -227,13 +227,12 @@ class RuleCompiler:
         if isinstance(rule, AttributeLeaf):
             return self._attribute(rule)
         if isinstance(rule, RecencyLeaf):
-            self.needs.add("orders")
             return self._recency(rule.recency_days)
         if isinstance(rule, OrdersLeaf):
-            self.needs.add("orders")
+            self.order_columns.add("orders")
             return _bounds("COALESCE(f.orders, 0)", rule.orders)
         if isinstance(rule, SpendLeaf):
-            self.needs.add("orders")
+            self.order_columns.add("spend")
             return _bounds("COALESCE(f.spend, 0.0)", rule.spend)
         if isinstance(rule, AgeLeaf):
             return self._age(rule.age)
@@ -250,7 +249,6 @@ class RuleCompiler:
         if isinstance(rule, ContactableLeaf):
             return Fragment(f"({VALID_EMAIL_SQL} AND {NOT_SUPPRESSED_SQL}) = ?", (rule.contactable,))
         if isinstance(rule, StateLeaf):
-            self.needs.add("orders")
             return self._states(rule.state)
         if isinstance(rule, EngagementLeaf):
             self.needs.add("ops")
@@ -311,6 +309,7 @@ class RuleCompiler:
 
     def _recency(self, bounds: IntRange) -> Fragment:
         # recency = today - last purchase day, so each bound on recency is a bound on that day.
+        self.order_columns.add("last_purchase_day")
         parts = []
         for op, value in (("gte", bounds.gte), ("lte", bounds.lte), ("gt", bounds.gt), ("lt", bounds.lt)):
             if value is not None:
@@ -384,7 +383,6 @@ class RuleCompiler:
         if high is not None:
             parts.append(Fragment(f"pf.median_gap_days {'<=' if high_inclusive else '<'} ?", (high,)))
         if rule.bought_within_days is not None:
-            self.needs.add("orders")
             parts.append(self._recency(IntRange(lte=rule.bought_within_days)))
         return _and(parts)
 

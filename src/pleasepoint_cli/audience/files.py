@@ -11,12 +11,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pleasepoint_cli.audience.model import Rule, combine_rules
+from pleasepoint_cli.audience.model import Rule
 from pleasepoint_cli.errors import ConfigError, PleasepointError, RuleError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.audience.select import FunnelStep
     from pleasepoint_cli.config import Settings
     from pleasepoint_cli.store import Store
@@ -45,8 +43,8 @@ class AudienceFunnel:
 
 
 def read_audiences(path: Path) -> tuple[list[FileAudience], dict[tuple[Any, ...], int]]:
-    """The audiences of a rule or campaign file (other keys are ignored), and its line index."""
-    from pleasepoint_cli.audience.parse import parse_rule
+    """The audiences of a rule file (its `audience:`; other keys are ignored) or of a campaign file (one with
+    `template:` or `variants:`, read by the campaign model: one per variant), and the file's line index."""
     from pleasepoint_cli.yamlio import read_yaml
 
     data, lines = read_yaml(path)
@@ -54,52 +52,38 @@ def read_audiences(path: Path) -> tuple[list[FileAudience], dict[tuple[Any, ...]
         raise ConfigError(
             f"{path}:1: expected a mapping with an `audience:` key (or `variants:`, each with one)."
         )
-    problems: list[str] = []
-
-    def parse(value: Any, prefix: tuple[Any, ...]) -> Rule | None:
-        try:
-            return parse_rule(value, source=path, lines=lines, prefix=prefix)
-        except RuleError as e:
-            problems.extend(str(e).splitlines())
-            return None
-
-    has_shared = "audience" in data
-    shared = parse(data["audience"], ("audience",)) if has_shared else None
-    variants = data.get("variants")
-    audiences: list[FileAudience] = []
-    if isinstance(variants, list):
-        for i, variant in enumerate(variants):
-            where = f"{path}:{lines.get(('variants', i), 1)}: variants.{i}"
-            if not isinstance(variant, dict):
-                problems.append(f"{where}: expected a mapping (name, template, audience...)")
-                continue
-            prefix = ("variants", i, "audience")
-            has_own = "audience" in variant
-            own = parse(variant["audience"], prefix) if has_own else None
-            if (has_shared and shared is None) or (has_own and own is None):
-                continue  # already reported
-            parts = [(r, p) for r, p in ((shared, ("audience",)), (own, prefix)) if r is not None]
-            if not parts:
-                problems.append(f"{where}: no audience: give the campaign an `audience:` or this variant one")
-                continue
-            rule = combine_rules(*(r for r, _ in parts))
-            assert rule is not None
-            audiences.append(FileAudience(str(variant.get("name") or f"variant {i + 1}"), rule, tuple(parts)))
-    elif variants is not None:
-        problems.append(f"{path}:{lines.get(('variants',), 1)}: variants: expected a list of variants")
-    elif shared is not None:
-        audiences.append(FileAudience(None, shared, ((shared, ("audience",)),)))
-    elif not has_shared:
-        problems.append(
+    if "template" in data or "variants" in data:
+        return _campaign_audiences(path), lines
+    if "audience" not in data:
+        raise RuleError(
             f"{path}:1: no top-level `audience:` key. Add one holding the rule (see docs/audiences.md)."
         )
-    if problems:
-        raise RuleError("\n".join(problems))
-    return audiences, lines
+    from pleasepoint_cli.audience.parse import parse_rule
+
+    rule = parse_rule(data["audience"], source=path, lines=lines, prefix=("audience",))
+    return [FileAudience(None, rule, ((rule, ("audience",)),))], lines
+
+
+def _campaign_audiences(path: Path) -> list[FileAudience]:
+    """A campaign's audiences through its model (campaign/model.py): the campaign's own when it has one
+    email, else each variant's (the campaign's rule and the variant's, both)."""
+    from pleasepoint_cli.campaign.model import load_campaign
+
+    campaign = load_campaign(path, check_templates=False)
+    shared = campaign.audience
+    if campaign.model.variants is None:
+        assert shared is not None, "the campaign model requires an audience"
+        return [FileAudience(None, shared, ((shared, ("audience",)),))]
+    audiences = []
+    for variant in campaign.variants:
+        own = ("variants", variant.index, "audience")
+        parts = tuple((r, p) for r, p in ((shared, ("audience",)), (variant.audience, own)) if r is not None)
+        audiences.append(FileAudience(variant.name, campaign.variant_rule(variant), parts))
+    return audiences
 
 
 def file_funnels(
-    con: duckdb.DuckDBPyConnection | Store,
+    store: Store,
     path: Path,
     *,
     as_of: datetime | date,
@@ -119,7 +103,7 @@ def file_funnels(
                 continue
             checked.add(prefix)
             try:
-                validate_rule(con, rule, source=path, lines=lines, prefix=prefix)
+                validate_rule(store, rule, source=path, lines=lines, prefix=prefix)
             except PleasepointError as e:
                 problems.extend(str(e).splitlines())
     if problems:
@@ -128,23 +112,18 @@ def file_funnels(
     for i, audience in enumerate(audiences):
         earlier = [a.rule for a in audiences[:i]]
         steps = funnel(
-            con, audience.rule, as_of=as_of, marketing=marketing, settings=settings, exclude=earlier
+            store, audience.rule, as_of=as_of, marketing=marketing, settings=settings, exclude=earlier
         )
         funnels.append(AudienceFunnel(audience.name, steps))
     return funnels
 
 
-def buyers_without_record(con: duckdb.DuckDBPyConnection | Store) -> int:
+def buyers_without_record(store: Store) -> int:
     """Customers with orders but no row in `customers`: no audience can select them (no email, no consent)."""
-    from pleasepoint_cli.audience.validate import connection_of
-
-    rows = (
-        connection_of(con)
-        .execute(
+    return int(
+        store.scalar(
             "SELECT count(DISTINCT o.customer_id) FROM order_lines o "
             "WHERE o.customer_id IS NOT NULL AND NOT EXISTS "
             "(SELECT 1 FROM customers c WHERE c.customer_id = o.customer_id)"
         )
-        .fetchall()
     )
-    return int(rows[0][0])

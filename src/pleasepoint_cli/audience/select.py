@@ -10,11 +10,8 @@ from typing import TYPE_CHECKING
 from pleasepoint_cli.audience.compile import Fragment, RuleCompiler, compile_rule, earlier_variants_excluded
 from pleasepoint_cli.audience.describe import describe
 from pleasepoint_cli.audience.model import AllRule, Rule
-from pleasepoint_cli.audience.validate import connection_of
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.config import Settings
     from pleasepoint_cli.store import Store
 
@@ -29,16 +26,16 @@ class FunnelStep:
     customers: int
 
 
-def _ops_views(con: duckdb.DuckDBPyConnection | Store, needed: bool, settings: Settings | None) -> None:
+def _ops_views(store: Store, needed: bool, settings: Settings | None) -> None:
     """Register the operational store's sends and events when the rule reads them (engagement leaves)."""
     if needed:
         from pleasepoint_cli.events.views import ensure_ops_views
 
-        ensure_ops_views(connection_of(con), settings)
+        ensure_ops_views(store, settings)
 
 
 def select_customers(
-    con: duckdb.DuckDBPyConnection | Store,
+    store: Store,
     rule: Rule,
     *,
     as_of: datetime | date,
@@ -47,17 +44,13 @@ def select_customers(
 ) -> list[str]:
     """The customer_ids the rule selects on `as_of`, sorted."""
     compiled = compile_rule(rule, as_of=as_of, marketing=marketing, settings=settings)
-    _ops_views(con, compiled.needs_ops, settings)
-    rows = (
-        connection_of(con)
-        .execute(f"SELECT customer_id FROM ({compiled.sql}) ORDER BY customer_id", compiled.params)
-        .fetchall()
-    )
+    _ops_views(store, compiled.needs_ops, settings)
+    rows = store.tuples(f"SELECT customer_id FROM ({compiled.sql}) ORDER BY customer_id", compiled.params)
     return [row[0] for row in rows]
 
 
 def count_customers(
-    con: duckdb.DuckDBPyConnection | Store,
+    store: Store,
     rule: Rule,
     *,
     as_of: datetime | date,
@@ -66,13 +59,12 @@ def count_customers(
 ) -> int:
     """How many customers the rule selects on `as_of`."""
     compiled = compile_rule(rule, as_of=as_of, marketing=marketing, settings=settings)
-    _ops_views(con, compiled.needs_ops, settings)
-    row = connection_of(con).execute(f"SELECT count(*) FROM ({compiled.sql})", compiled.params).fetchone()
-    return int(row[0]) if row else 0
+    _ops_views(store, compiled.needs_ops, settings)
+    return int(store.scalar(f"SELECT count(*) FROM ({compiled.sql})", compiled.params) or 0)
 
 
 def funnel(
-    con: duckdb.DuckDBPyConnection | Store,
+    store: Store,
     rule: Rule,
     *,
     as_of: datetime | date,
@@ -93,7 +85,7 @@ def funnel(
     if exclude:
         steps.append((EXCLUDED_LABEL, earlier_variants_excluded(compiler, exclude)))
     with_clause, joins = compiler.sources()
-    _ops_views(con, "ops" in compiler.needs, settings)
+    _ops_views(store, "ops" in compiler.needs, settings)
     flags = ",\n".join(f"{fragment.sql} AS s{i}" for i, (_, fragment) in enumerate(steps))
     counts = ["count(*)"] + [
         "count(*) FILTER (WHERE " + " AND ".join(f"s{j}" for j in range(i + 1)) + ")"
@@ -101,7 +93,7 @@ def funnel(
     ]
     sql = f"{with_clause.sql}SELECT {', '.join(counts)}\nFROM (SELECT {flags}\n{joins})"
     params = [*with_clause.params, *(v for _, fragment in steps for v in fragment.params)]
-    row = connection_of(con).execute(sql, params).fetchone()
+    row = store.first(sql, params)
     assert row is not None
     labels = ["all customers", *(label for label, _ in steps)]
     return [FunnelStep(label, int(n)) for label, n in zip(labels, row, strict=True)]

@@ -22,18 +22,10 @@ from pleasepoint_cli.audience.parse import Problem, format_problems
 from pleasepoint_cli.errors import RuleError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.store import Store
 
 SHOWN_NAMES = 12
 """How many known names an error lists before saying how many more there are."""
-
-
-def connection_of(con: duckdb.DuckDBPyConnection | Store) -> duckdb.DuckDBPyConnection:
-    """The DuckDB connection of a Store, or the connection itself."""
-    inner = getattr(con, "con", None)
-    return inner if inner is not None else con  # type: ignore[return-value]
 
 
 def walk(rule: Rule, path: tuple[Any, ...]) -> Iterator[tuple[Rule, tuple[Any, ...]]]:
@@ -58,7 +50,7 @@ def _known(word: str, names: Sequence[str]) -> str:
 
 
 def validate_rule(
-    con: duckdb.DuckDBPyConnection | Store,
+    store: Store,
     rule: Rule,
     *,
     source: Path | None = None,
@@ -66,13 +58,12 @@ def validate_rule(
     prefix: tuple[Any, ...] = ("audience",),
 ) -> None:
     """Raise RuleError (`file:line: path: problem`, every problem) if the rule names what the store lacks."""
-    db = connection_of(con)
     nodes = list(walk(rule, prefix))
     problems: list[Problem] = []
-    problems += _check_attributes(db, nodes)
-    problems += _check_clusters(db, nodes)
-    problems += _check_stores(db, nodes)
-    problems += _check_bought(db, nodes)
+    problems += _check_attributes(store, nodes)
+    problems += _check_clusters(store, nodes)
+    problems += _check_stores(store, nodes)
+    problems += _check_bought(store, nodes)
     if problems:
         from pleasepoint_cli.yamlio import line_of
 
@@ -80,15 +71,18 @@ def validate_rule(
         raise RuleError(format_problems(problems, source, lines))
 
 
-def _check_attributes(
-    db: duckdb.DuckDBPyConnection, nodes: list[tuple[Rule, tuple[Any, ...]]]
-) -> list[Problem]:
+def _check_attributes(store: Store, nodes: list[tuple[Rule, tuple[Any, ...]]]) -> list[Problem]:
     leaves = [(r, p) for r, p in nodes if isinstance(r, AttributeLeaf)]
     if not leaves:
         return []
-    known = [
-        row[0] for row in db.execute("SELECT DISTINCT key FROM customer_attributes ORDER BY key").fetchall()
-    ]
+    # One early-stopping probe per attribute named; every key (a scan of the whole table, ~25 million rows
+    # at a million customers) only to explain a name that is missing.
+    if all(
+        store.scalar("SELECT EXISTS (SELECT 1 FROM customer_attributes WHERE key = ?)", [attribute])
+        for attribute in {leaf.attribute for leaf, _ in leaves}
+    ):
+        return []
+    known = [row[0] for row in store.tuples("SELECT DISTINCT key FROM customer_attributes ORDER BY key")]
     problems: list[Problem] = []
     for leaf, path in leaves:
         if leaf.attribute in known:
@@ -107,20 +101,16 @@ def _check_attributes(
     return problems
 
 
-def _check_clusters(
-    db: duckdb.DuckDBPyConnection, nodes: list[tuple[Rule, tuple[Any, ...]]]
-) -> list[Problem]:
+def _check_clusters(store: Store, nodes: list[tuple[Rule, tuple[Any, ...]]]) -> list[Problem]:
     leaves = [(r, p) for r, p in nodes if isinstance(r, ClusterLeaf)]
     if not leaves:
         return []
-    runs = db.execute(
-        "SELECT run_id, name FROM persona_runs ORDER BY created_at DESC, run_id DESC"
-    ).fetchall()
+    runs = store.tuples("SELECT run_id, name FROM persona_runs ORDER BY created_at DESC, run_id DESC")
     clusters: dict[int, list[int]] = {}
-    for run_id, cluster in db.execute(
+    for run_id, cluster in store.tuples(
         "SELECT run_id, cluster FROM persona_clusters UNION SELECT DISTINCT run_id, cluster "
         "FROM persona_assignments ORDER BY 1, 2"
-    ).fetchall():
+    ):
         clusters.setdefault(int(run_id), []).append(int(cluster))
     listed = ", ".join(f"{run_id} '{name}'" for run_id, name in runs[:SHOWN_NAMES])
     problems: list[Problem] = []
@@ -156,7 +146,7 @@ def _check_clusters(
     return problems
 
 
-def _check_stores(db: duckdb.DuckDBPyConnection, nodes: list[tuple[Rule, tuple[Any, ...]]]) -> list[Problem]:
+def _check_stores(store: Store, nodes: list[tuple[Rule, tuple[Any, ...]]]) -> list[Problem]:
     leaves = [
         (r, p)
         for r, p in nodes
@@ -164,22 +154,22 @@ def _check_stores(db: duckdb.DuckDBPyConnection, nodes: list[tuple[Rule, tuple[A
     ]
     if not leaves:
         return []
-    known = [row[0] for row in db.execute("SELECT store_id FROM stores ORDER BY store_id").fetchall()]
+    known = [row[0] for row in store.tuples("SELECT store_id FROM stores ORDER BY store_id")]
     problems: list[Problem] = []
     for leaf, path in leaves:
-        store = leaf.near_store.store
-        if store not in known:
-            hint = _known(store, known) if known else "no stores loaded: `pleasepoint ingest stores FILE`"
+        store_id = leaf.near_store.store
+        if store_id not in known:
+            hint = _known(store_id, known) if known else "no stores loaded: `pleasepoint ingest stores FILE`"
             problems.append(
                 (
                     (*path, "near_store", "store"),
-                    f"unknown store '{store}' ({hint}); or use `preferred` or `any`",
+                    f"unknown store '{store_id}' ({hint}); or use `preferred` or `any`",
                 )
             )
     return problems
 
 
-def _check_bought(db: duckdb.DuckDBPyConnection, nodes: list[tuple[Rule, tuple[Any, ...]]]) -> list[Problem]:
+def _check_bought(store: Store, nodes: list[tuple[Rule, tuple[Any, ...]]]) -> list[Problem]:
     leaves = [(r, p) for r, p in nodes if isinstance(r, BoughtLeaf)]
     if not leaves:
         return []
@@ -191,9 +181,9 @@ def _check_bought(db: duckdb.DuckDBPyConnection, nodes: list[tuple[Rule, tuple[A
             if categories is None:
                 categories = [
                     row[0]
-                    for row in db.execute(
+                    for row in store.tuples(
                         "SELECT DISTINCT category FROM products WHERE category IS NOT NULL ORDER BY 1"
-                    ).fetchall()
+                    )
                 ]
             for i, category in enumerate(spec.category):
                 if category not in categories:
@@ -204,7 +194,7 @@ def _check_bought(db: duckdb.DuckDBPyConnection, nodes: list[tuple[Rule, tuple[A
                         )
                     )
         for i, product in enumerate(spec.product or []):
-            if db.execute("SELECT count(*) FROM products WHERE product_id = ?", [product]).fetchone() == (0,):
+            if store.first("SELECT count(*) FROM products WHERE product_id = ?", [product]) == (0,):
                 problems.append(
                     (
                         (*path, "bought", "product", i),

@@ -40,6 +40,7 @@ from pleasepoint_cli.errors import ConfigError
 if TYPE_CHECKING:
     from pleasepoint_cli.audience.model import Rule
     from pleasepoint_cli.campaign.model import Campaign
+    from pleasepoint_cli.store.connection import Store
 
 TriggerType = Literal[
     "schedule", "welcome", "post_purchase", "birthday", "winback", "first_purchase_anniversary"
@@ -214,7 +215,7 @@ class Automation:
     source_campaign: Campaign | None = None
     """The campaign file as loaded (for checking its own rules against its own lines), if `campaign:` is used."""
 
-    def rule_problems(self, con: Any) -> list[str]:
+    def rule_problems(self, store: Store) -> list[str]:
         """The audience rules checked against the store (unknown attributes, runs, stores...), `file:line`."""
         from pleasepoint_cli.audience.validate import validate_rule
         from pleasepoint_cli.errors import PleasepointError
@@ -222,13 +223,13 @@ class Automation:
         problems: list[str] = []
         if self.audience is not None:
             try:
-                validate_rule(con, self.audience, source=self.path, lines=self.lines, prefix=("audience",))
+                validate_rule(store, self.audience, source=self.path, lines=self.lines, prefix=("audience",))
             except PleasepointError as e:
                 problems += str(e).splitlines()
         if self.source_campaign is not None:
             from pleasepoint_cli.campaign.validate import _rule_problems
 
-            problems += _rule_problems(con, self.source_campaign)
+            problems += _rule_problems(store, self.source_campaign)
         return problems
 
     @property

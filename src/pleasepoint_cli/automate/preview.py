@@ -80,16 +80,16 @@ def preview_automation(
             dry_run=True, clock=lambda: now, transport=None, build=None, base_dir=None, last_tick=None,
         )  # fmt: skip
         as_of = now.astimezone(ZoneInfo(settings.shop.timezone)).date()
-        with job.open_duckdb() as con:
-            prepared = job.prepare(con)
+        with job.open_duckdb() as store:
+            prepared = job.prepare(store)
             campaign = automation.campaign
             rules = [campaign.variant_rule(v) for v in campaign.variants]
             rule = _flat(rules[0])
             steps = [
-                PreviewStep(s.label, s.customers) for s in funnel(con, rule, as_of=as_of, settings=settings)
+                PreviewStep(s.label, s.customers) for s in funnel(store, rule, as_of=as_of, settings=settings)
             ]
             if len(rules) > 1:
-                steps.append(PreviewStep("in some variant's audience", len(prepared.assign(con))))
+                steps.append(PreviewStep("in some variant's audience", len(prepared.assign(store))))
         if automation.is_schedule:
             slot = automation.schedule.previous_slot(now, lookback=timedelta(days=400))
             period = None if slot is None else slot_key(slot)

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pleasepoint_cli.automate.caps import apply_caps, quiet_deferrals
@@ -34,8 +34,6 @@ from pleasepoint_cli.automate.slots import slot_key
 from pleasepoint_cli.errors import PleasepointError, StoreBusyError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.automate.model import Automation
     from pleasepoint_cli.campaign.prepare import PreparedCampaign
     from pleasepoint_cli.config import Settings
@@ -43,6 +41,7 @@ if TYPE_CHECKING:
     from pleasepoint_cli.delivery.send import Job, MessageBuilder, Transport
     from pleasepoint_cli.delivery.workers import MessageWorkers
     from pleasepoint_cli.ops.store import OpsStore
+    from pleasepoint_cli.store.connection import Store
 
 KIND = "automation"
 LOCK_NAME = "automate-tick"
@@ -157,8 +156,9 @@ class TickReport:
         }
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(NamedTuple):
+    """One customer of a period's audience (a tuple: a million of them are built in a tick's planning)."""
+
     customer_id: str
     variant: str
     email: str | None
@@ -198,27 +198,31 @@ class AutomationTick:
         self.run = AutomationRun(automation.name, automation.describe_trigger())
         self.prepared: PreparedCampaign | None = None
         self.shop_zone = ZoneInfo(settings.shop.timezone)
+        self.zones: dict[str, str] = {}
+        """Customer -> zone name (quiet hours in the customer's zone), read with the audience."""
+        self.zones_read: set[str] = set()
+        """The customers whose zone `zones` holds (or who have none)."""
 
     # --- DuckDB steps -------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def open_duckdb(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def open_duckdb(self) -> Iterator[Store]:
         from pleasepoint_cli.delivery.send import duckdb_step
         from pleasepoint_cli.ops.suppression import attach_suppressions
 
-        with duckdb_step(self.db_path, self.lock_timeout) as con:
-            attach_suppressions(con, self.ops)
-            yield con
+        with duckdb_step(self.db_path, self.lock_timeout) as store:
+            attach_suppressions(store, self.ops)
+            yield store
 
-    def prepare(self, con: duckdb.DuckDBPyConnection) -> PreparedCampaign:
+    def prepare(self, store: Store) -> PreparedCampaign:
         from pleasepoint_cli.campaign.prepare import prepare_campaign
 
         if self.prepared is None:
-            problems = self.automation.rule_problems(con)
+            problems = self.automation.rule_problems(store)
             if problems:
                 raise PleasepointError("\n".join(problems))
             as_of = self.now.astimezone(self.shop_zone).date()
-            self.prepared = prepare_campaign(con, self.automation.campaign, self.settings, as_of)
+            self.prepared = prepare_campaign(store, self.automation.campaign, self.settings, as_of)
         return self.prepared
 
     @property
@@ -247,41 +251,70 @@ class AutomationTick:
             slots = None
         if slots is not None and not slots:
             return []
-        with self.open_duckdb() as con:
-            prepared = self.prepare(con)
+        # Quiet hours in the customer's zone: the zone is read with the audience, in the same step (a second
+        # step reopened the file and sent every customer id back as a parameter).
+        zone_key = self.zone_attribute()
+        zone_column = ", z.value" if zone_key is not None else ", NULL"
+        zone_join = (
+            " LEFT JOIN customer_attributes AS z ON z.customer_id = a.customer_id AND z.key = ?"
+            if zone_key is not None
+            else ""
+        )
+        zone_params = [zone_key] if zone_key is not None else []
+        with self.open_duckdb() as store:
+            prepared = self.prepare(store)
             names = [v.name for v in prepared.variants]
             audience_sql, audience_params = prepared.audience_query()
             if slots is not None:
-                rows = con.execute(
-                    f"SELECT a.customer_id, a.variant, c.email FROM ({audience_sql}) AS a "
-                    "JOIN customers AS c USING (customer_id) ORDER BY a.customer_id",
-                    audience_params,
+                rows = store.con.execute(
+                    f"SELECT a.customer_id, a.variant, c.email{zone_column} FROM ({audience_sql}) AS a "
+                    f"JOIN customers AS c USING (customer_id){zone_join} ORDER BY a.customer_id",
+                    [*audience_params, *zone_params],
                 ).fetchall()
-                recipients = [Recipient(str(c), names[int(v)], e) for c, v, e in rows]
+                recipients = [Recipient(str(c), names[int(v)], e) for c, v, e, _ in rows]
+                self._read_zones((str(c), z) for c, _, _, z in rows)
                 return [(slot_key(slot), recipients) for slot in slots]
             from pleasepoint_cli.automate.triggers import due_events_query
 
-            events = due_events_query(con, self.automation, self.settings, self.now)
-            rows = con.execute(
-                f"SELECT e.period, a.customer_id, a.variant, c.email FROM ({events.sql}) AS e "
-                f"JOIN ({audience_sql}) AS a USING (customer_id) JOIN customers AS c USING (customer_id) "
-                "ORDER BY e.period, a.customer_id",
-                [*events.params, *audience_params],
+            events = due_events_query(store, self.automation, self.settings, self.now)
+            rows = store.con.execute(
+                f"SELECT e.period, a.customer_id, a.variant, c.email{zone_column} FROM ({events.sql}) AS e "
+                f"JOIN ({audience_sql}) AS a USING (customer_id) JOIN customers AS c USING (customer_id)"
+                f"{zone_join} ORDER BY e.period, a.customer_id",
+                [*events.params, *audience_params, *zone_params],
             ).fetchall()
         work: dict[str, list[Recipient]] = {}
-        for period, customer, variant, email in rows:
+        for period, customer, variant, email, _ in rows:
             work.setdefault(str(period), []).append(Recipient(str(customer), names[int(variant)], email))
+        self._read_zones((str(c), z) for _, c, _, _, z in rows)
         return sorted(work.items())
 
-    def customer_zones(self, customers: Sequence[str]) -> dict[str, str]:
+    def zone_attribute(self) -> str | None:
+        """The attribute holding customers' zones, when quiet hours are kept in the customer's zone."""
         quiet = self.settings.marketing.quiet_hours
-        if quiet is None or quiet.timezone != "customer" or not customers:
+        if quiet is None or quiet.timezone != "customer":
+            return None
+        return quiet.attribute
+
+    def _read_zones(self, pairs: Iterable[tuple[str, Any]]) -> None:
+        if self.zone_attribute() is None:
+            return
+        pairs = list(pairs)
+        self.zones_read.update(customer for customer, _ in pairs)
+        self.zones.update((customer, str(zone)) for customer, zone in pairs if zone)
+
+    def customer_zones(self, customers: Sequence[str]) -> dict[str, str]:
+        """Customer -> zone name for quiet hours in the customer's zone (those with a zone attribute)."""
+        attribute = self.zone_attribute()
+        if attribute is None or not customers:
             return {}
-        with self.open_duckdb() as con:
-            rows = con.execute(
+        if all(c in self.zones_read for c in customers):
+            return {c: self.zones[c] for c in customers if c in self.zones}
+        with self.open_duckdb() as store:
+            rows = store.con.execute(
                 "SELECT customer_id, value FROM customer_attributes WHERE key = ? "
                 "AND customer_id IN (SELECT unnest(?::VARCHAR[]))",
-                [quiet.attribute, list(customers)],
+                [attribute, list(customers)],
             ).fetchall()
         return {str(c): str(v) for c, v in rows if v}
 
@@ -383,9 +416,9 @@ class AutomationTick:
         from pleasepoint_cli.delivery.send import render_jobs
 
         def contexts_of(customer_ids: list[str]) -> tuple[PreparedCampaign, ContextRows]:
-            with self.open_duckdb() as con:
-                prepared = self.prepare(con)
-                return prepared, prepared.context_rows(con, customer_ids)
+            with self.open_duckdb() as store:
+                prepared = self.prepare(store)
+                return prepared, prepared.context_rows(store, customer_ids)
 
         return render_jobs(rows, contexts_of, build, self.clock, workers)
 

@@ -30,10 +30,9 @@ from pleasepoint_cli.automate.model import DEFAULT_HOUR
 from pleasepoint_cli.automate.slots import local_instants, slot_key
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.automate.model import Automation
     from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.store.connection import Store
 
 MARGIN = timedelta(days=1)
 """The local-time query window is widened by this much each side; the exact window is applied to instants."""
@@ -162,11 +161,10 @@ class DueEvent:
         return slot_key(self.due)
 
 
-def due_events_query(
-    con: duckdb.DuckDBPyConnection, automation: Automation, settings: Settings, now: datetime
-) -> EventQuery:
+def due_events_query(store: Store, automation: Automation, settings: Settings, now: datetime) -> EventQuery:
     """A query of (customer_id, period) for the automation's events due in (now - max_age, now], within the
     trigger's start and end: the few distinct due wall times are read as instants in Python, the rest is SQL."""
+    con = store.con
     zone = automation.zone
     earliest = now - automation.max_age
     low = earliest.astimezone(zone).replace(tzinfo=None) - MARGIN
@@ -194,11 +192,10 @@ def due_events_query(
     return EventQuery(sql, [*query.params, kept_walls, periods])
 
 
-def due_events(
-    con: duckdb.DuckDBPyConnection, automation: Automation, settings: Settings, now: datetime
-) -> list[DueEvent]:
+def due_events(store: Store, automation: Automation, settings: Settings, now: datetime) -> list[DueEvent]:
     """The customers with an event due in (now - max_age, now], each with its due instant, by customer."""
-    query = due_events_query(con, automation, settings, now)
+    con = store.con
+    query = due_events_query(store, automation, settings, now)
     rows: Sequence[tuple[str, str]] = con.execute(
         f"SELECT customer_id, period FROM ({query.sql}) ORDER BY period, customer_id", query.params
     ).fetchall()

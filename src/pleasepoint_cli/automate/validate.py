@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 from pleasepoint_cli.errors import PleasepointError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.automate.model import Automation
     from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.store.connection import Store
 
 SAMPLE = 5
 
@@ -40,7 +39,7 @@ class AutomationCheck:
 
 
 def check_automation(
-    con: duckdb.DuckDBPyConnection, automation: Automation, settings: Settings, now: datetime
+    store: Store, automation: Automation, settings: Settings, now: datetime
 ) -> AutomationCheck:
     """Rules against the store, then the templates rendered for a few audience members (or a made-up one)."""
     from zoneinfo import ZoneInfo
@@ -48,21 +47,21 @@ def check_automation(
     from pleasepoint_cli.campaign.prepare import prepare_campaign
 
     check = AutomationCheck(str(automation.path), automation.name, automation.describe_trigger())
-    check.problems += automation.rule_problems(con)
+    check.problems += automation.rule_problems(store)
     if check.problems:
         return check
     try:
         prepared = prepare_campaign(
-            con, automation.campaign, settings, now.astimezone(ZoneInfo(settings.shop.timezone)).date()
+            store, automation.campaign, settings, now.astimezone(ZoneInfo(settings.shop.timezone)).date()
         )
-        assigned = prepared.assign(con)
+        assigned = prepared.assign(store)
         check.audience = len(assigned)
         sample = assigned[:SAMPLE]
         if sample:
-            contexts = prepared.contexts(con, [c for c, _ in sample])
+            contexts = prepared.contexts(store, [c for c, _ in sample])
             pairs = [(contexts[c], v) for c, v in sample if c in contexts]
         else:
-            pairs = [(prepared.builder.sample(con), 0)]
+            pairs = [(prepared.builder.sample(store), 0)]
         for context, variant in pairs:
             prepared.render(context, variant)
             check.rendered += 1
@@ -72,7 +71,7 @@ def check_automation(
 
 
 def validate_automations(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     directory: Path,
     settings: Settings,
     now: datetime,
@@ -89,7 +88,7 @@ def validate_automations(
     ]
     for automation in loaded.automations:
         if name is None or automation.name == name:
-            checks.append(check_automation(con, automation, settings, now))
+            checks.append(check_automation(store, automation, settings, now))
     if name is not None:
         checks = [c for c in checks if c.name == name or (c.name is None and Path(c.file).stem == name)]
         if not checks:

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 from pleasepoint_cli.errors import ConfigError, NotFoundError, PleasepointError
 
 if TYPE_CHECKING:
-    import duckdb
+    from pleasepoint_cli.store.connection import Store
+
+    pass
 
 STARTER_TEMPLATE = """\
 <mjml lang="es">
@@ -155,7 +157,7 @@ def _template_ref(directory: Path, slug: str) -> str:
 
 
 def create_from_cluster(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     run_ref: int | str,
     cluster: int,
     directory: Path,
@@ -171,11 +173,11 @@ def create_from_cluster(
     from pleasepoint_cli.persona.runs import resolve_run
     from pleasepoint_cli.textutil import slugify
 
-    run_id = resolve_run(con, run_ref)
+    run_id = resolve_run(store, run_ref)
     labels = dict(
-        con.execute(
+        store.tuples(
             "SELECT cluster, label FROM persona_clusters WHERE run_id = ? ORDER BY cluster", [run_id]
-        ).fetchall()
+        )
     )
     if cluster not in labels:
         known = f"{min(labels)}..{max(labels)}" if labels else "none"
@@ -197,7 +199,7 @@ def create_from_cluster(
 
 
 def create_from_filter(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     source: str,
     directory: Path,
     *,
@@ -226,9 +228,9 @@ def create_from_filter(
                 f"--from-filter {source!r}: give a rule YAML file or attribute=value "
                 "(e.g. segmento='Sólo huerto')."
             )
-        found = con.execute(
+        found = store.first(
             "SELECT count(*) FROM customer_attributes WHERE key = ? AND value = ?", [key, value]
-        ).fetchone()
+        )
         if not found or not found[0]:
             raise ConfigError(
                 f"--from-filter {source!r}: no customer has the attribute {key!r} = {value!r}. "

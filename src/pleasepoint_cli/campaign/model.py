@@ -204,9 +204,14 @@ class Campaign:
         return self.model.signature if self.model.signature is not None else settings.email.signature
 
 
-def load_campaign(path: Path) -> Campaign:
-    """Read and check a campaign file: keys, audience rules and template files, each error with its line."""
+def load_campaign(path: Path, *, check_templates: bool = True) -> Campaign:
+    """Read and check a campaign file: keys, audience rules and template files, each error with its line.
+
+    Every rule's problems are reported at once. `check_templates=False` reads a campaign for its audiences
+    only (`campaign audience`): its template files need not exist yet.
+    """
     from pleasepoint_cli.audience.parse import parse_rule
+    from pleasepoint_cli.errors import RuleError
     from pleasepoint_cli.textutil import slugify
     from pleasepoint_cli.yamlio import line_of, read_yaml, validation_problems
 
@@ -221,9 +226,16 @@ def load_campaign(path: Path) -> Campaign:
     def where(*loc: Any) -> str:
         return f"{path}:{line_of(lines, loc) or 1}: {'.'.join(str(part) for part in loc)}"
 
-    audience = None
-    if model.audience is not None:
-        audience = parse_rule(model.audience, source=path, lines=lines, prefix=("audience",))
+    problems: list[str] = []
+
+    def parse(data: Any, prefix: tuple[Any, ...]) -> Rule | None:
+        try:
+            return parse_rule(data, source=path, lines=lines, prefix=prefix)
+        except RuleError as e:
+            problems.extend(str(e).splitlines())
+            return None
+
+    audience = parse(model.audience, ("audience",)) if model.audience is not None else None
     specs: list[tuple[tuple[Any, ...], str, str, str | None, str | None, Any]]
     if model.variants is None:
         assert model.template is not None
@@ -233,17 +245,21 @@ def load_campaign(path: Path) -> Campaign:
             (("variants", i, "template"), v.name, v.template, v.subject, v.preheader, v.audience)
             for i, v in enumerate(model.variants)
         ]
+    rules = [
+        parse(rule_data, ("variants", index, "audience")) if rule_data is not None else None
+        for index, (*_, rule_data) in enumerate(specs)
+    ]
+    if problems:
+        raise RuleError("\n".join(problems))
     variants = []
-    for index, (template_loc, name, template, subject, preheader, rule_data) in enumerate(specs):
+    for index, (template_loc, name, template, subject, preheader, _) in enumerate(specs):
         template_path = (path.parent / template).resolve()
-        if not template_path.is_file():
+        if check_templates and not template_path.is_file():
             raise ConfigError(
                 f"{where(*template_loc)}: no such template file {template!r} (looked for {template_path}); "
                 "template paths are relative to the campaign file."
             )
-        rule = None
-        if rule_data is not None:
-            rule = parse_rule(rule_data, source=path, lines=lines, prefix=("variants", index, "audience"))
+        rule = rules[index]
         if audience is None and rule is None:
             raise ConfigError(
                 f"{where(*template_loc[:-1]) if model.variants else f'{path}:1'}: no audience. Give the "

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 from pleasepoint_cli.errors import NotFoundError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.campaign.model import Campaign
     from pleasepoint_cli.config import Settings
     from pleasepoint_cli.content.context import ContextBuilder, ContextRows
     from pleasepoint_cli.content.templates import CompiledTemplate, LineTemplate
+    from pleasepoint_cli.store.connection import Store
 
 
 @dataclass(frozen=True)
@@ -51,15 +50,15 @@ class PreparedVariant:
     preheader: LineTemplate
 
 
-def resolve_run_ref(con: duckdb.DuckDBPyConnection, ref: int | str) -> int | None:
+def resolve_run_ref(store: Store, ref: int | str) -> int | None:
     """The persona run a campaign means; `latest` with no runs at all means none (no cluster labels)."""
     from pleasepoint_cli.persona.runs import resolve_run
 
     if str(ref).strip().lower() == "latest":
-        row = con.execute("SELECT count(*) FROM persona_runs").fetchone()
+        row = store.first("SELECT count(*) FROM persona_runs")
         if not row or not row[0]:
             return None
-    return resolve_run(con, ref)
+    return resolve_run(store, ref)
 
 
 @dataclass(frozen=True)
@@ -136,38 +135,34 @@ class PreparedCampaign:
         self.needs_ops = compiled.needs_ops
         return f"SELECT customer_id, variant FROM ({compiled.sql})", compiled.params
 
-    def assign(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+    def assign(self, store: Store) -> list[tuple[str, int]]:
         """Every recipient and the index of its variant, by customer id."""
         sql, params = self.audience_query()
-        self._ops_views(con)
-        rows = con.execute(f"{sql} ORDER BY customer_id", params).fetchall()
+        self._ops_views(store)
+        rows = store.tuples(f"{sql} ORDER BY customer_id", params)
         return [(str(customer), int(variant)) for customer, variant in rows]
 
-    def variant_of(self, con: duckdb.DuckDBPyConnection, customer_id: str) -> int | None:
+    def variant_of(self, store: Store, customer_id: str) -> int | None:
         """The variant one customer would receive, or None when no variant's audience holds them."""
         sql, params = self.audience_query()
-        self._ops_views(con)
-        row = con.execute(
-            f"SELECT variant FROM ({sql}) WHERE customer_id = ?", [*params, customer_id]
-        ).fetchone()
+        self._ops_views(store)
+        row = store.first(f"SELECT variant FROM ({sql}) WHERE customer_id = ?", [*params, customer_id])
         return None if row is None else int(row[0])
 
-    def _ops_views(self, con: duckdb.DuckDBPyConnection) -> None:
+    def _ops_views(self, store: Store) -> None:
         """Engagement rules read the operational store's sends and events: register them first."""
         if self.needs_ops:
             from pleasepoint_cli.events.views import ensure_ops_views
 
-            ensure_ops_views(con, self.settings)
+            ensure_ops_views(store, self.settings)
 
-    def contexts(
-        self, con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]
-    ) -> dict[str, dict[str, Any]]:
+    def contexts(self, store: Store, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The template contexts of a batch of customers (a few set-based queries for the whole batch)."""
-        return self.builder.build(con, customer_ids)
+        return self.builder.build(store, customer_ids)
 
-    def context_rows(self, con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> ContextRows:
+    def context_rows(self, store: Store, customer_ids: Sequence[str]) -> ContextRows:
         """The database's part of a batch's contexts; `builder.context_of` assembles each (no database)."""
-        return self.builder.fetch(con, customer_ids)
+        return self.builder.fetch(store, customer_ids)
 
     @property
     def renderer(self) -> Renderer:
@@ -188,20 +183,16 @@ class PreparedCampaign:
         """One recipient's email from their context (no database access); see `Renderer.render`."""
         return self.renderer.render(context, variant, send_id)
 
-    def render_batch(
-        self, con: duckdb.DuckDBPyConnection, recipients: Sequence[tuple[str, int]]
-    ) -> Iterator[RenderedEmail]:
+    def render_batch(self, store: Store, recipients: Sequence[tuple[str, int]]) -> Iterator[RenderedEmail]:
         """Render a batch of (customer_id, variant) pairs, building their contexts in one go."""
-        contexts = self.contexts(con, [customer for customer, _ in recipients])
+        contexts = self.contexts(store, [customer for customer, _ in recipients])
         for customer, variant in recipients:
             if customer not in contexts:
                 raise NotFoundError(f"no customer {customer!r} in the database.")
             yield self.render(contexts[customer], variant)
 
 
-def prepare_campaign(
-    con: duckdb.DuckDBPyConnection, campaign: Campaign, settings: Settings, as_of: date
-) -> PreparedCampaign:
+def prepare_campaign(store: Store, campaign: Campaign, settings: Settings, as_of: date) -> PreparedCampaign:
     """Compile every variant's template and subject once, resolve the persona run and the signing key."""
     from pleasepoint_cli.content.context import ContextBuilder
     from pleasepoint_cli.content.recommend import CandidateSpec, RecommendationRules
@@ -223,7 +214,7 @@ def prepare_campaign(
         )
         for variant in campaign.variants
     )
-    run_id = resolve_run_ref(con, campaign.model.run)
+    run_id = resolve_run_ref(store, campaign.model.run)
     products = campaign.model.products
     offer = products.candidates.on_offer
     if offer is None:
@@ -238,7 +229,7 @@ def prepare_campaign(
         campaign=campaign.slug,
         campaign_name=campaign.model.name,
         signature=campaign.signature(settings),
-        secret=signing_secret(con),
+        secret=signing_secret(store),
         run_id=run_id,
         candidates=CandidateSpec(
             on_offer=offer,

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 from pleasepoint_cli.errors import NotFoundError, PleasepointError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.audience.model import Rule
     from pleasepoint_cli.campaign.model import Campaign
     from pleasepoint_cli.campaign.prepare import PreparedCampaign, RenderedEmail
     from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.store.connection import Store
 
 MAX_PROBLEMS_PER_VARIANT = 5
 
@@ -99,7 +98,7 @@ def _render_checked(prepared: PreparedCampaign, context: dict[str, Any], variant
 
 
 def validate_campaign(
-    con: duckdb.DuckDBPyConnection, path: Path, *, settings: Settings, as_of: date, sample: int = 20
+    store: Store, path: Path, *, settings: Settings, as_of: date, sample: int = 20
 ) -> ValidationReport:
     """Check a campaign end to end; YAML and rule errors raise, template and data problems are reported.
 
@@ -120,16 +119,16 @@ def validate_campaign(
     for variant in campaign.variants:
         if problem := _header_template_problem("value", variant.subject):
             report.problems.append(f"{variant.subject_where}: {problem}")
-    report.problems += _rule_problems(con, campaign)
-    prepared = prepare_campaign(con, campaign, settings, as_of)
+    report.problems += _rule_problems(store, campaign)
+    prepared = prepare_campaign(store, campaign, settings, as_of)
     report.candidates = candidate_products(
-        con, prepared.builder.candidates, as_of, prepared.builder.rules.seed
+        store, prepared.builder.candidates, as_of, prepared.builder.rules.seed
     )
     if report.candidates == 0:
         report.warnings.append(
             "no candidate products (none on offer in the window): emails show no products."
         )
-    assignments = prepared.assign(con)
+    assignments = prepared.assign(store)
     by_variant: dict[int, list[str]] = {v.index: [] for v in campaign.variants}
     for customer, index in assignments:
         by_variant[index].append(customer)
@@ -143,9 +142,9 @@ def validate_campaign(
             report.warnings.append(
                 f"variant {variant.name!r}: no recipients; its template was checked with a made-up customer."
             )
-            contexts = [prepared.builder.sample(con)]
+            contexts = [prepared.builder.sample(store)]
         else:
-            contexts = list(prepared.contexts(con, chosen).values())
+            contexts = list(prepared.contexts(store, chosen).values())
         for context in contexts:
             try:
                 _render_checked(prepared, context, variant.index)
@@ -168,7 +167,7 @@ def validate_campaign(
     return report
 
 
-def _rule_problems(con: duckdb.DuckDBPyConnection, campaign: Campaign) -> list[str]:
+def _rule_problems(store: Store, campaign: Campaign) -> list[str]:
     """The audience rules checked against the store: attributes, runs, clusters, stores, categories."""
     from pleasepoint_cli.audience.validate import validate_rule
 
@@ -179,7 +178,7 @@ def _rule_problems(con: duckdb.DuckDBPyConnection, campaign: Campaign) -> list[s
         if rule is None:
             continue
         try:
-            validate_rule(con, rule, source=campaign.path, lines=campaign.lines, prefix=prefix)
+            validate_rule(store, rule, source=campaign.path, lines=campaign.lines, prefix=prefix)
         except PleasepointError as e:
             problems += str(e).splitlines()
     return problems
@@ -204,19 +203,17 @@ class Preview:
     in_audience: bool
 
 
-def preview(
-    con: duckdb.DuckDBPyConnection, path: Path, customer_id: str, *, settings: Settings, as_of: date
-) -> Preview:
+def preview(store: Store, path: Path, customer_id: str, *, settings: Settings, as_of: date) -> Preview:
     """Render the campaign for one customer: the variant they would get (the first one if none matches)."""
     from pleasepoint_cli.campaign.model import load_campaign
     from pleasepoint_cli.campaign.prepare import prepare_campaign
 
     campaign = load_campaign(path)
-    row = con.execute("SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id]).fetchone()
+    row = store.first("SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id])
     if not row or not row[0]:
-        orders = con.execute(
+        orders = store.tuples(
             "SELECT count(DISTINCT order_id) FROM order_lines WHERE customer_id = ?", [customer_id]
-        ).fetchall()[0][0]
+        )[0][0]
         if orders:
             raise NotFoundError(
                 f"customer {customer_id!r} has {orders:,} orders but no customer record (no email, no "
@@ -228,9 +225,9 @@ def preview(
             f"no customer {customer_id!r} in the database. Pick one from the campaign's audience "
             f"(`pleasepoint campaign audience {path}`) or `pleasepoint customers show ID`."
         )
-    prepared = prepare_campaign(con, campaign, settings, as_of)
-    variant = prepared.variant_of(con, customer_id)
-    contexts = prepared.contexts(con, [customer_id])
+    prepared = prepare_campaign(store, campaign, settings, as_of)
+    variant = prepared.variant_of(store, customer_id)
+    contexts = prepared.contexts(store, [customer_id])
     context = contexts[customer_id]
     email = _render_checked(prepared, context, variant if variant is not None else 0)
     return Preview(email=email, in_audience=variant is not None)

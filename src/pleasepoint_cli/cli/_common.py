@@ -249,5 +249,5 @@ def sending_clock(ctx: typer.Context, now: str | None) -> datetime:
     latest = None
     if app_state.db_path.exists():
         with app_state.reader() as store:
-            latest = latest_purchase_day(store.con)
+            latest = latest_purchase_day(store)
     return use_clock(ctx, SENDING, latest, now=now).now

@@ -1,23 +1,31 @@
-"""A progress display on stderr for long store work: the current stage and DuckDB's own query progress."""
+"""A progress display on stderr for long store work: the current stage and the running query's progress.
+
+The core reports both through callbacks (`stage(name)`, `percent(value)`; see store/progress.py): this module
+only draws them with Rich.
+"""
 
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-if TYPE_CHECKING:
-    import duckdb
+
+@dataclass(frozen=True)
+class ProgressBar:
+    """The callbacks a core function takes: `stage` names the step, `percent` (None: no bar) moves the bar."""
+
+    stage: Callable[[str], None]
+    percent: Callable[[float], None] | None
 
 
 @contextmanager
-def stage_progress(con: duckdb.DuckDBPyConnection | None, enabled: bool) -> Iterator[Callable[[str], None]]:
-    """Yield a `stage(name)` callback; when enabled and stderr is a terminal, show a bar that follows
-    the running query's progress, polled from a thread while DuckDB works."""
+def stage_progress(enabled: bool) -> Iterator[ProgressBar]:
+    """A bar on stderr when enabled and stderr is a terminal; otherwise callbacks that do nothing (and
+    `percent` None, so the core does not even poll the query's progress)."""
     if not enabled or not sys.stderr.isatty():
-        yield lambda _stage: None
+        yield ProgressBar(lambda _stage: None, None)
         return
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -33,27 +41,12 @@ def stage_progress(con: duckdb.DuckDBPyConnection | None, enabled: bool) -> Iter
         transient=True,
     )
     task = progress.add_task("starting", total=100)
-    done = threading.Event()
-
-    def poll() -> None:
-        while not done.wait(0.2):
-            if con is None:
-                continue
-            try:
-                value = con.query_progress()
-            except Exception:  # the connection is busy or closed: keep the last value
-                continue
-            if value >= 0:
-                progress.update(task, completed=value)
 
     def stage(name: str) -> None:
         progress.update(task, description=name, completed=0)
 
-    thread = threading.Thread(target=poll, daemon=True)
+    def percent(value: float) -> None:
+        progress.update(task, completed=value)
+
     with progress:
-        thread.start()
-        try:
-            yield stage
-        finally:
-            done.set()
-            thread.join()
+        yield ProgressBar(stage, percent)

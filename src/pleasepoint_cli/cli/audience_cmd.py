@@ -76,11 +76,11 @@ def campaign_audience(
 
     app_state = state(ctx)
     with app_state.reader() as store:
-        day = use_clock(ctx, ANALYSIS, latest_purchase_day(store.con), as_of=as_of).as_of
+        day = use_clock(ctx, ANALYSIS, latest_purchase_day(store), as_of=as_of).as_of
         if not no_guards:  # the suppression list lives in the operational store
             from pleasepoint_cli.ops.suppression import attach_suppressions_beside
 
-            attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
+            attach_suppressions_beside(app_state.db_path, store, app_state.lock_timeout)
         funnels = file_funnels(store, file, as_of=day, marketing=not no_guards, settings=app_state.settings)
         orphans = buyers_without_record(store)
     if fmt is OutputFormat.json:

@@ -145,8 +145,8 @@ def automate_validate_command(
     with app_state.store() as store:
         from pleasepoint_cli.ops.suppression import attach_suppressions_beside
 
-        attach_suppressions_beside(app_state.db_path, store.con)
-        checks = validate_automations(store.con, directory, app_state.settings, moment, name)
+        attach_suppressions_beside(app_state.db_path, store)
+        checks = validate_automations(store, directory, app_state.settings, moment, name)
     rows = [
         {"file": Path(c.file).name, "name": c.name, "trigger": c.trigger, "audience": c.audience, "ok": c.ok}
         for c in checks

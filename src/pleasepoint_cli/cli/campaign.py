@@ -47,7 +47,7 @@ def _as_of(ctx: typer.Context, store: Store, value: str | None) -> date:
     """The as-of of an analysis command (clock.resolve_clock): --as-of, else the latest purchase's day."""
     from pleasepoint_cli.clock import ANALYSIS, latest_purchase_day
 
-    return use_clock(ctx, ANALYSIS, latest_purchase_day(store.con), as_of=value).as_of
+    return use_clock(ctx, ANALYSIS, latest_purchase_day(store), as_of=value).as_of
 
 
 @app.command("create")
@@ -83,7 +83,6 @@ def campaign_create_command(
         raise typer.BadParameter("give one of --from-cluster RUN:CLUSTER or --from-filter FILE|KEY=VALUE.")
     app_state = state(ctx)
     with app_state.reader() as store:
-        con = store.con
         if from_cluster is not None:
             run, sep, cluster = from_cluster.rpartition(":")
             if not sep or not run or not cluster.strip().isdigit():
@@ -91,12 +90,12 @@ def campaign_create_command(
                     f"{from_cluster!r}: expected RUN:CLUSTER, e.g. latest:3.", param_hint="--from-cluster"
                 )
             path = create_from_cluster(
-                con, run, int(cluster), directory, force=force, language=app_state.settings.shop.language
+                store, run, int(cluster), directory, force=force, language=app_state.settings.shop.language
             )
         else:
             assert from_filter is not None
             path = create_from_filter(
-                con, from_filter, directory, force=force, language=app_state.settings.shop.language
+                store, from_filter, directory, force=force, language=app_state.settings.shop.language
             )
     campaign = load_campaign(path)
     typer.echo(str(path))
@@ -141,9 +140,9 @@ def campaign_validate_command(
 
     app_state = state(ctx)
     with app_state.reader() as store:
-        attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
+        attach_suppressions_beside(app_state.db_path, store, app_state.lock_timeout)
         report = validate_campaign(
-            store.con, file, settings=app_state.settings, as_of=_as_of(ctx, store, as_of), sample=sample
+            store, file, settings=app_state.settings, as_of=_as_of(ctx, store, as_of), sample=sample
         )
     rows = _report_rows(report)
     json_data = {
@@ -196,10 +195,8 @@ def campaign_preview_command(
 
     app_state = state(ctx)
     with app_state.reader() as store:
-        attach_suppressions_beside(app_state.db_path, store.con, app_state.lock_timeout)
-        result = preview(
-            store.con, file, customer, settings=app_state.settings, as_of=_as_of(ctx, store, as_of)
-        )
+        attach_suppressions_beside(app_state.db_path, store, app_state.lock_timeout)
+        result = preview(store, file, customer, settings=app_state.settings, as_of=_as_of(ctx, store, as_of))
     email = result.email
     from pleasepoint_cli.outfiles import output_path
 

@@ -93,8 +93,8 @@ def clv_score_command(
 
     app_state = state(ctx)
     with app_state.reader() as store:
-        day = use_clock(ctx, ANALYSIS, latest_order_day(store.con), as_of=as_of).as_of
-        table = clv_score(store.con, by.value, day, app_state.settings.states, run)
+        day = use_clock(ctx, ANALYSIS, latest_order_day(store), as_of=as_of).as_of
+        table = clv_score(store, by.value, day, app_state.settings.states, run)
     json_data = {
         "by": table.by,
         "as_of": table.as_of,
@@ -183,9 +183,9 @@ def clv_enrich_command(
     from pleasepoint_cli.clv.score import clv_enrich, latest_order_day
 
     app_state = state(ctx)
-    with app_state.store() as store, store.transaction() as con:
-        day = use_clock(ctx, ANALYSIS, latest_order_day(con), as_of=as_of).as_of
-        change, counts = clv_enrich(con, by.value, day, app_state.settings.states, key)
+    with app_state.store() as store:
+        day = use_clock(ctx, ANALYSIS, latest_order_day(store), as_of=as_of).as_of
+        change, counts = clv_enrich(store, by.value, day, app_state.settings.states, key)
     rows = [{"segment": segment, "customers": n} for segment, n in counts]
     json_data = {
         "change_id": change.change_id,
@@ -287,7 +287,7 @@ def clv_predict_command(
     )
     app_state = state(ctx)
     with app_state.store() as store:
-        clock = use_clock(ctx, ANALYSIS, latest_order_day(store.con), as_of=calibration_end or as_of)
+        clock = use_clock(ctx, ANALYSIS, latest_order_day(store), as_of=calibration_end or as_of)
         run = run_predict(store, request, clock.as_of)
     result = run.result
     for warning in result.warnings:

@@ -39,8 +39,8 @@ def customers_show_command(
 
     app_state = state(ctx)
     with app_state.reader() as store:
-        day = use_clock(ctx, ANALYSIS, latest_order_day(store.con), as_of=as_of).as_of
-        shown = customer_profile(store.con, customer_id, day, app_state.settings.states)
+        day = use_clock(ctx, ANALYSIS, latest_order_day(store), as_of=as_of).as_of
+        shown = customer_profile(store, customer_id, day, app_state.settings.states)
     if fmt is OutputFormat.json:
         emit_json(shown.as_json())
         return
@@ -127,7 +127,7 @@ def customers_export_command(
         open_ops(app_state.db_path, app_state.lock_timeout) as ops,
         StoreOpener(app_state.db_path, app_state.lock_timeout).read() as store,
     ):
-        data = export_customer(store.con, ops, customer_id)
+        data = export_customer(store, ops, customer_id)
     if out is None:
         emit_json(data)
     else:
@@ -168,9 +168,7 @@ def customers_forget_command(
         open_ops(app_state.db_path, app_state.lock_timeout) as ops,
         StoreOpener(app_state.db_path, app_state.lock_timeout).write() as store,
     ):
-        result = forget_customer(
-            store.con, ops, customer_id, now=datetime.now(UTC), outbox_dir=outbox_dir(ctx)
-        )
+        result = forget_customer(store, ops, customer_id, now=datetime.now(UTC), outbox_dir=outbox_dir(ctx))
     data = result.as_json()
     if fmt is OutputFormat.json:
         emit_json(data)

@@ -49,7 +49,7 @@ def demo(
     """
     from pleasepoint_cli.cli.setup import FOLDERS, config_text
     from pleasepoint_cli.demo.generator import generate_shop
-    from pleasepoint_cli.ingest.loader import ingest_file
+    from pleasepoint_cli.demo.load import load_example_shop
 
     app_state = state(ctx)
     directory.mkdir(parents=True, exist_ok=True)
@@ -66,24 +66,18 @@ def demo(
     shop = generate_shop(directory / "data", customers=customers, seed=seed, as_of=DEMO_AS_OF)
 
     _heading("1. Load the shop")
-    rows = []
-    with app_state.store() as store, store.transaction():
-        for entity, file in (
-            ("stores", shop.stores),
-            ("products", shop.products),
-            ("customers", shop.customers),
-            ("orders", shop.orders),
-        ):
-            report = ingest_file(store, entity, file)
-            rows.append(
-                {
-                    "entity": entity,
-                    "file": file.name,
-                    "read": report.rows_read,
-                    "inserted": report.inserted,
-                    "rejected": report.rejected,
-                }
-            )
+    with app_state.store() as store:
+        loaded = load_example_shop(store, shop)
+    rows = [
+        {
+            "entity": entity,
+            "file": Path(report.file).name,
+            "read": report.rows_read,
+            "inserted": report.inserted,
+            "rejected": report.rejected,
+        }
+        for entity, report in loaded
+    ]
     from pleasepoint_cli.cli._common import OutputFormat
 
     emit_rows(rows, OutputFormat.table, title=f"loaded into {app_state.db_path}")
@@ -213,7 +207,7 @@ def _first_recipient(db: Path) -> str:
 
     guards = " AND ".join(f"({sql})" for _, sql in GUARDS)
     with open_store(db) as store:
-        attach_suppressions_beside(db, store.con)
+        attach_suppressions_beside(db, store)
         rows = store.rows(
             f"""
             SELECT a.customer_id FROM persona_assignments a JOIN customers c USING (customer_id)

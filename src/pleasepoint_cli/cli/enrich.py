@@ -143,8 +143,8 @@ def enrich_levels_command(
     """
     from pleasepoint_cli.enrich.levels import enrich_levels
 
-    with state(ctx).store() as store, store.transaction() as con:
-        result = enrich_levels(con, run, segment_key=key, prefix=prefix)
+    with state(ctx).store() as store:
+        result = enrich_levels(store, run, segment_key=key, prefix=prefix)
     _emit_result(ctx, result, fmt, f"enrich levels run {result.run_id}")
 
 
@@ -165,9 +165,9 @@ def enrich_top_command(
     """
     from pleasepoint_cli.enrich.levels import top_variables, write_top
 
-    with state(ctx).store() as store, store.transaction() as con:
-        run_id, top = top_variables(con, run, n)
-        change = write_top(con, run_id, n, prefix=prefix).change if write else None
+    with state(ctx).store() as store:
+        run_id, top = top_variables(store, run, n)
+        change = write_top(store, run_id, n, prefix=prefix).change if write else None
     rows = [
         {
             "cluster": t.cluster,
@@ -209,7 +209,7 @@ def enrich_history_command(
     from pleasepoint_cli.enrich.history import customer_history
 
     with state(ctx).reader() as store:
-        rows = customer_history(store.con, customer)
+        rows = customer_history(store, customer)
     if not rows and fmt is OutputFormat.table:
         say(ctx, f"customer {customer} has no attribute changes.")
     columns = ["change_id", "changed_at", "key", "old_value", "new_value", "kind", "source", "undone_by"]
@@ -250,7 +250,7 @@ def enrich_changes_command(
     from pleasepoint_cli.enrich.history import list_changes
 
     with state(ctx).reader() as store:
-        rows = list_changes(store.con, limit)
+        rows = list_changes(store, limit)
     columns = ["change_id", "made_at", "kind", "description", "changed", "customers", "undone_by"]
     if fmt is OutputFormat.table:
         rows = [{**r, "made_at": f"{r['made_at']:%Y-%m-%d %H:%M}"} for r in rows]

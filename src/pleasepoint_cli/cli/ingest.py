@@ -49,90 +49,33 @@ def _load(
     sql: str | None = None,
 ) -> None:
     from pleasepoint_cli.cli._progress import stage_progress
-    from pleasepoint_cli.errors import ConfigError
-    from pleasepoint_cli.ingest.loader import Limits, ingest_file
-    from pleasepoint_cli.ingest.mapping import EntitySection, MappingFile, load_mapping, parse_map_flags
-    from pleasepoint_cli.ingest.source import ReadOptions
+    from pleasepoint_cli.errors import UsageError
+    from pleasepoint_cli.ingest.options import IngestFlags, ingest_limits, resolve_ingest, run_ingest
 
-    files = list(files or [])
-    mapping = load_mapping(mapping_file) if mapping_file else MappingFile()
-    section = getattr(mapping, entity) or EntitySection()
-    if order_id_from is not None:
-        if entity != "orders":
-            raise ConfigError("--order-id-from applies to `ingest orders` only.")
-        section = section.model_copy(update={"order_id_from": order_id_from.value.replace("-", "_")})
-    if mapping_file and getattr(mapping, entity) is None:
-        raise ConfigError(f"{mapping_file}: has no `{entity}:` section. Add one with its columns.")
-    sql_base: Path | None = None
-    if sql is None and section.sql is not None:
-        sql = section.sql
-        assert mapping_file is not None
-        sql_base = mapping_file.resolve().parent
-    if sql is not None and files:
-        raise ConfigError("give files or a query (--sql, or sql: in the mapping), not both.")
-    if sql is None and not files:
-        raise typer.BadParameter(
-            "give one or more files, or a query with --sql (or sql: in the mapping YAML).", param_hint="FILES"
-        )
-    if sql is not None and rejects is not None:
-        raise ConfigError("--rejects applies to files; a query's bad rows are named in the error.")
-    if decimal not in (None, ".", ","):
-        raise ConfigError(f"--decimal {decimal!r}: use '.' or ','.")
-    if rejects is not None and on_error is OnError.abort:
-        on_error = OnError.skip
-    if rejects is not None and len(files) > 1:
-        raise ConfigError("--rejects takes one file at a time; run ingest once per file.")
-    if rejects is not None and files and _same_file(rejects, files[0]):
-        raise ConfigError(
-            f"--rejects {rejects}: is the input file itself; writing the rejects there would overwrite "
-            "the export. Give another path, e.g. --rejects rejects.csv."
-        )
-    fmt_section = mapping.format
     app_state = state(ctx)
-    date_order = (
-        (("dmy" if dayfirst else "mdy") if dayfirst is not None else None)
-        or fmt_section.date_order
-        or app_state.settings.ingest.date_order
+    flags = IngestFlags(
+        files=list(files or []),
+        mapping_file=mapping_file,
+        maps=maps,
+        delimiter=delimiter,
+        encoding=encoding,
+        decimal=decimal,
+        date_format=date_format,
+        no_header=no_header,
+        columns=columns,
+        on_error=on_error.value,
+        rejects=rejects,
+        order_id_from=order_id_from.value if order_id_from is not None else None,
+        dayfirst=dayfirst,
+        sql=sql,
     )
-    options = ReadOptions(
-        date_order=date_order,
-        delimiter=delimiter or fmt_section.delimiter,
-        encoding=encoding or fmt_section.encoding,
-        decimal=decimal or fmt_section.decimal,
-        date_format=date_format or fmt_section.date_format,
-        header=fmt_section.header and not no_header,
-        names=tuple(c.strip() for c in columns.split(",")) if columns else tuple(fmt_section.names),
-    )
-    explicit = parse_map_flags(maps)
-    ingest_settings = app_state.settings.ingest
-    limits = Limits.around(datetime.now(), ingest_settings.earliest_date, ingest_settings.future_days)
-    reports: list[IngestReport] = []
-    with (
-        app_state.store() as store,
-        stage_progress(store.con, not app_state.quiet) as stage,
-        store.transaction(),
-    ):
-        sources: list[tuple[Path, str | None]] = (
-            [(mapping_file or Path("--sql"), sql)] if sql is not None else [(f, None) for f in files]
-        )
-        for file, query in sources:
-            reports.append(
-                ingest_file(
-                    store,
-                    entity,
-                    file,
-                    sql=query,
-                    sql_base=sql_base,
-                    section=section,
-                    explicit=explicit,
-                    options=options,
-                    on_error=on_error.value,
-                    rejects=rejects,
-                    progress=stage,
-                    limits=limits,
-                    purchase_statuses=ingest_settings.purchase_statuses,
-                )
-            )
+    try:
+        plan = resolve_ingest(entity, flags, app_state.settings.ingest)
+    except UsageError as e:
+        raise typer.BadParameter(str(e), param_hint="FILES") from e
+    limits = ingest_limits(datetime.now(), app_state.settings.ingest)
+    with app_state.store() as store, stage_progress(not app_state.quiet) as bar:
+        reports: list[IngestReport] = run_ingest(store, plan, limits, bar.stage, bar.percent)
     rows = [
         {
             "file": Path(r.file).name,
@@ -173,16 +116,6 @@ def _load(
                 say(ctx, f"[yellow]warning:[/] {warning}")
             if r.rejects_file:
                 say(ctx, f"rejected rows and their reasons: {r.rejects_file}")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name the same file (also through a symbolic or hard link)."""
-    import os
-
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # either does not exist (yet): they cannot be the same file
-        return False
 
 
 def _command(entity: str, example: str) -> None:

@@ -261,10 +261,10 @@ def persona_run(
             from pleasepoint_cli.cli._common import use_clock
             from pleasepoint_cli.clock import ANALYSIS, latest_purchase_day
 
-            use_clock(ctx, ANALYSIS, latest_purchase_day(store.con), as_of=as_of)
-    with app_state.store() as store, stage_progress(store.con, not app_state.quiet) as stage:
-        run_id, computed = run_persona(store, options, levels, stage)
-        stored = load_run(store.con, run_id)
+            use_clock(ctx, ANALYSIS, latest_purchase_day(store), as_of=as_of)
+    with app_state.store() as store, stage_progress(not app_state.quiet) as bar:
+        run_id, computed = run_persona(store, options, levels, bar.stage, bar.percent)
+        stored = load_run(store, run_id)
     if computed.auto_k is not None and fmt is not OutputFormat.json:
         _auto_k_table(ctx, computed.auto_k, computed.k)
     if not app_state.quiet:
@@ -318,7 +318,7 @@ def persona_list(
     from pleasepoint_cli.persona.runs import list_runs
 
     with state(ctx).reader() as store:
-        result = list_runs(store.con, page)
+        result = list_runs(store, page)
     rows = [_list_row(r) for r in result.runs]
     if fmt is OutputFormat.json:
         emit_json({"page": result.page, "pages": result.pages, "total": result.total, "runs": rows})
@@ -380,7 +380,7 @@ def persona_show(
     from pleasepoint_cli.persona.runs import load_run
 
     with state(ctx).reader() as store:
-        stored = load_run(store.con, run)
+        stored = load_run(store, run)
     if html_out is not None:
         from pleasepoint_cli.outfiles import write_text
         from pleasepoint_cli.persona.render import html_report
@@ -423,7 +423,7 @@ def persona_export(
     from pleasepoint_cli.persona.runs import export_assignments
 
     with state(ctx).reader() as store:
-        record, rows = export_assignments(store.con, run, out)
+        record, rows = export_assignments(store, run, out)
     summary = {
         "run_id": record.run_id,
         "name": record.name,
@@ -454,7 +454,7 @@ def persona_diff(
     from pleasepoint_cli.persona.diff import diff_runs
 
     with state(ctx).reader() as store:
-        result = diff_runs(store.con, run_a, run_b)
+        result = diff_runs(store, run_a, run_b)
     if fmt is OutputFormat.json:
         emit_json(
             {
@@ -534,8 +534,8 @@ def persona_verify(
     from pleasepoint_cli.persona.verify import verify_run
 
     app_state = state(ctx)
-    with app_state.store() as store, stage_progress(store.con, not app_state.quiet) as stage:
-        result = verify_run(store.con, run, stage)
+    with app_state.store() as store, stage_progress(not app_state.quiet) as bar:
+        result = verify_run(store, run, bar.stage, bar.percent)
     document = {**asdict(result), "fingerprint_matches": result.fingerprint_matches}
     if fmt is OutputFormat.json:
         emit_json(document)

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pleasepoint_cli.errors import AnalysisError, ConfigError
 
 if TYPE_CHECKING:
-    import duckdb
     import numpy as np
     from numpy.typing import NDArray
 
     from pleasepoint_cli.attributes import AttributeChange
+    from pleasepoint_cli.store.connection import Store
 
 ModelName = Literal["bgnbd", "pareto"]
 Unit = Literal["weeks", "days"]
@@ -205,16 +205,16 @@ class PredictResult:
         }
 
 
-def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:
-    row = con.execute(sql, params or {}).fetchone()
+def _one(store: Store, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    row = store.first(sql, params or {})
     assert row is not None  # aggregate queries always return a row
     return tuple(row)
 
 
-def build_summary(con: duckdb.DuckDBPyConnection, calibration_end: date) -> tuple[int, int]:
+def build_summary(store: Store, calibration_end: date) -> tuple[int, int]:
     """Build `clv_summary` (customer_id, x, t_x_days, T_days, monetary); return customers and repeaters."""
-    con.execute(_SUMMARY_SQL, {"end": calibration_end})
-    customers, repeaters = _one(con, "SELECT count(*), count(*) FILTER (WHERE x > 0) FROM clv_summary")
+    store.execute(_SUMMARY_SQL, {"end": calibration_end})
+    customers, repeaters = _one(store, "SELECT count(*), count(*) FILTER (WHERE x > 0) FROM clv_summary")
     if customers == 0:
         raise AnalysisError(
             f"no orders on or before {calibration_end}: nothing to fit. Load orders, or move "
@@ -241,10 +241,10 @@ def _binned(column: str, grid: int, at_least_one: bool = False) -> str:
     return f"{'greatest(' + steps + ', 1)' if at_least_one else steps} * {grid}"
 
 
-def choose_grid(con: duckdb.DuckDBPyConnection) -> int:
+def choose_grid(store: Store) -> int:
     """The finest grid of GRID_CHOICES (days) that leaves at most MAX_GROUPS distinct (x, t_x, T)."""
     counts = _one(
-        con,
+        store,
         "SELECT "
         + ", ".join(
             f"count(DISTINCT (x, {_binned('t_x_days', g)}, {_binned('T_days', g, at_least_one=True)}))"
@@ -255,9 +255,9 @@ def choose_grid(con: duckdb.DuckDBPyConnection) -> int:
     return next((g for g, n in zip(GRID_CHOICES, counts, strict=True) if n <= MAX_GROUPS), GRID_CHOICES[-1])
 
 
-def _distinct_spend(con: duckdb.DuckDBPyConnection) -> int:
+def _distinct_spend(store: Store) -> int:
     return int(
-        _one(con, "SELECT count(DISTINCT (x, monetary)) FROM clv_summary WHERE x > 0 AND monetary > 0")[0]
+        _one(store, "SELECT count(DISTINCT (x, monetary)) FROM clv_summary WHERE x > 0 AND monetary > 0")[0]
     )
 
 
@@ -325,7 +325,7 @@ def _fit(model: Any, label: str, *args: Any, **kwargs: Any) -> None:
         raise AnalysisError(f"{label}: {e}.{hint}") from e
 
 
-def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> PredictResult:
+def predict_clv(store: Store, options: PredictOptions) -> PredictResult:
     """Fit the transaction and spend models at the calibration end and predict every customer's purchases,
     P(alive), spend and discounted CLV over the horizon (into `clv_predictions`)."""
     import numpy as np
@@ -348,16 +348,16 @@ def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> Pred
         )
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    customers, repeaters = build_summary(con, options.calibration_end)
-    grid = options.grid_days or choose_grid(con)
+    customers, repeaters = build_summary(store, options.calibration_end)
+    grid = options.grid_days or choose_grid(store)
     t_x_bin, T_bin = _binned("t_x_days", grid), _binned("T_days", grid, at_least_one=True)
-    groups = con.execute(
+    groups = store.con.execute(
         f"SELECT x, {t_x_bin} AS t_x_days, {T_bin} AS T_days, count(*) AS n FROM clv_summary s "
         "GROUP BY ALL ORDER BY ALL"
     ).fetchnumpy()
-    spend_bin = SPEND_BIN if _distinct_spend(con) > MAX_GROUPS else None
+    spend_bin = SPEND_BIN if _distinct_spend(store) > MAX_GROUPS else None
     monetary = "monetary" if spend_bin is None else f"exp(round(ln(monetary) / {spend_bin}) * {spend_bin})"
-    spend = con.execute(
+    spend = store.con.execute(
         f"SELECT x, {monetary} AS monetary, count(*) AS n FROM clv_summary WHERE x > 0 AND monetary > 0 "
         "GROUP BY ALL ORDER BY ALL"
     ).fetchnumpy()
@@ -425,14 +425,14 @@ def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> Pred
     )
     from pleasepoint_cli.store.connection import registered
 
-    with registered(con, "clv_group_predictions", table):
+    with registered(store.con, "clv_group_predictions", table):
         sp = spend_model.params_
-        con.execute(
+        store.execute(
             _PREDICTIONS_SQL.format(t_x_bin=t_x_bin, T_bin=T_bin),
             {"unit": unit, "p": sp["p"], "q": sp["q"], "gamma": sp["gamma"]},
         )
     totals_row = _one(
-        con,
+        store,
         f"SELECT sum(expected_purchases), sum(expected_spend), sum(clv), avg(p_alive) "
         f"FROM {PREDICTIONS_TABLE}",
     )
@@ -451,7 +451,7 @@ def predict_clv(con: duckdb.DuckDBPyConnection, options: PredictOptions) -> Pred
         )
     holdout = None
     if options.holdout_end is not None:
-        holdout = _holdout(con, options, holdout_length)
+        holdout = _holdout(store, options, holdout_length)
     seconds["predict"] = time.perf_counter() - started
     return PredictResult(
         options=options,
@@ -502,21 +502,21 @@ def _expected_and_discounted(
     return previous, discounted
 
 
-def _holdout(con: duckdb.DuckDBPyConnection, options: PredictOptions, length: float) -> HoldoutComparison:
-    con.execute(_HOLDOUT_SQL, {"end": options.calibration_end, "holdout": options.holdout_end})
+def _holdout(store: Store, options: PredictOptions, length: float) -> HoldoutComparison:
+    store.execute(_HOLDOUT_SQL, {"end": options.calibration_end, "holdout": options.holdout_end})
     joined = f"""
         SELECT p.x, p.holdout_expected AS predicted, coalesce(h.actual, 0) AS actual
         FROM {PREDICTIONS_TABLE} p LEFT JOIN clv_holdout h USING (customer_id)"""
     customers, actual, predicted, correlation = _one(
-        con, f"SELECT count(*), sum(actual), sum(predicted), corr(predicted, actual) FROM ({joined})"
+        store, f"SELECT count(*), sum(actual), sum(predicted), corr(predicted, actual) FROM ({joined})"
     )
     zero_n, zero_actual, zero_predicted = _one(
-        con, f"SELECT count(*), avg(actual), avg(predicted) FROM ({joined}) WHERE x = 0"
+        store, f"SELECT count(*), avg(actual), avg(predicted) FROM ({joined}) WHERE x = 0"
     )
-    rows = con.execute(f"""
+    rows = store.tuples(f"""
         SELECT CASE WHEN x >= 7 THEN '7+' ELSE CAST(x AS VARCHAR) END AS x, count(*) AS customers,
                avg(actual) AS mean_actual, avg(predicted) AS mean_predicted
-        FROM ({joined}) GROUP BY 1 ORDER BY min(x)""").fetchall()
+        FROM ({joined}) GROUP BY 1 ORDER BY min(x)""")
     by_frequency = [
         {"x": r[0], "customers": int(r[1]), "mean_actual": float(r[2]), "mean_predicted": float(r[3])}
         for r in rows
@@ -536,9 +536,9 @@ def _holdout(con: duckdb.DuckDBPyConnection, options: PredictOptions, length: fl
     )
 
 
-def top_customers(con: duckdb.DuckDBPyConnection, n: int = 10) -> list[dict[str, Any]]:
+def top_customers(store: Store, n: int = 10) -> list[dict[str, Any]]:
     """The n customers of highest CLV in `clv_predictions`."""
-    cursor = con.execute(
+    return store.rows(
         f"""
         SELECT customer_id, x, round(t_x, 2) AS t_x, round(T, 2) AS T, round(monetary, 2) AS monetary,
                round(p_alive, 3) AS p_alive, round(expected_purchases, 3) AS expected_purchases,
@@ -546,8 +546,6 @@ def top_customers(con: duckdb.DuckDBPyConnection, n: int = 10) -> list[dict[str,
         FROM {PREDICTIONS_TABLE} ORDER BY clv DESC, customer_id LIMIT ?""",
         [n],
     )
-    names = [d[0] for d in cursor.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 _TIERS_SQL = f"""
@@ -557,28 +555,26 @@ FROM (SELECT customer_id, clv, ntile(5) OVER (ORDER BY clv) AS tile FROM {PREDIC
 """
 
 
-def tier_summary(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+def tier_summary(store: Store) -> list[dict[str, Any]]:
     """Customers and CLV range per tier (computing the tiers from `clv_predictions`)."""
-    con.execute(_TIERS_SQL)
-    cursor = con.execute(f"""
+    store.execute(_TIERS_SQL)
+    return store.rows(f"""
         SELECT tier, count(*) AS customers, round(min(clv), 2) AS min_clv, round(max(clv), 2) AS max_clv,
                round(avg(clv), 2) AS mean_clv
         FROM clv_tiers GROUP BY tier
         ORDER BY list_position([{", ".join(repr(t) for t in reversed(TIERS))}], tier)""")
-    names = [d[0] for d in cursor.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def write_clv_tiers(con: duckdb.DuckDBPyConnection, key: str, result: PredictResult) -> AttributeChange:
+def write_clv_tiers(store: Store, key: str, result: PredictResult) -> AttributeChange:
     """Store each predicted customer's CLV tier as attribute `key`, and take the key off customers it was
     set on by an earlier CLV write who are no longer predicted. Call inside a transaction."""
     from pleasepoint_cli.attributes import write_attributes
 
-    con.execute(_TIERS_SQL)
+    store.execute(_TIERS_SQL)
     o = result.options
     source = f"clv predict {o.model} {o.calibration_end}"
     return write_attributes(
-        con,
+        store,
         """
         SELECT customer_id, ?, tier FROM clv_tiers
         UNION ALL
@@ -593,7 +589,7 @@ def write_clv_tiers(con: duckdb.DuckDBPyConnection, key: str, result: PredictRes
     )
 
 
-def export_predictions(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+def export_predictions(store: Store, path: Path) -> int:
     """Write `clv_predictions` to a CSV or Parquet file (by extension); return the rows written."""
     fmt = "PARQUET" if path.suffix.lower() == ".parquet" else "CSV, HEADER"
     if path.suffix.lower() not in (".csv", ".parquet"):
@@ -602,10 +598,10 @@ def export_predictions(con: duckdb.DuckDBPyConnection, path: Path) -> int:
 
     with output_path(path) as temp:  # whole or not at all (a full disk leaves no partial file)
         literal = "'" + str(temp).replace("'", "''") + "'"
-        con.execute(
+        store.tuples(
             f"COPY (SELECT * FROM {PREDICTIONS_TABLE} ORDER BY customer_id) TO {literal} (FORMAT {fmt})"
-        ).fetchall()
-    return int(_one(con, f"SELECT count(*) FROM {PREDICTIONS_TABLE}")[0])
+        )
+    return int(_one(store, f"SELECT count(*) FROM {PREDICTIONS_TABLE}")[0])
 
 
 @dataclass(frozen=True)
@@ -653,7 +649,7 @@ class PredictRun:
         }
 
 
-def run_predict(store: Any, request: PredictRequest, latest_day: date | None = None) -> PredictRun:
+def run_predict(store: Store, request: PredictRequest, latest_day: date | None = None) -> PredictRun:
     """Fit, predict, summarise tiers and leaders, export and write the tier attribute, as `clv predict` does.
     `store` is an open `Store`; the calibration end is --calibration-end, else --as-of, else `latest_day`
     (default: the day of the latest order). Nothing is written unless the fit and predictions are sound."""
@@ -666,9 +662,8 @@ def run_predict(store: Any, request: PredictRequest, latest_day: date | None = N
             "--as-of and --calibration-end differ: without --holdout they name the same day; "
             "give one of them."
         )
-    con = store.con
     options = PredictOptions(
-        calibration_end=end or day or latest_day or latest_order_day(con),
+        calibration_end=end or day or latest_day or latest_order_day(store),
         model=request.model,
         horizon_days=request.horizon_days,
         holdout_end=request.holdout_end,
@@ -677,16 +672,16 @@ def run_predict(store: Any, request: PredictRequest, latest_day: date | None = N
         penalizer=request.penalizer,
         grid_days=request.grid_days,
     )
-    result = predict_clv(con, options)
+    result = predict_clv(store, options)
     run = PredictRun(
         result=result,
-        tiers=tier_summary(con),
-        leaders=top_customers(con, request.top) if request.top else [],
+        tiers=tier_summary(store),
+        leaders=top_customers(store, request.top) if request.top else [],
     )
     if request.out is not None:
-        run.exported = export_predictions(con, request.out)
+        run.exported = export_predictions(store, request.out)
     if request.write_tier is not None:
         run.tier_key = slugify(request.write_tier)
-        with store.transaction() as tx:
-            run.change = write_clv_tiers(tx, run.tier_key, result)
+        with store.transaction():
+            run.change = write_clv_tiers(store, run.tier_key, result)
     return run

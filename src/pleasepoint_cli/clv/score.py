@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pleasepoint_cli.errors import AnalysisError, ConfigError
 from pleasepoint_cli.recency import STATES, state_params, state_sql
+from pleasepoint_cli.store.connection import writer
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.attributes import AttributeChange
     from pleasepoint_cli.config import StateThresholds
+    from pleasepoint_cli.store.connection import Store
 
 ScoreBy = Literal["state", "rfm", "cluster"]
 FIGURES_TABLE = "clv_figures"
@@ -86,9 +86,9 @@ class ScoreTable:
     total: SegmentFigures
 
 
-def latest_order_day(con: duckdb.DuckDBPyConnection) -> date:
+def latest_order_day(store: Store) -> date:
     """The default as-of date: the day of the latest order line, so results depend on the data, not the clock."""
-    row = con.execute("SELECT CAST(max(ordered_at) AS DATE) FROM purchase_lines").fetchone()
+    row = store.first("SELECT CAST(max(ordered_at) AS DATE) FROM purchase_lines")
     if row is None or row[0] is None:
         raise AnalysisError(
             "there are no orders in the store: load some with `pleasepoint ingest orders` first."
@@ -97,10 +97,10 @@ def latest_order_day(con: duckdb.DuckDBPyConnection) -> date:
     return day
 
 
-def materialize_figures(con: duckdb.DuckDBPyConnection, as_of: date) -> int:
+def materialize_figures(store: Store, as_of: date) -> int:
     """Compute every customer's figures at `as_of` into the temp table `clv_figures`; return how many."""
-    con.execute(_FIGURES_SQL, {"as_of": as_of})
-    row = con.execute(f"SELECT count(*) FROM {FIGURES_TABLE}").fetchone()
+    store.execute(_FIGURES_SQL, {"as_of": as_of})
+    row = store.first(f"SELECT count(*) FROM {FIGURES_TABLE}")
     return int(row[0]) if row else 0
 
 
@@ -121,9 +121,7 @@ def segments_sql(by: ScoreBy) -> str:
         LEFT JOIN persona_assignments a ON a.customer_id = f.customer_id AND a.run_id = $run_id"""
 
 
-def _segment_order(
-    con: duckdb.DuckDBPyConnection, by: ScoreBy, run_id: int | None
-) -> list[tuple[str, str | None]]:
+def _segment_order(store: Store, by: ScoreBy, run_id: int | None) -> list[tuple[str, str | None]]:
     from pleasepoint_cli.clv.rfm import RFM_SEGMENTS
 
     if by == "state":
@@ -132,7 +130,7 @@ def _segment_order(
         return [(s, None) for s in RFM_SEGMENTS]
     from pleasepoint_cli.enrich.runs import run_clusters
 
-    return [(str(c), label) for c, label in run_clusters(con, int(run_id or 0)).items()]
+    return [(str(c), label) for c, label in run_clusters(store, int(run_id or 0)).items()]
 
 
 def _params(by: ScoreBy, thresholds: StateThresholds, run_id: int | None) -> dict[str, Any]:
@@ -175,7 +173,7 @@ ORDER BY position
 
 
 def clv_score(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     by: ScoreBy,
     as_of: date,
     thresholds: StateThresholds,
@@ -188,28 +186,27 @@ def clv_score(
     if by == "cluster":
         from pleasepoint_cli.enrich.runs import resolve_run
 
-        run_id = resolve_run(con, run if run is not None else "latest")
+        run_id = resolve_run(store, run if run is not None else "latest")
     elif run is not None:
         raise ConfigError(f"a run ({run}) only goes with --by cluster.")
-    customers = materialize_figures(con, as_of)
+    customers = materialize_figures(store, as_of)
     if customers == 0:
         raise AnalysisError(f"no customer has a purchase on or before {as_of}: load orders or move --as-of.")
     if by == "rfm":
         require_rfm_population(customers)
-    order = _segment_order(con, by, run_id)
+    order = _segment_order(store, by, run_id)
     if by == "cluster":
         order.append(("unassigned", None))
     # The segment order (and cluster labels, user text) go in through a small temp table.
-    con.execute(
+    store.execute(
         "CREATE OR REPLACE TEMP TABLE clv_segment_order (segment VARCHAR, label VARCHAR, position INTEGER)"
     )
-    con.executemany(
+    store.con.executemany(
         "INSERT INTO clv_segment_order VALUES (?, ?, ?)",
         [[segment, label, i] for i, (segment, label) in enumerate(order)],
     )
     sql = _SCORE_SQL.format(segments=segments_sql(by))
-    cursor = con.execute(sql, _params(by, thresholds, run_id))
-    rows = [SegmentFigures(*row) for row in cursor.fetchall()]
+    rows = [SegmentFigures(*row) for row in store.tuples(sql, _params(by, thresholds, run_id))]
     return ScoreTable(by, as_of, run_id, rows[:-1], rows[-1])
 
 
@@ -223,8 +220,9 @@ _ENRICH_SQL = """
 """
 
 
+@writer
 def clv_enrich(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     by: Literal["state", "rfm"],
     as_of: date,
     thresholds: StateThresholds,
@@ -233,24 +231,24 @@ def clv_enrich(
     """Write every scored customer's state or RFM segment as attribute `key` (one change batch), and take
     the key off customers an earlier CLV write set it on who have no purchase by `as_of`.
 
-    Returns the change and the customers per segment. Call inside a transaction.
+    Returns the change and the customers per segment, written in one transaction of its own.
     """
     from pleasepoint_cli.attributes import write_attributes
     from pleasepoint_cli.clv.rfm import RFM_SEGMENTS, require_rfm_population
     from pleasepoint_cli.enrich.cluster import attribute_key
 
     slug = attribute_key(key or DEFAULT_KEYS[by], where="--key ")
-    customers = materialize_figures(con, as_of)
+    customers = materialize_figures(store, as_of)
     if customers == 0:
         raise AnalysisError(f"no customer has a purchase on or before {as_of}: load orders or move --as-of.")
     if by == "rfm":
         require_rfm_population(customers)
-    con.execute(
+    store.execute(
         f"CREATE OR REPLACE TEMP TABLE clv_segments AS {segments_sql(by)}", _params(by, thresholds, None)
     )
     source = f"clv {by} as-of {as_of}"
     change = write_attributes(
-        con,
+        store,
         _ENRICH_SQL,
         [slug, slug],
         source=source,
@@ -259,5 +257,5 @@ def clv_enrich(
         spec={"by": by, "key": slug, "as_of": as_of.isoformat(), **_params(by, thresholds, None)},
     )
     order = list(STATES if by == "state" else RFM_SEGMENTS)
-    counts = dict(con.execute("SELECT segment, count(*) FROM clv_segments GROUP BY segment").fetchall())
+    counts = dict(store.tuples("SELECT segment, count(*) FROM clv_segments GROUP BY segment"))
     return change, [(segment, int(counts.get(segment, 0))) for segment in order]

@@ -12,18 +12,20 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import duckdb
+    from pleasepoint_cli.store.connection import Store
+
+    pass
 
 _names = itertools.count(1)
 
 
 @contextmanager
-def customer_batch(con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> Iterator[str]:
+def customer_batch(store: Store, customer_ids: Sequence[str]) -> Iterator[str]:
     """Register the ids as a one-column (customer_id) view for the block; yields the view's name."""
     import pyarrow as pa
 
     from pleasepoint_cli.store.connection import registered
 
     name = f"_pp_batch_{next(_names)}"
-    with registered(con, name, pa.table({"customer_id": pa.array(list(customer_ids), pa.string())})):
+    with registered(store.con, name, pa.table({"customer_id": pa.array(list(customer_ids), pa.string())})):
         yield name

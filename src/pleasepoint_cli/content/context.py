@@ -18,9 +18,8 @@ from pleasepoint_cli.content.recommend import CandidateSpec, RecommendationRules
 from pleasepoint_cli.content.unsubscribe import unsubscribe_url
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.config import Settings
+    from pleasepoint_cli.store.connection import Store
 
 DEFAULT_SALUTATIONS: dict[str, dict[str, str]] = {
     "es": {"male": "Sr.", "female": "Sra.", "other": ""},
@@ -149,41 +148,39 @@ class ContextBuilder:
     salutations: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: DEFAULT_SALUTATIONS)
     _attribute_keys: tuple[str, ...] | None = None
 
-    def attribute_keys(self, con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    def attribute_keys(self, store: Store) -> tuple[str, ...]:
         """Every attribute key held in the database: each context has them all (None where unset)."""
         if self._attribute_keys is None:
-            rows = con.execute("SELECT DISTINCT key FROM customer_attributes ORDER BY key").fetchall()
+            rows = store.tuples("SELECT DISTINCT key FROM customer_attributes ORDER BY key")
             self._attribute_keys = tuple(str(row[0]) for row in rows)
         return self._attribute_keys
 
-    def build(self, con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def build(self, store: Store, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The contexts of the given customers (unknown ids are left out), keyed by customer id."""
-        rows = self.fetch(con, customer_ids)
+        rows = self.fetch(store, customer_ids)
         return {customer: self.context_of(part) for customer, part in rows.parts.items()}
 
-    def fetch(self, con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> ContextRows:
+    def fetch(self, store: Store, customer_ids: Sequence[str]) -> ContextRows:
         """What the database holds for the contexts of the given customers (unknown ids are left out): the
         set-based queries of `build`, without the per-customer assembly (`context_of`), which a send does in
         its render worker processes."""
         ids = list(dict.fromkeys(customer_ids))
         until = datetime.combine(self.as_of, time.max)
-        keys = self.attribute_keys(con)
-        with customer_batch(con, ids) as batch:
-            cursor = con.execute(
+        keys = self.attribute_keys(store)
+        with customer_batch(store, ids) as batch:
+            profiles = store.rows(
                 _PROFILE_SQL.format(batch=batch, preferred=preferred_store_sql(lines="lines")),
                 [until, self.run_id if self.run_id is not None else -1],
             )
-            names = [d[0] for d in cursor.description or []]
-            profiles = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-            values = con.execute(
+            values = store.tuples(
                 f"SELECT a.customer_id, a.key, a.value FROM customer_attributes a JOIN {batch} USING (customer_id)"
-            ).fetchall()
+            )
         known = [p["customer_id"] for p in profiles]
         attributes = {customer: dict.fromkeys(keys) for customer in known}
         for customer, key, value in values:
             attributes[customer][key] = value
         products = recommend(
-            con, known, as_of=self.as_of, candidates=self.candidates, rules=self.rules, run_id=self.run_id
+            store, known, as_of=self.as_of, candidates=self.candidates, rules=self.rules, run_id=self.run_id
         )
         return ContextRows(
             {
@@ -261,7 +258,7 @@ class ContextBuilder:
             "campaign": {"name": self.campaign_name, "slug": self.campaign},
         }
 
-    def sample(self, con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    def sample(self, store: Store) -> dict[str, Any]:
         """A made-up customer's context with every key filled, to check templates on an empty audience."""
         row: dict[str, Any] = {
             "customer_id": "EJEMPLO",
@@ -285,7 +282,7 @@ class ContextBuilder:
             "store_city": "Madrid",
             "store_postal_code": "28001",
         }
-        keys = self.attribute_keys(con)
+        keys = self.attribute_keys(store)
         attributes = {"EJEMPLO": dict.fromkeys(keys, "ejemplo")}
         sample_product = {
             "product_id": "P0",

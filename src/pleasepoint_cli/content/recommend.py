@@ -30,7 +30,9 @@ from pleasepoint_cli.content.batch import customer_batch
 from pleasepoint_cli.errors import ConfigError
 
 if TYPE_CHECKING:
-    import duckdb
+    from pleasepoint_cli.store.connection import Store
+
+    pass
 
 
 @dataclass(frozen=True)
@@ -252,12 +254,10 @@ def _window(spec: CandidateSpec, as_of: date) -> tuple[date, date]:
     return start, end
 
 
-def candidate_products(
-    con: duckdb.DuckDBPyConnection, spec: CandidateSpec, as_of: date, seed: str = ""
-) -> int:
+def candidate_products(store: Store, spec: CandidateSpec, as_of: date, seed: str = "") -> int:
     """How many products are candidates (for validation: zero means every email shows no products)."""
     start, end = _window(spec, as_of)
-    row = con.execute(
+    row = store.first(
         f"SELECT count(*) FROM ({_CANDIDATES_SQL})",
         {
             "seed": seed,
@@ -266,16 +266,16 @@ def candidate_products(
             "use_offers": spec.on_offer,
             "product_ids": list(spec.product_ids),
         },
-    ).fetchone()
+    )
     return int(row[0]) if row else 0
 
 
-def category_variable_prefix(con: duckdb.DuckDBPyConnection, run_id: int | None) -> str | None:
+def category_variable_prefix(store: Store, run_id: int | None) -> str | None:
     """How a run names its category variables: `Hogar` (category alone), `category: Hogar` (with other
     attributes), or None when the run did not analyse categories (no cluster picks then)."""
     if run_id is None:
         return None
-    row = con.execute("SELECT manifest FROM persona_runs WHERE run_id = ?", [run_id]).fetchone()
+    row = store.first("SELECT manifest FROM persona_runs WHERE run_id = ?", [run_id])
     if row is None:
         return None
     manifest = json.loads(row[0]) if isinstance(row[0], str) else (row[0] or {})
@@ -286,7 +286,7 @@ def category_variable_prefix(con: duckdb.DuckDBPyConnection, run_id: int | None)
 
 
 def recommend(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     customer_ids: Sequence[str],
     *,
     as_of: date,
@@ -297,7 +297,7 @@ def recommend(
     """Each customer's products in slot order, for a whole batch of customers in one query."""
     _check(rules)
     start, end = _window(candidates, as_of)
-    prefix = category_variable_prefix(con, run_id)
+    prefix = category_variable_prefix(store, run_id)
     params: dict[str, Any] = {
         "seed": rules.seed,
         "window_from": start,
@@ -318,8 +318,8 @@ def recommend(
         "fill": rules.fill,
     }
     out: dict[str, list[Recommendation]] = {customer: [] for customer in customer_ids}
-    with customer_batch(con, customer_ids) as batch:
-        rows = con.execute(_RECOMMEND_SQL.format(batch=batch), params).fetchall()
+    with customer_batch(store, customer_ids) as batch:
+        rows = store.tuples(_RECOMMEND_SQL.format(batch=batch), params)
     for row in rows:
         customer_id, slot, product_id, name, category, price, offer_price, discount, url, image, reason = row
         out[customer_id].append(

@@ -18,12 +18,12 @@ from pleasepoint_cli.errors import ConfigError
 from pleasepoint_cli.keys import SECRET_ENV
 
 if TYPE_CHECKING:
-    import duckdb
+    from pleasepoint_cli.store.connection import Store
 
 __all__ = ["SECRET_ENV", "signing_secret"]
 
 
-def signing_secret(con: duckdb.DuckDBPyConnection) -> bytes:
+def signing_secret(store: Store) -> bytes:
     """The signing key of the database this connection is open on: $PLEASEPOINT_SECRET, else its key file.
 
     Reads nothing from and writes nothing to the database, so it works on a read-only connection.
@@ -32,9 +32,7 @@ def signing_secret(con: duckdb.DuckDBPyConnection) -> bytes:
 
     if from_env := os.environ.get(SECRET_ENV):
         return from_env.encode("utf-8")
-    rows = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchall()
+    rows = store.tuples("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
     if not rows or not rows[0][0]:
         raise ConfigError(f"an in-memory database has no key file: set ${SECRET_ENV} to sign links.")
     return keys.signing_secret(Path(str(rows[0][0])))

@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 from pleasepoint_cli.errors import NotFoundError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.ops.store import OpsStore
+    from pleasepoint_cli.store.connection import Store
 
 ERASED_TEXT = "[erased]"
 PSEUDONYMISED = ("order_lines",)
@@ -47,13 +46,13 @@ class ForgetResult:
         return asdict(self)
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, list[tuple[str, str]]]]:
-    rows = con.execute(
+def _tables(store: Store) -> list[tuple[str, list[tuple[str, str]]]]:
+    rows = store.tuples(
         "SELECT table_name, column_name, data_type FROM duckdb_columns() "
         "WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal "
         "ORDER BY table_name, column_index"
-    ).fetchall()
-    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    )
+    views = {r[0] for r in store.tuples("SELECT view_name FROM duckdb_views() WHERE NOT internal")}
     tables: dict[str, list[tuple[str, str]]] = {}
     for table, column, data_type in rows:
         if table not in views:
@@ -61,11 +60,9 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, list[tuple[str, s
     return list(tables.items())
 
 
-def _person(con: duckdb.DuckDBPyConnection, customer_id: str) -> dict[str, Any] | None:
-    cursor = con.execute("SELECT * FROM customers WHERE customer_id = ?", [customer_id])
-    names = [d[0] for d in cursor.description or []]
-    rows = cursor.fetchall()
-    return dict(zip(names, rows[0], strict=True)) if rows else None
+def _person(store: Store, customer_id: str) -> dict[str, Any] | None:
+    rows = store.rows("SELECT * FROM customers WHERE customer_id = ?", [customer_id])
+    return rows[0] if rows else None
 
 
 def _plain(value: Any) -> Any:
@@ -74,21 +71,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def export_customer(con: duckdb.DuckDBPyConnection, ops: OpsStore, customer_id: str) -> dict[str, Any]:
+def export_customer(store: Store, ops: OpsStore, customer_id: str) -> dict[str, Any]:
     """Everything held on a person: their row of every DuckDB table keyed by customer_id (profile,
     attributes with history, orders, persona assignments...), ledger rows, events and suppression entry."""
     from pleasepoint_cli.ops.suppression import email_hash
 
-    person = _person(con, customer_id)
+    person = _person(store, customer_id)
     if person is None and not ops.scalar("SELECT 1 FROM ledger WHERE customer_id = ?", [customer_id]):
         raise NotFoundError(f"no customer {customer_id!r} in the database or the send ledger.")
     data: dict[str, Any] = {"customer_id": customer_id, "profile": None, "tables": {}}
-    for table, columns in _tables(con):
+    for table, columns in _tables(store):
         if "customer_id" not in {c for c, _ in columns}:
             continue
-        cursor = con.execute(f'SELECT * FROM "{table}" WHERE customer_id = ?', [customer_id])
-        names = [d[0] for d in cursor.description or []]
-        rows = [{n: _plain(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()]
+        found = store.rows(f'SELECT * FROM "{table}" WHERE customer_id = ?', [customer_id])
+        rows = [{n: _plain(v) for n, v in row.items()} for row in found]
         if table == "customers":
             data["profile"] = rows[0] if rows else None
         else:
@@ -117,7 +113,7 @@ def _id_pattern(customer_id: str) -> str:
 
 
 def forget_customer(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     ops: OpsStore,
     customer_id: str,
     *,
@@ -128,7 +124,7 @@ def forget_customer(
     one transaction, the operational store's part another."""
     from pleasepoint_cli.ops.suppression import email_hash, suppress_erased
 
-    person = _person(con, customer_id)
+    person = _person(store, customer_id)
     ledger_emails = [
         str(r[0])
         for r in ops.execute(
@@ -154,33 +150,31 @@ def forget_customer(
     result = ForgetResult(customer_id)
     pseudonym = f"erased-{secrets.token_hex(8)}"
 
-    con.execute("BEGIN TRANSACTION")
+    store.execute("BEGIN TRANSACTION")
     try:
-        for table, columns in _tables(con):
+        for table, columns in _tables(store):
             names = {c for c, _ in columns}
             if "customer_id" in names:
                 if table in PSEUDONYMISED:
-                    count = con.execute(
+                    count = store.tuples(
                         f'UPDATE "{table}" SET customer_id = ? WHERE customer_id = ?',
                         [pseudonym, customer_id],
-                    ).fetchall()
+                    )
                     result.pseudonymised[table] = int(count[0][0]) if count else 0
                 else:
-                    count = con.execute(
-                        f'DELETE FROM "{table}" WHERE customer_id = ?', [customer_id]
-                    ).fetchall()
+                    count = store.tuples(f'DELETE FROM "{table}" WHERE customer_id = ?', [customer_id])
                     result.deleted[table] = int(count[0][0]) if count else 0
             for column, data_type in columns:
                 if data_type not in ("VARCHAR", "JSON"):
                     continue
-                changed = _scrub_duckdb(con, table, column, data_type, customer_id, needles)
+                changed = _scrub_duckdb(store, table, column, data_type, customer_id, needles)
                 if changed:
                     result.scrubbed[f"{table}.{column}"] = changed
-        con.execute("COMMIT")
+        store.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        store.execute("ROLLBACK")
         raise
-    con.execute("CHECKPOINT")
+    store.execute("CHECKPOINT")
 
     with ops.transaction() as ocon:
         result.events = _strip_events(ocon, customer_id, [email_hash(e) for e in emails])
@@ -230,7 +224,7 @@ def _re2_escape(text: str) -> str:
 
 
 def _scrub_duckdb(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     table: str,
     column: str,
     data_type: str,
@@ -250,9 +244,9 @@ def _scrub_duckdb(
         conditions.append(f"contains(lower({text}), ?)")
         where_params.append(needle.lower())
     value = f"CAST({expression} AS JSON)" if data_type == "JSON" else expression
-    rows = con.execute(
+    rows = store.tuples(
         f'UPDATE "{table}" SET {col} = {value} WHERE {" OR ".join(conditions)}', [*params, *where_params]
-    ).fetchall()
+    )
     return int(rows[0][0]) if rows else 0
 
 

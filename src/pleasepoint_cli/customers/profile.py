@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Any
 from pleasepoint_cli.errors import NotFoundError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.config import StateThresholds
+    from pleasepoint_cli.store.connection import Store
 
 
 @dataclass(frozen=True)
@@ -36,14 +35,8 @@ class CustomerProfile:
         }
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    cursor = con.execute(sql, params)
-    names = [d[0] for d in cursor.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def customer_profile(
-    con: duckdb.DuckDBPyConnection, customer_id: str, as_of: date, thresholds: StateThresholds
+    store: Store, customer_id: str, as_of: date, thresholds: StateThresholds
 ) -> CustomerProfile:
     """Gather one customer's profile at `as_of`: figures count orders on or before that day; the RFM
     segment is given when at least five customers have purchases by then."""
@@ -52,19 +45,17 @@ def customer_profile(
     from pleasepoint_cli.enrich.history import customer_exists
     from pleasepoint_cli.recency import state_params
 
-    if not customer_exists(con, customer_id):
+    if not customer_exists(store, customer_id):
         raise NotFoundError(f"no customer {customer_id!r} in the store (check the id; ids are text).")
     params = {"id": customer_id}
-    found = _rows(con, "SELECT * EXCLUDE (updated_at) FROM customers WHERE customer_id = $id", params)
+    found = store.rows("SELECT * EXCLUDE (updated_at) FROM customers WHERE customer_id = $id", params)
     profile = found[0] if found else {"customer_id": customer_id}
-    attributes = _rows(
-        con,
+    attributes = store.rows(
         "SELECT key, value, source, set_at, change_id FROM customer_attributes "
         "WHERE customer_id = $id ORDER BY key",
         params,
     )
-    clusters = _rows(
-        con,
+    clusters = store.rows(
         """
         SELECT a.run_id, r.name AS run, r.created_at, a.cluster, c.label
         FROM persona_assignments a
@@ -75,9 +66,8 @@ def customer_profile(
         """,
         params,
     )
-    population = materialize_figures(con, as_of)
-    figures_rows = _rows(
-        con,
+    population = materialize_figures(store, as_of)
+    figures_rows = store.rows(
         f"""
         SELECT tickets AS orders, round(spend, 2) AS spend, round(spend / tickets, 2) AS avg_ticket,
                first_order, last_order, recency_days, {STATE_SQL} AS state
@@ -89,8 +79,7 @@ def customer_profile(
     if figures is not None:
         figures["rfm_segment"] = None
         if population >= RFM_MIN_CUSTOMERS:
-            rfm = _rows(
-                con,
+            rfm = store.rows(
                 f"{RFM_SQL} SELECT segment, r_score, f_score, m_score FROM rfm WHERE customer_id = $id",
                 params,
             )

@@ -43,8 +43,6 @@ from pleasepoint_cli.errors import (
 )
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.campaign.model import Campaign
     from pleasepoint_cli.campaign.prepare import PreparedCampaign, RenderedEmail
     from pleasepoint_cli.config import Settings
@@ -53,6 +51,7 @@ if TYPE_CHECKING:
     from pleasepoint_cli.delivery.workers import MessageWorkers
     from pleasepoint_cli.ops import ledger
     from pleasepoint_cli.ops.store import OpsStore
+    from pleasepoint_cli.store.connection import Store
 
 CONTEXT_BATCH = 5000
 """Recipients whose contexts are built per DuckDB visit (the file is held only for that step).
@@ -287,12 +286,12 @@ def render_jobs(
 
 
 @contextlib.contextmanager
-def duckdb_step(db_path: Path, lock_timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
+def duckdb_step(db_path: Path, lock_timeout: float) -> Iterator[Store]:
     """Open the DuckDB file read-only for one short step, then close it (waiting up to lock_timeout)."""
     from pleasepoint_cli.store.opener import StoreOpener
 
     with StoreOpener(Path(db_path), lock_timeout).read() as store:
-        yield store.con
+        yield store
 
 
 def default_builder(settings: Settings, base_dir: Path) -> Builder:
@@ -639,12 +638,12 @@ class CampaignSend:
 
         ops = self._ops()
         as_of = self.now.astimezone(_shop_zone(self.settings)).date()
-        with duckdb_step(self.db_path, self.lock_timeout) as con:
-            attach_suppressions(con, ops)
-            self.prepared = prepare_campaign(con, self.campaign, self.settings, as_of)
-            assigned = self.prepared.assign(con)
+        with duckdb_step(self.db_path, self.lock_timeout) as store:
+            attach_suppressions(store, ops)
+            self.prepared = prepare_campaign(store, self.campaign, self.settings, as_of)
+            assigned = self.prepared.assign(store)
             emails = dict(
-                con.execute(
+                store.con.execute(
                     "SELECT customer_id, email FROM customers WHERE customer_id IN (SELECT unnest(?))",
                     [[c for c, _ in assigned]],
                 ).fetchall()
@@ -705,8 +704,8 @@ class CampaignSend:
         assert prepared is not None
 
         def contexts_of(customer_ids: list[str]) -> tuple[PreparedCampaign, ContextRows]:
-            with duckdb_step(self.db_path, self.lock_timeout) as con:
-                return prepared, prepared.context_rows(con, customer_ids)
+            with duckdb_step(self.db_path, self.lock_timeout) as store:
+                return prepared, prepared.context_rows(store, customer_ids)
 
         return render_jobs(rows, contexts_of, build, self.clock, workers)
 
@@ -810,21 +809,21 @@ def send_test(
     as_of = now.astimezone(_shop_zone(settings)).date()
     ops_file = ops_path(Path(db_path))
     with OpsStore(ops_file, busy_timeout=max(lock_timeout, 5.0)) as ops:
-        with duckdb_step(Path(db_path), lock_timeout) as con:
-            attach_suppressions(con, ops)
-            prepared = prepare_campaign(con, campaign, settings, as_of)
+        with duckdb_step(Path(db_path), lock_timeout) as store:
+            attach_suppressions(store, ops)
+            prepared = prepare_campaign(store, campaign, settings, as_of)
             if customer is not None:
-                found = con.execute(
+                found = store.con.execute(
                     "SELECT count(*) FROM customers WHERE customer_id = ?", [customer]
                 ).fetchall()
                 if not found[0][0]:
                     raise NotFoundError(f"no customer {customer!r} in the database.")
-                variant = prepared.variant_of(con, customer)
+                variant = prepared.variant_of(store, customer)
                 picks = [(customer, variant if variant is not None else 0)]
             else:
                 seen: Counter[int] = Counter()
                 picks = []
-                for c, v in prepared.assign(con):
+                for c, v in prepared.assign(store):
                     if seen[v] < per_variant:
                         picks.append((c, v))
                         seen[v] += 1
@@ -832,7 +831,7 @@ def send_test(
                 raise NotFoundError(
                     f"campaign {campaign.slug!r} has nobody to render the test for; pass --customer ID."
                 )
-            contexts = prepared.contexts(con, [c for c, _ in picks])
+            contexts = prepared.contexts(store, [c for c, _ in picks])
         rendered = [(c, prepared.render(contexts[c], v)) for c, v in picks if c in contexts]
         nonce = secrets.token_hex(4)
         build = build or default_message_builder(settings, base_dir or Path())

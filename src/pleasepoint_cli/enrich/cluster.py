@@ -15,7 +15,9 @@ from pleasepoint_cli.store.connection import writer
 from pleasepoint_cli.textutil import slugify
 
 if TYPE_CHECKING:
-    import duckdb
+    from pleasepoint_cli.store.connection import Store
+
+    pass
 
 
 @dataclass(frozen=True)
@@ -60,27 +62,25 @@ def parse_pairs(pairs: Sequence[str]) -> dict[str, str]:
     return parsed
 
 
-def _members(con: duckdb.DuckDBPyConnection, run_id: int, cluster: int) -> int:
-    row = con.execute(
+def _members(store: Store, run_id: int, cluster: int) -> int:
+    row = store.first(
         "SELECT count(*) FROM persona_assignments WHERE run_id = ? AND cluster = ?", [run_id, cluster]
-    ).fetchone()
+    )
     return int(row[0]) if row else 0
 
 
 @writer
-def enrich_cluster(
-    con: duckdb.DuckDBPyConnection, run: str | int, cluster: int, values: dict[str, str]
-) -> EnrichResult:
+def enrich_cluster(store: Store, run: str | int, cluster: int, values: dict[str, str]) -> EnrichResult:
     """Set `values` on every member of the cluster and nobody else, as one change batch."""
-    run_id = resolve_run(con, run)
-    require_cluster(con, run_id, cluster)
+    run_id = resolve_run(store, run)
+    require_cluster(store, run_id, cluster)
     if not values:
         raise ConfigError("no key=value pairs to write.")
     source = cluster_source(run_id, cluster)
     rows = ", ".join("(?, ?)" for _ in values)
     params: list[object] = [item for pair in values.items() for item in pair]
     change = write_attributes(
-        con,
+        store,
         f"""
         SELECT a.customer_id, kv.key, kv.value
         FROM persona_assignments a CROSS JOIN (VALUES {rows}) AS kv(key, value)
@@ -92,17 +92,17 @@ def enrich_cluster(
         description=f"{source}: " + ", ".join(f"{k}={v}" for k, v in values.items()),
         spec={"run": run_id, "cluster": cluster, "values": values},
     )
-    return EnrichResult(change, run_id, (cluster,), _members(con, run_id, cluster))
+    return EnrichResult(change, run_id, (cluster,), _members(store, run_id, cluster))
 
 
 @writer
-def clear_cluster(con: duckdb.DuckDBPyConnection, run: str | int, cluster: int) -> EnrichResult:
+def clear_cluster(store: Store, run: str | int, cluster: int) -> EnrichResult:
     """Remove every attribute whose current value the cluster's enrichment set (the guide's "delete all")."""
-    run_id = resolve_run(con, run)
-    require_cluster(con, run_id, cluster)
+    run_id = resolve_run(store, run)
+    require_cluster(store, run_id, cluster)
     source = cluster_source(run_id, cluster)
     change = write_attributes(
-        con,
+        store,
         "SELECT customer_id, key, NULL FROM customer_attributes WHERE source = ?",
         [source],
         source=source,
@@ -110,4 +110,4 @@ def clear_cluster(con: duckdb.DuckDBPyConnection, run: str | int, cluster: int) 
         description=f"clear {source}",
         spec={"run": run_id, "cluster": cluster},
     )
-    return EnrichResult(change, run_id, (cluster,), _members(con, run_id, cluster))
+    return EnrichResult(change, run_id, (cluster,), _members(store, run_id, cluster))

@@ -10,34 +10,29 @@ from pleasepoint_cli.errors import NotFoundError, PleasepointError
 from pleasepoint_cli.store.connection import writer
 
 if TYPE_CHECKING:
-    import duckdb
+    from pleasepoint_cli.store.connection import Store
+
+    pass
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cursor = con.execute(sql, params)
-    names = [d[0] for d in cursor.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def customer_exists(con: duckdb.DuckDBPyConnection, customer_id: str) -> bool:
+def customer_exists(store: Store, customer_id: str) -> bool:
     """Whether the store knows the customer: a profile, an order line or an attribute."""
-    row = con.execute(
+    row = store.first(
         """
         SELECT EXISTS (SELECT 1 FROM customers WHERE customer_id = $id)
             OR EXISTS (SELECT 1 FROM order_lines WHERE customer_id = $id)
             OR EXISTS (SELECT 1 FROM attribute_history WHERE customer_id = $id)
         """,
         {"id": customer_id},
-    ).fetchone()
+    )
     return bool(row and row[0])
 
 
-def customer_history(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[dict[str, Any]]:
+def customer_history(store: Store, customer_id: str) -> list[dict[str, Any]]:
     """Every change of the customer's attributes, newest first, with the batch that made it."""
-    if not customer_exists(con, customer_id):
+    if not customer_exists(store, customer_id):
         raise NotFoundError(f"no customer {customer_id!r} in the store (check the id; ids are text).")
-    return _rows(
-        con,
+    return store.rows(
         """
         SELECT h.change_id, h.changed_at, h.key, h.old_value, h.new_value, c.kind, c.source, c.undone_by
         FROM attribute_history h JOIN attribute_changes c USING (change_id)
@@ -48,10 +43,9 @@ def customer_history(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[d
     )
 
 
-def list_changes(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict[str, Any]]:
+def list_changes(store: Store, limit: int = 20) -> list[dict[str, Any]]:
     """The newest change batches: what made them, how many values and customers changed, undone or not."""
-    return _rows(
-        con,
+    return store.rows(
         """
         SELECT c.change_id, c.made_at, c.kind, c.description,
                count(h.customer_id) AS changed, count(DISTINCT h.customer_id) AS customers, c.undone_by
@@ -65,17 +59,15 @@ def list_changes(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict[s
 
 
 @writer
-def undo_change(
-    con: duckdb.DuckDBPyConnection, change_id: int, now: datetime | None = None
-) -> AttributeChange:
+def undo_change(store: Store, change_id: int, now: datetime | None = None) -> AttributeChange:
     """Restore the values a change replaced, where its values are still current, as a new change.
 
     A value is still current when the customer's key still holds what the change wrote (or is still absent
     where it removed one); values changed since are left alone. The undone change is marked as undone.
     """
-    row = con.execute(
+    row = store.first(
         "SELECT kind, description, undone_by FROM attribute_changes WHERE change_id = ?", [change_id]
-    ).fetchone()
+    )
     if row is None:
         raise NotFoundError(f"no attribute change {change_id} (see `pleasepoint enrich changes`).")
     _, description, undone_by = row
@@ -85,7 +77,7 @@ def undo_change(
         )
     when = now or datetime.now()
     change = write_attributes(
-        con,
+        store,
         """
         SELECT h.customer_id, h.key, h.old_value, h.old_source
         FROM attribute_history h LEFT JOIN customer_attributes cur USING (customer_id, key)
@@ -99,7 +91,7 @@ def undo_change(
         now=when,
         row_source=True,
     )
-    con.execute(
+    store.execute(
         "UPDATE attribute_changes SET undone_at = ?, undone_by = ? WHERE change_id = ?",
         [when, change.change_id, change_id],
     )

@@ -9,9 +9,12 @@ from pleasepoint_cli.attributes import write_attributes
 from pleasepoint_cli.enrich.cluster import EnrichResult, attribute_key
 from pleasepoint_cli.enrich.runs import CLUSTER_SOURCE_SQL, resolve_run, run_clusters
 from pleasepoint_cli.errors import AnalysisError, ConfigError
+from pleasepoint_cli.store.connection import writer
 
 if TYPE_CHECKING:
-    import duckdb
+    from pleasepoint_cli.store.connection import Store
+
+    pass
 
 
 @dataclass(frozen=True)
@@ -26,15 +29,15 @@ class TopVariable:
     level: str
 
 
-def _variable_keys(con: duckdb.DuckDBPyConnection, run_id: int, prefix: str) -> list[tuple[str, str]]:
+def _variable_keys(store: Store, run_id: int, prefix: str) -> list[tuple[str, str]]:
     """(variable, key) for every profile variable of the run; two variables with one slug is an error."""
     variables = [
         str(row[0])
-        for row in con.execute(
+        for row in store.tuples(
             "SELECT variable, min(position) AS p FROM persona_profile WHERE run_id = ? "
             "GROUP BY variable ORDER BY p, variable",
             [run_id],
-        ).fetchall()
+        )
     ]
     if not variables:
         raise AnalysisError(f"run {run_id} has no stored profile: nothing to write levels from.")
@@ -49,8 +52,9 @@ def _variable_keys(con: duckdb.DuckDBPyConnection, run_id: int, prefix: str) -> 
     return [(variable, key) for key, variable in keys.items()]
 
 
+@writer
 def enrich_levels(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     run: str | int,
     *,
     segment_key: str = "segment",
@@ -58,15 +62,15 @@ def enrich_levels(
 ) -> EnrichResult:
     """Write, on every customer of the run, its cluster's label as `segment_key` and the level
     (high/medium/low/zero) of each profile variable as `<prefix><slug>`, as one change batch."""
-    run_id = resolve_run(con, run)
-    key_of = _variable_keys(con, run_id, prefix)
+    run_id = resolve_run(store, run)
+    key_of = _variable_keys(store, run_id, prefix)
     segment = attribute_key(segment_key, where="--key: ")
     if segment in {key for _, key in key_of}:
         raise ConfigError(f"--key {segment_key!r} clashes with a propensity key; pick another.")
     placeholders = ", ".join("(?, ?)" for _ in key_of)
     params: list[object] = [item for pair in key_of for item in pair]
     change = write_attributes(
-        con,
+        store,
         f"""
         SELECT a.customer_id, k.key, p.level, {CLUSTER_SOURCE_SQL}
         FROM persona_assignments a
@@ -86,8 +90,8 @@ def enrich_levels(
         spec={"run": run_id, "segment_key": segment, "keys": dict(key_of)},
         row_source=True,
     )
-    clusters = tuple(run_clusters(con, run_id))
-    members = con.execute("SELECT count(*) FROM persona_assignments WHERE run_id = ?", [run_id]).fetchone()
+    clusters = tuple(run_clusters(store, run_id))
+    members = store.first("SELECT count(*) FROM persona_assignments WHERE run_id = ?", [run_id])
     return EnrichResult(change, run_id, clusters, int(members[0]) if members else 0)
 
 
@@ -105,30 +109,27 @@ _TOP_SQL = """
 """
 
 
-def top_variables(
-    con: duckdb.DuckDBPyConnection, run: str | int, n: int = 3
-) -> tuple[int, list[TopVariable]]:
+def top_variables(store: Store, run: str | int, n: int = 3) -> tuple[int, list[TopVariable]]:
     """Per cluster, its n variables of highest propensity (variables the cluster never buys left out)."""
     if n < 1:
         raise ConfigError(f"--n {n}: give 1 or more.")
-    run_id = resolve_run(con, run)
-    rows = con.execute(_TOP_SQL, [run_id, n]).fetchall()
+    run_id = resolve_run(store, run)
+    rows = store.tuples(_TOP_SQL, [run_id, n])
     return run_id, [
         TopVariable(int(c), str(lbl), int(r), str(v), float(p), str(lv)) for c, lbl, r, v, p, lv in rows
     ]
 
 
-def write_top(
-    con: duckdb.DuckDBPyConnection, run: str | int, n: int = 3, *, prefix: str = "top_"
-) -> EnrichResult:
+@writer
+def write_top(store: Store, run: str | int, n: int = 3, *, prefix: str = "top_") -> EnrichResult:
     """Store each cluster's top n variables on its members as `top_1`..`top_n` (a rank the cluster
     lacks is removed, so no stale value from an earlier write stays behind)."""
     if n < 1:
         raise ConfigError(f"--n {n}: give 1 or more.")
-    run_id = resolve_run(con, run)
+    run_id = resolve_run(store, run)
     stem = attribute_key(prefix, where="--prefix: ").rstrip("_") + "_"
     change = write_attributes(
-        con,
+        store,
         f"""
         WITH top AS ({_TOP_SQL})
         SELECT a.customer_id, ? || r.rank, t.variable, {CLUSTER_SOURCE_SQL}
@@ -144,6 +145,6 @@ def write_top(
         spec={"run": run_id, "n": n, "prefix": stem},
         row_source=True,
     )
-    clusters = tuple(run_clusters(con, run_id))
-    members = con.execute("SELECT count(*) FROM persona_assignments WHERE run_id = ?", [run_id]).fetchone()
+    clusters = tuple(run_clusters(store, run_id))
+    members = store.first("SELECT count(*) FROM persona_assignments WHERE run_id = ?", [run_id])
     return EnrichResult(change, run_id, clusters, int(members[0]) if members else 0)

@@ -11,7 +11,9 @@ from pleasepoint_cli.persona.runs import resolve_run
 __all__ = ["CLUSTER_SOURCE_SQL", "cluster_source", "require_cluster", "resolve_run", "run_clusters"]
 
 if TYPE_CHECKING:
-    import duckdb
+    from pleasepoint_cli.store.connection import Store
+
+    pass
 
 
 def cluster_source(run_id: int, cluster: int) -> str:
@@ -23,17 +25,17 @@ CLUSTER_SOURCE_SQL = "'enrich run ' || a.run_id || ' cluster ' || a.cluster"
 """`cluster_source` in SQL, for a query over `persona_assignments a`."""
 
 
-def run_clusters(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[int, str]:
+def run_clusters(store: Store, run_id: int) -> dict[int, str]:
     """The clusters of a run and their labels, in cluster order."""
-    rows = con.execute(
+    rows = store.tuples(
         "SELECT cluster, label FROM persona_clusters WHERE run_id = ? ORDER BY cluster", [run_id]
-    ).fetchall()
+    )
     return {int(cluster): str(label) for cluster, label in rows}
 
 
-def require_cluster(con: duckdb.DuckDBPyConnection, run_id: int, cluster: int) -> str:
+def require_cluster(store: Store, run_id: int, cluster: int) -> str:
     """The label of a cluster of the run; NotFoundError naming the run's clusters when it has no such one."""
-    clusters = run_clusters(con, run_id)
+    clusters = run_clusters(store, run_id)
     if cluster not in clusters:
         known = f"{min(clusters)}..{max(clusters)}" if clusters else "none"
         raise NotFoundError(f"run {run_id} has no cluster {cluster} (its clusters: {known}).")

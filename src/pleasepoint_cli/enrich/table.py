@@ -16,7 +16,9 @@ from pleasepoint_cli.errors import ConfigError, NotFoundError
 from pleasepoint_cli.store.connection import writer
 
 if TYPE_CHECKING:
-    import duckdb
+    from pleasepoint_cli.store.connection import Store
+
+    pass
 
 Level = Literal["high", "medium", "low", "zero"]
 
@@ -92,9 +94,7 @@ def load_enrichment(path: Path) -> tuple[EnrichmentFile, dict[tuple[object, ...]
 
 
 @writer
-def apply_enrichment(
-    con: duckdb.DuckDBPyConnection, path: Path, run: str | int | None = None
-) -> EnrichResult:
+def apply_enrichment(store: Store, path: Path, run: str | int | None = None) -> EnrichResult:
     """Write a whole enrichment table: each cluster's values on its members, as one change batch.
 
     Each value's source is its cluster's (`enrich run R cluster C`), so `enrich clear` works per cluster.
@@ -102,8 +102,8 @@ def apply_enrichment(
     from pleasepoint_cli.yamlio import line_of
 
     doc, lines = load_enrichment(path)
-    run_id = resolve_run(con, run if run is not None else doc.run)
-    known = run_clusters(con, run_id)
+    run_id = resolve_run(store, run if run is not None else doc.run)
+    known = run_clusters(store, run_id)
     for i, entry in enumerate(doc.clusters):
         if entry.id not in known:
             line = line_of(lines, ("clusters", i, "id")) or 1
@@ -116,7 +116,7 @@ def apply_enrichment(
     placeholders = ", ".join("(?, ?, ?)" for _ in rows)
     params: list[object] = [item for row in rows for item in row]
     change = write_attributes(
-        con,
+        store,
         f"""
         SELECT a.customer_id, v.key, v.value, {CLUSTER_SOURCE_SQL}
         FROM persona_assignments a JOIN (VALUES {placeholders}) AS v(cluster, key, value)
@@ -131,8 +131,8 @@ def apply_enrichment(
         row_source=True,
     )
     clusters = tuple(entry.id for entry in doc.clusters)
-    members = con.execute(
+    members = store.first(
         "SELECT count(*) FROM persona_assignments WHERE run_id = ? AND list_contains(?, cluster)",
         [run_id, list(clusters)],
-    ).fetchone()
+    )
     return EnrichResult(change, run_id, clusters, int(members[0]) if members else 0)

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.config import Settings
     from pleasepoint_cli.ops.store import OpsStore
+    from pleasepoint_cli.store.connection import Store
 
 SENDS_VIEW = "ops_sends"
 EVENTS_VIEW = "ops_events"
@@ -61,7 +60,7 @@ def ops_rows(ops: OpsStore, timezone: str) -> tuple[list[SendRow], list[EventRow
     return sends, events
 
 
-def register_rows(con: duckdb.DuckDBPyConnection, sends: list[SendRow], events: list[EventRow]) -> None:
+def register_rows(store: Store, sends: list[SendRow], events: list[EventRow]) -> None:
     """Register (or replace) the two relations from rows."""
     import pyarrow as pa
 
@@ -70,7 +69,7 @@ def register_rows(con: duckdb.DuckDBPyConnection, sends: list[SendRow], events: 
     def column(rows: list[Any], i: int, kind: Any) -> Any:
         return pa.array([r[i] for r in rows], kind)
 
-    con.register(
+    store.con.register(
         SENDS_VIEW,
         pa.table(
             {
@@ -80,7 +79,7 @@ def register_rows(con: duckdb.DuckDBPyConnection, sends: list[SendRow], events: 
         ),
     )
     names = ("send_id", "customer_id", "send_kind", "source", "kind", "subkind", "occurred_at")
-    con.register(
+    store.con.register(
         EVENTS_VIEW,
         pa.table(
             {
@@ -91,45 +90,41 @@ def register_rows(con: duckdb.DuckDBPyConnection, sends: list[SendRow], events: 
     )
 
 
-def register_ops_views(con: duckdb.DuckDBPyConnection, ops: OpsStore, timezone: str) -> tuple[int, int]:
+def register_ops_views(store: Store, ops: OpsStore, timezone: str) -> tuple[int, int]:
     """Copy the ledger and the events into `con` (as `ops_sends`, `ops_events`); returns their row counts."""
     sends, events = ops_rows(ops, timezone)
-    register_rows(con, sends, events)
+    register_rows(store, sends, events)
     return len(sends), len(events)
 
 
-def views_registered(con: duckdb.DuckDBPyConnection) -> bool:
-    rows = con.execute(
+def views_registered(store: Store) -> bool:
+    rows = store.tuples(
         "SELECT count(*) FROM duckdb_views() WHERE view_name IN (?, ?)", [SENDS_VIEW, EVENTS_VIEW]
-    ).fetchall()
+    )
     return int(rows[0][0]) == 2
 
 
-def database_path(con: duckdb.DuckDBPyConnection) -> Path | None:
-    rows = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchall()
+def database_path(store: Store) -> Path | None:
+    rows = store.tuples("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
     return Path(str(rows[0][0])) if rows and rows[0][0] else None
 
 
-def ensure_ops_views(
-    con: duckdb.DuckDBPyConnection, settings: Settings | None = None, *, refresh: bool = False
-) -> None:
+def ensure_ops_views(store: Store, settings: Settings | None = None, *, refresh: bool = False) -> None:
     """Register the views unless already there: from the operational store beside the database file (none
     yet: empty, so a rule on engagement selects as if nothing was ever sent); an in-memory database gets
     empty views unless the caller registered its own."""
     from pleasepoint_cli.config import Settings
 
-    if not refresh and views_registered(con):
+    if not refresh and views_registered(store):
         return
-    path = database_path(con)
+    path = database_path(store)
     if path is None:
-        register_rows(con, [], [])
+        register_rows(store, [], [])
         return
     from pleasepoint_cli.ops.store import open_ops, ops_path
 
     if not ops_path(path).exists():
-        register_rows(con, [], [])
+        register_rows(store, [], [])
         return
     with open_ops(path) as ops:
-        register_ops_views(con, ops, (settings or Settings()).shop.timezone)
+        register_ops_views(store, ops, (settings or Settings()).shop.timezone)

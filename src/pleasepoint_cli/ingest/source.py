@@ -17,7 +17,9 @@ from pleasepoint_cli.errors import InputDataError
 from pleasepoint_cli.ingest.filescan import MAX_LINE_BYTES
 
 if TYPE_CHECKING:
-    import duckdb
+    from pleasepoint_cli.store.connection import Store
+
+    pass
 
 FileFormat = Literal["csv", "parquet", "json", "sql"]
 
@@ -192,12 +194,13 @@ def read_error(
 
 
 def _describe(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     from_sql: str,
     params: list[object],
     path: Path,
     long_line: Callable[[], int | None] | None = None,
 ) -> dict[str, str]:
+    con = store.con
     import duckdb
 
     try:
@@ -208,16 +211,15 @@ def _describe(
 
 
 @contextmanager
-def sql_source(
-    con: duckdb.DuckDBPyConnection, sql: str, label: Path, search_path: Path | None
-) -> Iterator[Source]:
+def sql_source(store: Store, sql: str, label: Path, search_path: Path | None) -> Iterator[Source]:
     """A checked source query as a Source; relative file paths in it resolve against `search_path` (the
     mapping file's folder) while it is open."""
+    con = store.con
     import duckdb
 
     from pleasepoint_cli.ingest.sqlsource import check_source_query
 
-    query = check_source_query(con, sql)
+    query = check_source_query(store, sql)
     if search_path is not None:
         con.execute("SET file_search_path = ?", [str(search_path)])
     try:
@@ -308,7 +310,7 @@ def _json_shape(path: Path, columns: dict[str, str]) -> None:
 
 @contextmanager
 def open_source(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     path: Path,
     options: ReadOptions,
     long_line: Callable[[], int | None] | None = None,
@@ -320,12 +322,19 @@ def open_source(
     if fmt == "parquet":
         from_sql = "read_parquet(?)"
         yield Source(
-            path, fmt, from_sql, [str(path)], _describe(con, from_sql, [str(path)], path), "binary", "row", 1
+            path,
+            fmt,
+            from_sql,
+            [str(path)],
+            _describe(store, from_sql, [str(path)], path),
+            "binary",
+            "row",
+            1,
         )
         return
     if fmt == "json":
         from_sql = "read_json(?, format = 'auto')"
-        columns = _describe(con, from_sql, [str(path)], path)
+        columns = _describe(store, from_sql, [str(path)], path)
         _json_shape(path, columns)
         yield Source(path, fmt, from_sql, [str(path)], columns, "utf-8", "record", 1)
         return
@@ -337,7 +346,7 @@ def open_source(
             readable = path if encoding == "utf-8" else _transcode(path, encoding, Path(tmp))
         tail, extra = _csv_from(options)
         params: list[object] = [str(readable), *extra]
-        columns = _describe(con, tail, params, path, long_line)
+        columns = _describe(store, tail, params, path, long_line)
         yield Source(
             path, fmt, tail, params, columns, encoding, first_row=2 if options.header else 1, options=options
         )

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from pleasepoint_cli.errors import InputDataError
 
 if TYPE_CHECKING:
-    import duckdb
+    from pleasepoint_cli.store.connection import Store
+
+    pass
 
 READING_FUNCTIONS = frozenset(
     {
@@ -61,8 +63,9 @@ def _walk(node: Any) -> Iterator[dict[str, Any]]:
             yield from _walk(item)
 
 
-def check_source_query(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+def check_source_query(store: Store, sql: str) -> str:
     """The query, checked: one SELECT that only reads files; InputDataError otherwise."""
+    con = store.con
     import duckdb
 
     try:

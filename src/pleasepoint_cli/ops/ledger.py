@@ -11,6 +11,7 @@ suppressed after planning; `skipped` when the customer left the audience or the 
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -188,9 +189,6 @@ def recent_sends(
     Counts the sends of automation `source` (less its period `exclude_period`), or with `source` None every
     marketing email (`MARKETING_KINDS`) less the rows of the key `exclude` (kind, source, period)."""
     raw = con.con if not isinstance(con, sqlite3.Connection) else con
-    raw.execute("CREATE TEMP TABLE IF NOT EXISTS cap_candidates (customer_id TEXT PRIMARY KEY)")
-    raw.execute("DELETE FROM temp.cap_candidates")
-    raw.executemany("INSERT OR IGNORE INTO temp.cap_candidates VALUES (?)", ((c,) for c in customers))
     where = [f"l.status IN ({', '.join('?' for _ in COUNTED)})"]
     params: list[object] = list(COUNTED)
     if source is not None:
@@ -209,13 +207,41 @@ def recent_sends(
     if window is not None:
         where.append(f"{send_time} > julianday(?) AND {send_time} <= julianday(?)")
         params += [iso(until - window), iso(until)]
+    # Every marketing email is most of the ledger: walk it from the candidates (the customer index), in
+    # their order (so the grouping needs no sort), not the candidates from the ledger, which reads every row
+    # of the kind and its send time. One automation's rows are few: the planner's choice (the key index)
+    # stays.
+    joined, customer = (
+        ("ledger AS l JOIN temp.cap_candidates AS c ON c.customer_id = l.customer_id", "l.customer_id")
+        if source is not None
+        else (
+            "temp.cap_candidates AS c CROSS JOIN ledger AS l ON l.customer_id = c.customer_id",
+            "c.customer_id",
+        )
+    )
     sql = f"""
-        SELECT l.customer_id, min({send_time})
-        FROM ledger AS l JOIN temp.cap_candidates AS c ON c.customer_id = l.customer_id
+        SELECT {customer}, min({send_time})
+        FROM {joined}
         WHERE {" AND ".join(where)}
-        GROUP BY l.customer_id HAVING count(*) >= ?"""
-    rows = raw.execute(sql, [*params, at_least]).fetchall()
-    raw.execute("DELETE FROM temp.cap_candidates")
+        GROUP BY {customer} HAVING count(*) >= ?"""
+    # The candidates go into a temporary table in one statement (a JSON array: a third of the time of an
+    # INSERT per candidate) inside one savepoint (in autocommit mode every INSERT was its own transaction,
+    # ~40 us each); the savepoint nests inside a caller's transaction too.
+    raw.execute("CREATE TEMP TABLE IF NOT EXISTS cap_candidates (customer_id TEXT PRIMARY KEY)")
+    raw.execute("SAVEPOINT recent_sends")
+    try:
+        raw.execute("DELETE FROM temp.cap_candidates")
+        raw.execute(
+            "INSERT OR IGNORE INTO temp.cap_candidates SELECT value FROM json_each(?)",
+            [json.dumps([str(c) for c in customers])],
+        )
+        rows = raw.execute(sql, [*params, at_least]).fetchall()
+        raw.execute("DELETE FROM temp.cap_candidates")
+    except BaseException:
+        raw.execute("ROLLBACK TO recent_sends")
+        raw.execute("RELEASE recent_sends")
+        raise
+    raw.execute("RELEASE recent_sends")
     return {str(c): None if oldest is None else _from_julian(float(oldest)) for c, oldest in rows}
 
 

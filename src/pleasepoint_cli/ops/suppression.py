@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 from pleasepoint_cli.errors import ConfigError, InputDataError, NotFoundError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.ops.store import OpsStore
+    from pleasepoint_cli.store.connection import Store
 
 REASONS = ("unsubscribed", "bounced", "complained", "manual")
 """Reasons a person or a file may give; `erased` is set only by `customers forget`."""
@@ -192,19 +191,17 @@ def suppressed_hashes(ops: OpsStore) -> list[str]:
     return [str(r[0]) for r in ops.execute("SELECT email_sha256 FROM suppressions").fetchall()]
 
 
-def import_legacy_suppressions(con: duckdb.DuckDBPyConnection, ops: OpsStore) -> int:
+def import_legacy_suppressions(store: Store, ops: OpsStore) -> int:
     """Copy the rows of the DuckDB `suppressions` table (where the list lived before the operational store)
     into the operational store, once per store; returns how many were new."""
     if ops.scalar("SELECT value FROM ops_meta WHERE key = ?", [_LEGACY_IMPORTED]) is not None:
         return 0
-    tables = con.execute(
+    tables = store.tuples(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'suppressions' AND NOT temporary"
-    ).fetchall()
+    )
     rows: list[tuple[Any, ...]] = []
     if tables[0][0]:
-        rows = con.execute(
-            "SELECT email_sha256, email, reason, source, created_at FROM main.suppressions"
-        ).fetchall()
+        rows = store.tuples("SELECT email_sha256, email, reason, source, created_at FROM main.suppressions")
     added = 0
     with ops.transaction() as ocon:
         if ocon.execute("SELECT 1 FROM ops_meta WHERE key = ?", [_LEGACY_IMPORTED]).fetchone():
@@ -220,13 +217,13 @@ def import_legacy_suppressions(con: duckdb.DuckDBPyConnection, ops: OpsStore) ->
     return added
 
 
-def attach_suppressions(con: duckdb.DuckDBPyConnection, ops: OpsStore) -> int:
+def attach_suppressions(store: Store, ops: OpsStore) -> int:
     """Make the operational store's list what the DuckDB connection calls `suppressions` (an Arrow table
     registered as a temporary view, which shadows the old DuckDB table), so the marketing guard of every
     audience query reads it. Works on read-only connections. Returns the number of entries."""
     import pyarrow as pa
 
-    import_legacy_suppressions(con, ops)
+    import_legacy_suppressions(store, ops)
     rows = ops.execute("SELECT email_sha256, email, reason, source, created_at FROM suppressions").fetchall()
     columns = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
     table = pa.table(
@@ -237,15 +234,13 @@ def attach_suppressions(con: duckdb.DuckDBPyConnection, ops: OpsStore) -> int:
             )
         }
     )
-    con.register("suppressions", table)
+    store.con.register("suppressions", table)
     return len(rows)
 
 
-def attach_suppressions_beside(
-    db_path: Path, con: duckdb.DuckDBPyConnection, busy_timeout: float = 30.0
-) -> int:
+def attach_suppressions_beside(db_path: Path, store: Store, busy_timeout: float = 30.0) -> int:
     """`attach_suppressions` with the operational store beside the DuckDB file at `db_path`."""
     from pleasepoint_cli.ops.store import open_ops
 
     with open_ops(db_path, busy_timeout) as ops:
-        return attach_suppressions(con, ops)
+        return attach_suppressions(store, ops)

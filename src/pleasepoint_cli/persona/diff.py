@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.persona.runs import RunRecord, StoredRun
+    from pleasepoint_cli.store.connection import Store
 
 
 @dataclass(frozen=True)
@@ -96,15 +95,15 @@ def match_clusters(a: StoredRun, b: StoredRun) -> list[ClusterMatch]:
     ]
 
 
-def diff_runs(con: duckdb.DuckDBPyConnection, ref_a: str | int, ref_b: str | int) -> RunDiff:
+def diff_runs(store: Store, ref_a: str | int, ref_b: str | int) -> RunDiff:
     """Compare run A with run B: the customers in each pair of clusters, and how many moved."""
     from pleasepoint_cli.persona.runs import load_run
 
-    a = load_run(con, ref_a)
-    b = load_run(con, ref_b)
+    a = load_run(store, ref_a)
+    b = load_run(store, ref_b)
     reason = why_not_comparable(a, b)
     matches = match_clusters(a, b) if reason is None else []
-    rows = con.execute(
+    rows = store.tuples(
         """
         SELECT x.cluster AS a, y.cluster AS b, count(*) AS customers
         FROM (SELECT customer_id, cluster FROM persona_assignments WHERE run_id = ?) x
@@ -114,7 +113,7 @@ def diff_runs(con: duckdb.DuckDBPyConnection, ref_a: str | int, ref_b: str | int
         ORDER BY a NULLS LAST, b NULLS LAST
         """,
         [a.record.run_id, b.record.run_id],
-    ).fetchall()
+    )
     migrations = [
         Migration(None if r[0] is None else int(r[0]), None if r[1] is None else int(r[1]), int(r[2]))
         for r in rows

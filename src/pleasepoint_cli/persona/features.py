@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 from pleasepoint_cli.errors import AnalysisError, ConfigError
 
 if TYPE_CHECKING:
-    import duckdb
     import numpy as np
     import numpy.typing as npt
     import pyarrow as pa
+
+    from pleasepoint_cli.store.connection import Store
 
     FloatMatrix = npt.NDArray[np.float64]
     FloatArray = npt.NDArray[np.float64]
@@ -104,18 +105,15 @@ class FeatureMatrix:
         )
 
 
-def product_attribute_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
+def product_attribute_keys(store: Store) -> list[str]:
     """The attributes an analysis can use: `category` and every key in product_attributes."""
-    keys = [
-        str(row[0])
-        for row in con.execute("SELECT DISTINCT key FROM product_attributes ORDER BY key").fetchall()
-    ]
+    keys = [str(row[0]) for row in store.tuples("SELECT DISTINCT key FROM product_attributes ORDER BY key")]
     return [CATEGORY, *(k for k in keys if k != CATEGORY)]
 
 
-def check_attributes(con: duckdb.DuckDBPyConnection, attributes: list[str]) -> None:
+def check_attributes(store: Store, attributes: list[str]) -> None:
     """Refuse an attribute no product has, naming the ones that exist."""
-    known = product_attribute_keys(con)
+    known = product_attribute_keys(store)
     for attribute in attributes:
         if attribute not in known:
             raise ConfigError(
@@ -124,7 +122,7 @@ def check_attributes(con: duckdb.DuckDBPyConnection, attributes: list[str]) -> N
             )
 
 
-def audience_from_where(con: duckdb.DuckDBPyConnection, where: dict[str, str]) -> Audience | None:
+def audience_from_where(store: Store, where: dict[str, str]) -> Audience | None:
     """`--where KEY=VALUE` filters as an audience: equality on a customers column or a customer attribute.
 
     Every key must exist (a column of `customers`, or a key in `customer_attributes`); values compare as text.
@@ -135,9 +133,9 @@ def audience_from_where(con: duckdb.DuckDBPyConnection, where: dict[str, str]) -
         return None
     columns = {
         str(row[0])
-        for row in con.execute(
+        for row in store.tuples(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'customers'"
-        ).fetchall()
+        )
     }
     parts: list[str] = []
     params: list[Any] = []
@@ -146,11 +144,10 @@ def audience_from_where(con: duckdb.DuckDBPyConnection, where: dict[str, str]) -
             parts.append(f"SELECT customer_id FROM customers WHERE CAST({quote_ident(key)} AS VARCHAR) = ?")
             params.append(value)
             continue
-        exists = con.execute("SELECT count(*) FROM customer_attributes WHERE key = ?", [key]).fetchone()
+        exists = store.first("SELECT count(*) FROM customer_attributes WHERE key = ?", [key])
         if exists is None or not exists[0]:
             attribute_keys = [
-                str(r[0])
-                for r in con.execute("SELECT DISTINCT key FROM customer_attributes ORDER BY 1").fetchall()
+                str(r[0]) for r in store.tuples("SELECT DISTINCT key FROM customer_attributes ORDER BY 1")
             ]
             known = sorted(columns - {"updated_at", "erased_at"}) + attribute_keys
             raise ConfigError(
@@ -163,7 +160,7 @@ def audience_from_where(con: duckdb.DuckDBPyConnection, where: dict[str, str]) -
     return Audience(" INTERSECT ".join(parts), tuple(params), description)
 
 
-def audience_from_rule(con: duckdb.DuckDBPyConnection, data: Any, as_of: date) -> Audience | None:
+def audience_from_rule(store: Store, data: Any, as_of: date) -> Audience | None:
     """`--audience FILE.yaml` (or `audience:` in persona.yaml) as an audience: the rule language compiled to
     SQL at the run's as-of date, without the marketing guards (an analysis is not a send)."""
     if data is None:
@@ -171,12 +168,12 @@ def audience_from_rule(con: duckdb.DuckDBPyConnection, data: Any, as_of: date) -
     from pleasepoint_cli.audience import compile_rule, describe, parse_rule, validate_rule
 
     rule = parse_rule(data)
-    validate_rule(con, rule)
+    validate_rule(store, rule)
     compiled = compile_rule(rule, as_of=as_of, marketing=False)
     if compiled.needs_ops:
         from pleasepoint_cli.events.views import ensure_ops_views
 
-        ensure_ops_views(con)
+        ensure_ops_views(store)
     return Audience(compiled.sql, tuple(compiled.params), describe(rule))
 
 
@@ -192,7 +189,7 @@ def combine_audiences(*audiences: Audience | None) -> Audience | None:
     )
 
 
-def latest_order_date(con: duckdb.DuckDBPyConnection, since: date | None, until: date | None) -> date:
+def latest_order_date(store: Store, since: date | None, until: date | None) -> date:
     """The day of the newest purchase in the store (up to `until`): the default as-of date of a run."""
     clauses = ["quantity > 0"]
     params: list[Any] = []
@@ -202,9 +199,9 @@ def latest_order_date(con: duckdb.DuckDBPyConnection, since: date | None, until:
     if until:
         clauses.append("ordered_at < ?")
         params.append(until + timedelta(days=1))
-    row = con.execute(
+    row = store.first(
         f"SELECT max(ordered_at)::DATE FROM purchase_lines WHERE {' AND '.join(clauses)}", params
-    ).fetchone()
+    )
     if row is None or row[0] is None:
         window = f" between {since or 'the start'} and {until or 'the end'}" if since or until else ""
         raise AnalysisError(
@@ -238,7 +235,7 @@ _TEMP_TABLES = ("_pp_customers", "_pp_products", "_pp_cells", "_pp_variables")
 
 
 def build_features(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     attributes: list[str],
     unit: str,
     window: Window,
@@ -252,7 +249,7 @@ def build_features(
     """
     import numpy as np
 
-    check_attributes(con, attributes)
+    check_attributes(store, attributes)
     window_sql, window_params = window.sql("ol")
     audience_sql = f" AND ol.customer_id IN ({audience.sql})" if audience else ""
     audience_params = list(audience.params) if audience else []
@@ -260,7 +257,7 @@ def build_features(
     try:
         # Customers: totals over every line in the window (returns net out of spend), coded by id order.
         # Grouping by (customer, order) first is exact and much faster than count(DISTINCT order_id).
-        con.execute(
+        store.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _pp_customers AS
             SELECT customer_id,
@@ -291,7 +288,7 @@ def build_features(
             [window.as_of, *window_params, *audience_params],
         )
         # Products: each analysed (attribute, value) gets a code in (attribute, value) order.
-        con.execute(
+        store.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _pp_products AS
             SELECT product_id, attr, value, (dense_rank() OVER (ORDER BY attr, value) - 1)::INTEGER AS code
@@ -301,7 +298,7 @@ def build_features(
         )
         # Cells: per customer and value, the orders containing it and the spend on it; again grouped by
         # (customer, order, value) first, then coded by joining the small result to the customers.
-        con.execute(
+        store.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _pp_cells AS
             SELECT c.row, x.code, x.orders, x.spend
@@ -322,7 +319,7 @@ def build_features(
             [*window_params, *audience_params],
         )
         # Variables: only the values some analysed customer bought, numbered in code order.
-        con.execute(
+        store.execute(
             """
             CREATE OR REPLACE TEMP TABLE _pp_variables AS
             SELECT u.code, (row_number() OVER (ORDER BY u.code) - 1)::INTEGER AS col, d.attr, d.value
@@ -330,15 +327,15 @@ def build_features(
             JOIN (SELECT DISTINCT code, attr, value FROM _pp_products) d USING (code)
             """
         )
-        return _fetch(con, attributes, unit, np)
+        return _fetch(store, attributes, unit, np)
     finally:
         for table in _TEMP_TABLES:
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+            store.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, attributes: list[str], unit: str, np: Any) -> FeatureMatrix:
+def _fetch(store: Store, attributes: list[str], unit: str, np: Any) -> FeatureMatrix:
     """Read the coded tables into arrays and the dense matrix; compute the input fingerprint."""
-    customers = con.sql(
+    customers = store.con.sql(
         "SELECT customer_id, orders, spend, net_spend, recency_days FROM _pp_customers ORDER BY row"
     ).to_arrow_table()
     n = customers.num_rows
@@ -346,7 +343,7 @@ def _fetch(con: duckdb.DuckDBPyConnection, attributes: list[str], unit: str, np:
         raise AnalysisError(
             "no customer has a purchase in the window and the audience: the audience is empty."
         )
-    variable_rows = con.execute("SELECT attr, value FROM _pp_variables ORDER BY col").fetchall()
+    variable_rows = store.tuples("SELECT attr, value FROM _pp_variables ORDER BY col")
     several = len(attributes) > 1
     variables = [
         Variable(attributes[attr], str(value), f"{attributes[attr]}: {value}" if several else str(value))
@@ -357,7 +354,7 @@ def _fetch(con: duckdb.DuckDBPyConnection, attributes: list[str], unit: str, np:
             f"none of the {n:,} customers bought a product with a value of {', '.join(attributes)}: "
             "nothing to analyse. Check the products' attributes (`pleasepoint ingest products`)."
         )
-    cells = con.execute(
+    cells = store.con.execute(
         "SELECT c.row, v.col, c.orders, c.spend FROM _pp_cells c JOIN _pp_variables v USING (code)"
     ).fetchnumpy()
     orders = customers.column("orders").to_numpy().astype(np.int64)
@@ -378,7 +375,7 @@ def _fetch(con: duckdb.DuckDBPyConnection, attributes: list[str], unit: str, np:
         raise ConfigError(f"--unit {unit!r}: use freq, count, spend or binary.")
     values = np.zeros((n, len(variables)), dtype=np.float64)
     values[rows, cols] = cell_values
-    counts = _counts(con)
+    counts = _counts(store)
     counts["variables"] = len(variables)
     return FeatureMatrix(
         customer_ids=customers.column("customer_id").combine_chunks(),
@@ -390,34 +387,34 @@ def _fetch(con: duckdb.DuckDBPyConnection, attributes: list[str], unit: str, np:
         net_spend=customers.column("net_spend").to_numpy().astype(np.int64) / MONEY_SCALE,
         recency_days=customers.column("recency_days").to_numpy().astype(np.int64),
         counts=counts,
-        fingerprint=_fingerprint(con),
+        fingerprint=_fingerprint(store),
     )
 
 
-def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    row = con.execute("SELECT count(*), coalesce(sum(orders), 0) FROM _pp_customers").fetchone()
-    cells = con.execute("SELECT count(*) FROM _pp_cells").fetchone()
+def _counts(store: Store) -> dict[str, int]:
+    row = store.first("SELECT count(*), coalesce(sum(orders), 0) FROM _pp_customers")
+    cells = store.first("SELECT count(*) FROM _pp_cells")
     assert row is not None and cells is not None
     return {"customers": int(row[0]), "orders": int(row[1]), "cells": int(cells[0])}
 
 
-def _fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+def _fingerprint(store: Store) -> str:
     """A hash of the aggregated input: the set of (customer, variable, orders, spend) cells and of the
     customers' totals. Sums of per-row hashes do not depend on row order, so no sort is needed."""
-    cells = con.execute(
+    cells = store.first(
         """
         SELECT count(*), coalesce(sum(hash(c.customer_id, v.attr, v.value, x.orders, x.spend)::HUGEINT), 0)
         FROM _pp_cells x
         JOIN _pp_customers c USING (row)
         JOIN _pp_variables v USING (code)
         """
-    ).fetchone()
-    customers = con.execute(
+    )
+    customers = store.first(
         """
         SELECT count(*), coalesce(sum(hash(customer_id, orders, spend, net_spend, recency_days)::HUGEINT), 0)
         FROM _pp_customers
         """
-    ).fetchone()
+    )
     text = f"cells {cells} customers {customers}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

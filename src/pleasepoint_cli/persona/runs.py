@@ -16,7 +16,6 @@ from pleasepoint_cli.persona.profile import ClusterSummary, Profile, ProfileCell
 from pleasepoint_cli.store.connection import registered
 
 if TYPE_CHECKING:
-    import duckdb
     import numpy as np
     import numpy.typing as npt
 
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     from pleasepoint_cli.persona.features import FeatureMatrix
     from pleasepoint_cli.persona.options import PersonaOptions
     from pleasepoint_cli.store import Store
+    from pleasepoint_cli.store.progress import Percent
 
     IntArray = npt.NDArray[np.int64]
 
@@ -108,7 +108,7 @@ def library_versions() -> dict[str, str]:
 
 
 def compute_run(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     options: PersonaOptions,
     levels: LevelThresholds,
     progress: Progress = _quiet,
@@ -135,15 +135,15 @@ def compute_run(
     )
     from pleasepoint_cli.persona.profile import build_profile
 
-    check_attributes(con, options.attributes)
-    as_of = options.as_of or latest_order_date(con, options.since, options.until)
+    check_attributes(store, options.attributes)
+    as_of = options.as_of or latest_order_date(store, options.since, options.until)
     audience = combine_audiences(
-        audience_from_where(con, options.where), audience_from_rule(con, options.audience, as_of)
+        audience_from_where(store, options.where), audience_from_rule(store, options.audience, as_of)
     )
     warm_imports()
     progress("features: aggregating the order lines")
     features = build_features(
-        con, options.attributes, options.unit, Window(options.since, options.until, as_of), audience
+        store, options.attributes, options.unit, Window(options.since, options.until, as_of), audience
     )
     progress("clustering: k-means")
     matrix = clustering_matrix(features, options.effective_transform, options.rfm)
@@ -235,10 +235,9 @@ def save_run(store: Store, run: RunComputation) -> int:
             "cluster": pa.array((run.labels + 1).astype(np.int32)),
         }
     )
-    con = store.con
     with store.transaction():
         run_id = int(store.scalar("SELECT nextval('run_id_seq')"))
-        con.execute(
+        store.execute(
             "INSERT INTO persona_runs (run_id, name, created_at, k, customers, manifest) VALUES (?, ?, ?, ?, ?, ?)",
             [
                 run_id,
@@ -250,7 +249,7 @@ def save_run(store: Store, run: RunComputation) -> int:
             ],
         )
         for c in run.profile.clusters:
-            con.execute(
+            store.execute(
                 "INSERT INTO persona_clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     run_id,
@@ -266,15 +265,15 @@ def save_run(store: Store, run: RunComputation) -> int:
                 ],
             )
         with (
-            registered(con, "_pp_new_profile", profile_table),
-            registered(con, "_pp_new_assignments", assignments),
+            registered(store.con, "_pp_new_profile", profile_table),
+            registered(store.con, "_pp_new_assignments", assignments),
         ):
-            con.execute(
+            store.execute(
                 "INSERT INTO persona_profile SELECT ?, cluster, variable, position, cluster_value, population_value, "
                 "propensity, level FROM _pp_new_profile",
                 [run_id],
             )
-            con.execute(
+            store.execute(
                 "INSERT INTO persona_assignments SELECT ?, customer_id, cluster FROM _pp_new_assignments",
                 [run_id],
             )
@@ -282,36 +281,45 @@ def save_run(store: Store, run: RunComputation) -> int:
 
 
 def run_persona(
-    store: Store, options: PersonaOptions, levels: LevelThresholds, progress: Progress = _quiet
+    store: Store,
+    options: PersonaOptions,
+    levels: LevelThresholds,
+    progress: Progress = _quiet,
+    percent: Percent | None = None,
 ) -> tuple[int, RunComputation]:
-    """Compute a run and store it; return its id and what was computed."""
-    run = compute_run(store.con, options, levels, progress)
-    progress("storing: manifest, clusters, profile and assignments")
-    return save_run(store, run), run
+    """Compute a run and store it; return its id and what was computed.
+
+    `progress` is told each stage's name; `percent` the running query's progress (0 to 100)."""
+    from pleasepoint_cli.store.progress import reporting_progress
+
+    with reporting_progress(store, percent):
+        run = compute_run(store, options, levels, progress)
+        progress("storing: manifest, clusters, profile and assignments")
+        return save_run(store, run), run
 
 
-def _known_runs(con: duckdb.DuckDBPyConnection) -> str:
-    rows = con.execute("SELECT run_id, name FROM persona_runs ORDER BY run_id DESC LIMIT 5").fetchall()
+def _known_runs(store: Store) -> str:
+    rows = store.tuples("SELECT run_id, name FROM persona_runs ORDER BY run_id DESC LIMIT 5")
     return ", ".join(f"{run_id} ({name})" for run_id, name in rows)
 
 
-def resolve_run(con: duckdb.DuckDBPyConnection, ref: str | int) -> int:
+def resolve_run(store: Store, ref: str | int) -> int:
     """The id of the run `ref` names: a run id, a run name (its newest run) or `latest`."""
     text = str(ref).strip()
-    row = con.execute("SELECT count(*) FROM persona_runs").fetchone()
+    row = store.first("SELECT count(*) FROM persona_runs")
     if row is None or not row[0]:
         raise NotFoundError("there are no persona runs yet: make one with `pleasepoint persona run` first.")
     if text.lower() == "latest":
-        found = con.execute("SELECT max(run_id) FROM persona_runs").fetchone()
+        found = store.first("SELECT max(run_id) FROM persona_runs")
     elif text.isdigit():
-        found = con.execute("SELECT run_id FROM persona_runs WHERE run_id = ?", [int(text)]).fetchone()
+        found = store.first("SELECT run_id FROM persona_runs WHERE run_id = ?", [int(text)])
     else:
-        found = con.execute(
+        found = store.first(
             "SELECT run_id FROM persona_runs WHERE name = ? ORDER BY run_id DESC LIMIT 1", [text]
-        ).fetchone()
+        )
     if found is None or found[0] is None:
         raise NotFoundError(
-            f"no persona run {text!r}. Recent runs: {_known_runs(con)}. "
+            f"no persona run {text!r}. Recent runs: {_known_runs(store)}. "
             "Give a run id, a run name or `latest` (see `pleasepoint persona list`)."
         )
     return int(found[0])
@@ -322,19 +330,19 @@ def _record(row: tuple[Any, ...]) -> RunRecord:
     return RunRecord(int(run_id), str(name), created_at, int(k), int(customers), json.loads(manifest))
 
 
-def load_record(con: duckdb.DuckDBPyConnection, ref: str | int) -> RunRecord:
+def load_record(store: Store, ref: str | int) -> RunRecord:
     """The persona_runs row of `ref` (id, name or latest)."""
-    run_id = resolve_run(con, ref)
-    row = con.execute(
+    run_id = resolve_run(store, ref)
+    row = store.first(
         "SELECT run_id, name, created_at, k, customers, manifest FROM persona_runs WHERE run_id = ?", [run_id]
-    ).fetchone()
+    )
     assert row is not None
     return _record(row)
 
 
-def load_run(con: duckdb.DuckDBPyConnection, ref: str | int) -> StoredRun:
+def load_run(store: Store, ref: str | int) -> StoredRun:
     """A stored run with its clusters and profile cells."""
-    record = load_record(con, ref)
+    record = load_record(store, ref)
     clusters = [
         ClusterSummary(
             int(r[0]),
@@ -347,11 +355,11 @@ def load_run(con: duckdb.DuckDBPyConnection, ref: str | int) -> StoredRun:
             float(r[7]),
             tuple(float(x) for x in r[8]),
         )
-        for r in con.execute(
+        for r in store.tuples(
             "SELECT cluster, label, customers, share_customers, share_revenue, orders_per_customer, avg_ticket, "
             "mean_recency_days, centroid FROM persona_clusters WHERE run_id = ? ORDER BY cluster",
             [record.run_id],
-        ).fetchall()
+        )
     ]
     cells = [
         ProfileCell(
@@ -363,18 +371,18 @@ def load_run(con: duckdb.DuckDBPyConnection, ref: str | int) -> StoredRun:
             None if r[5] is None else float(r[5]),
             str(r[6]),
         )
-        for r in con.execute(
+        for r in store.tuples(
             "SELECT cluster, variable, position, cluster_value, population_value, propensity, level "
             "FROM persona_profile WHERE run_id = ? ORDER BY cluster, position",
             [record.run_id],
-        ).fetchall()
+        )
     ]
     return StoredRun(record, clusters, cells)
 
 
-def list_runs(con: duckdb.DuckDBPyConnection, page: int = 1, per_page: int = PAGE_SIZE) -> RunPage:
+def list_runs(store: Store, page: int = 1, per_page: int = PAGE_SIZE) -> RunPage:
     """Runs newest first, `per_page` to a page; page 1 is the newest."""
-    row = con.execute("SELECT count(*) FROM persona_runs").fetchone()
+    row = store.first("SELECT count(*) FROM persona_runs")
     total = int(row[0]) if row else 0
     pages = max(1, -(-total // per_page))
     if page < 1 or page > pages:
@@ -382,15 +390,15 @@ def list_runs(con: duckdb.DuckDBPyConnection, page: int = 1, per_page: int = PAG
             f"--page {page}: there {'is' if pages == 1 else 'are'} {pages} page(s) of runs "
             f"({total} runs, {per_page} a page). Ask for a page from 1 to {pages}."
         )
-    rows = con.execute(
+    rows = store.tuples(
         "SELECT run_id, name, created_at, k, customers, manifest FROM persona_runs "
         "ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?",
         [per_page, (page - 1) * per_page],
-    ).fetchall()
+    )
     return RunPage(page, pages, total, [_record(r) for r in rows])
 
 
-def export_assignments(con: duckdb.DuckDBPyConnection, ref: str | int, out: Path) -> tuple[RunRecord, int]:
+def export_assignments(store: Store, ref: str | int, out: Path) -> tuple[RunRecord, int]:
     """Write every assignment of the run (customer_id, cluster, label) to a .csv or .parquet file."""
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
@@ -399,11 +407,11 @@ def export_assignments(con: duckdb.DuckDBPyConnection, ref: str | int, out: Path
         raise ConfigError(f"--out {out}: the folder {out.parent} does not exist. Create it first.")
     from pleasepoint_cli.outfiles import output_path
 
-    record = load_record(con, ref)
+    record = load_record(store, ref)
     options = "FORMAT csv, HEADER true" if suffix == ".csv" else "FORMAT parquet"
     with output_path(out) as temp:  # whole or not at all (a full disk leaves no partial file)
         target = str(temp).replace("'", "''")
-        con.execute(
+        store.tuples(
             f"""
             COPY (
                 SELECT a.customer_id, a.cluster, c.label
@@ -412,5 +420,5 @@ def export_assignments(con: duckdb.DuckDBPyConnection, ref: str | int, out: Path
                 ORDER BY a.customer_id
             ) TO '{target}' ({options})
             """
-        ).fetchall()
+        )
     return record, record.customers

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.persona.runs import Progress
+    from pleasepoint_cli.store.connection import Store
+    from pleasepoint_cli.store.progress import Percent
 
 
 @dataclass(frozen=True)
@@ -34,19 +34,28 @@ class VerifyResult:
 
 
 def verify_run(
-    con: duckdb.DuckDBPyConnection, ref: str | int, progress: Progress | None = None
+    store: Store, ref: str | int, progress: Progress | None = None, percent: Percent | None = None
 ) -> VerifyResult:
-    """Recompute the run `ref` with the options, as-of date, k and levels of its manifest; compare assignments."""
+    """Recompute the run `ref` with the options, as-of date, k and levels of its manifest; compare assignments.
+
+    `progress` is told each stage's name; `percent` the running query's progress (0 to 100)."""
+    from pleasepoint_cli.store.progress import reporting_progress
+
+    with reporting_progress(store, percent):
+        return _verify(store, ref, progress)
+
+
+def _verify(store: Store, ref: str | int, progress: Progress | None) -> VerifyResult:
     import numpy as np
     import pyarrow as pa
 
     from pleasepoint_cli.config import LevelThresholds
     from pleasepoint_cli.persona.runs import compute_run, library_versions, load_run, options_from_manifest
 
-    stored = load_run(con, ref)
+    stored = load_run(store, ref)
     manifest = stored.record.manifest
     levels = LevelThresholds.model_validate(manifest["levels"])
-    now = compute_run(con, options_from_manifest(manifest), levels, progress or (lambda _s: None))
+    now = compute_run(store, options_from_manifest(manifest), levels, progress or (lambda _s: None))
     if progress:
         progress("verify: comparing assignments")
     fresh = pa.table(
@@ -54,8 +63,8 @@ def verify_run(
     )
     from pleasepoint_cli.store.connection import registered
 
-    with registered(con, "_pp_verify", fresh):
-        rows = con.execute(
+    with registered(store.con, "_pp_verify", fresh):
+        rows = store.tuples(
             """
             SELECT count(*) FILTER (WHERE s.customer_id IS NOT NULL AND n.customer_id IS NOT NULL
                                     AND s.cluster <> n.cluster),
@@ -65,7 +74,7 @@ def verify_run(
             FULL OUTER JOIN _pp_verify n ON n.customer_id = s.customer_id
             """,
             [stored.record.run_id],
-        ).fetchall()
+        )
     row = rows[0]
     changed, only_stored, only_now = (int(x) for x in row)
     labels_changed = [

@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any
 from pleasepoint_cli.errors import NotFoundError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pleasepoint_cli.ops.store import OpsStore
+    from pleasepoint_cli.store.connection import Store
 
 GRANULARITIES = ("hour", "day", "week")
 METRICS = ("sends", "opens", "clicks")
@@ -125,9 +124,7 @@ def _selection_sql(campaign: str | None, automation: str | None) -> tuple[str, l
     return "l.kind <> 'test'", []
 
 
-def load_tables(
-    ops: OpsStore, con: duckdb.DuckDBPyConnection, *, campaign: str | None, automation: str | None
-) -> int:
+def load_tables(ops: OpsStore, store: Store, *, campaign: str | None, automation: str | None) -> int:
     """Register `st_sends` (send_id, status, at) and `st_events` (send_id, kind, subkind, at) for the
     selection into `con` through Arrow; returns how many events match no send (left out)."""
     import pyarrow as pa
@@ -155,7 +152,7 @@ def load_tables(
         or 0
     )
     stamp = pa.timestamp("us", tz="UTC")
-    con.register(
+    store.con.register(
         "st_sends",
         pa.table(
             {
@@ -165,7 +162,7 @@ def load_tables(
             }
         ),
     )
-    con.register(
+    store.con.register(
         "st_events",
         pa.table(
             {
@@ -246,7 +243,7 @@ def _truncate(moment: datetime, unit: str) -> datetime:
 
 
 def _series(
-    con: duckdb.DuckDBPyConnection,
+    store: Store,
     unit: str,
     tz: str,
     bounds: list[datetime],
@@ -254,7 +251,7 @@ def _series(
     last: datetime,
 ) -> list[Bucket]:
     """Every bucket from `first` to `last` (local, truncated), empty ones included."""
-    rows = con.execute(_series_sql(unit), [tz, *bounds[:2], tz, *bounds[2:]]).fetchall()
+    rows = store.tuples(_series_sql(unit), [tz, *bounds[:2], tz, *bounds[2:]])
     found = {row[0]: Bucket(row[0], *(int(v) for v in row[1:])) for row in rows}
     buckets: list[Bucket] = []
     moment = _truncate(first, unit)
@@ -287,18 +284,18 @@ def compute_stats(
     zone = shop_zone(timezone)
     if by is not None and by not in GRANULARITIES:
         raise ValueError(f"by must be one of {GRANULARITIES}")
-    con = memory_store().con
+    store = memory_store()
     try:
-        unmatched = load_tables(ops, con, campaign=campaign, automation=automation)
+        unmatched = load_tables(ops, store, campaign=campaign, automation=automation)
         low = start or datetime(1970, 1, 1, tzinfo=UTC)
         high = end or datetime(9999, 1, 1, tzinfo=UTC)
         bounds = [low, high, low, high]
-        span = con.execute(
+        span = store.tuples(
             "SELECT min(ts), max(ts) FROM (SELECT ts FROM st_sends WHERE ts >= ? AND ts < ? "
             "UNION ALL SELECT ts FROM st_events WHERE ts >= ? AND ts < ?)",
             bounds,
-        ).fetchall()[0]
-        row = con.execute(_COUNTERS_SQL, bounds).fetchall()[0]
+        )[0]
+        row = store.tuples(_COUNTERS_SQL, bounds)[0]
         values = [int(v) for v in row]
         (sent, delivered, opens_total, opens_unique, opens_all, machine, clicks_total, clicks_unique) = (
             values[:8]
@@ -336,11 +333,11 @@ def compute_stats(
         first = first_at.astimezone(zone).replace(tzinfo=None)
         last = last_at.astimezone(zone).replace(tzinfo=None)
         unit = by or ("hour" if (last - first) < timedelta(days=HOURLY_BELOW_DAYS) else "day")
-        series = _series(con, unit, timezone, bounds, first, last)
-        daily = series if unit == "day" else _series(con, "day", timezone, bounds, first, last)
+        series = _series(store, unit, timezone, bounds, first, last)
+        daily = series if unit == "day" else _series(store, "day", timezone, bounds, first, last)
         period_end = _step(_truncate(last, unit), unit)
         return StatsReport(
             selection, timezone, _truncate(first, unit), period_end, unit, counters, series, daily, unmatched
         )
     finally:
-        con.close()
+        store.close()

@@ -18,10 +18,12 @@ if TYPE_CHECKING:
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 
-def fetch_int(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> int:
-    """The first column of the first row of a query as an int (0 when the query returns no row or NULL)."""
-    row = con.execute(sql, params or []).fetchone()
-    return 0 if row is None or row[0] is None else int(row[0])
+def fetch_int(store: Store, sql: str, params: Sequence[Any] | None = None) -> int:
+    """The first column of the first row of a query as an int (0 when the query returns no row or NULL).
+
+    DuckDB's errors pass through as they are: the loader turns them into its own "rolled back" message."""
+    rows = store.con.execute(sql, params or []).fetchall()
+    return 0 if not rows or rows[0][0] is None else int(rows[0][0])
 
 
 class Store:
@@ -58,6 +60,21 @@ class Store:
             names = [d[0] for d in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def tuples(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a query and return all of its rows as tuples (for positional unpacking)."""
+        with wrapped_errors(self.path):
+            return self.con.execute(sql, params).fetchall()
+
+    def first(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple[Any, ...] | None:
+        """Run a query and return its first row as a tuple (None when it has no rows).
+
+        The result is fetched whole (DuckDB 2.0 refuses `register` while a result is partly fetched): meant
+        for queries of one row (aggregates, a key lookup, `LIMIT 1`).
+        """
+        with wrapped_errors(self.path):
+            rows = self.con.execute(sql, params).fetchall()
+        return rows[0] if rows else None
+
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         """Run a query and return the first column of its first row (None when it has no rows)."""
         with wrapped_errors(self.path):
@@ -85,7 +102,7 @@ R = TypeVar("R")
 
 
 def writer(
-    body: Callable[Concatenate[duckdb.DuckDBPyConnection, P], R],
+    body: Callable[Concatenate[Store, P], R],
 ) -> Callable[Concatenate[Store, P], R]:
     """Make a core function that writes take the `Store` and run in one transaction of its own.
 
@@ -95,8 +112,8 @@ def writer(
 
     @functools.wraps(body)
     def run(store: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        with store.transaction() as con:
-            return body(con, *args, **kwargs)
+        with store.transaction():
+            return body(store, *args, **kwargs)
 
     return run
 
@@ -180,7 +197,7 @@ def connect(path: Path, lock_timeout: float = 30.0, read_only: bool = False) -> 
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config=dict(_CONFIG))
+            return _quiet(duckdb.connect(str(path), read_only=read_only, config=dict(_CONFIG)))
         except duckdb.IOException as e:
             if "lock" not in str(e).lower():
                 raise StoreError(f"{path}: cannot open the database: {e}") from e
@@ -198,7 +215,15 @@ def memory_store() -> Store:
     """A store in memory with the same settings as a file's (for tests and scratch work); not migrated."""
     import duckdb
 
-    return Store(duckdb.connect(":memory:", config=dict(_CONFIG)), Path(":memory:"))
+    return Store(_quiet(duckdb.connect(":memory:", config=dict(_CONFIG))), Path(":memory:"))
+
+
+def _quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """No progress tracking by default: DuckDB's own bar prints to stdout once a query has run 2 s, which
+    broke the JSON a library caller or a bench snippet prints (a session setting, refused in the config).
+    `store.progress.reporting_progress` turns tracking on, silently, while a callback listens."""
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def open_store(
