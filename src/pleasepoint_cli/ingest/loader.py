@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -725,6 +726,10 @@ def _insert_order_lines(select: str, where: str = "") -> str:
     """
 
 
+def _import_numpy() -> None:
+    import numpy  # noqa: F401
+
+
 def _duplicate_lines(store: Store, ingest_id: int) -> int:
     """How many landed lines repeat another exactly. An order id names one customer, so order, product,
     quantity, price and time identify a line; two lines with the same 64-bit hash of them are counted as one
@@ -781,9 +786,10 @@ def _insert_unchecked(store: Store, plan: _Plan, ingest_id: int) -> tuple[int, .
     if csv_file:
         _drop_rejects(store)
     suspect, params = _suspect_line_sql(plan)
+    largest_day = "max(dayofmonth(ordered_at))" if plan.day_first_format else "NULL"
     row = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE customer_id IS NOT NULL AND ({suspect})), "
-        "count(*) FILTER (WHERE customer_id IS NULL), max(dayofmonth(ordered_at)) "
+        f"count(*) FILTER (WHERE customer_id IS NULL), {largest_day} "
         "FROM order_lines WHERE ingest_id = ?",
         [*params, ingest_id],
     ).fetchone()
@@ -938,6 +944,8 @@ def ingest_file(
             if entity.name == "orders":
                 # Order files are big: insert them in one pass and check what landed (the transaction is
                 # still open); only a file with a problem is read again, through the text path that names it.
+                # NumPy (for counting duplicates) is imported meanwhile, while DuckDB has released the GIL.
+                threading.Thread(target=_import_numpy, name="pleasepoint-warm-numpy", daemon=True).start()
                 fast = _fast_plan(store, plan, section, mapping, options) or plan
                 step("writing")
                 counts = _insert_unchecked(store, fast, ingest_id)
