@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from pleasepoint_cli.config import Settings
+from pleasepoint_cli.delivery.settings import DeliverySettings, SmtpSettings
 from pleasepoint_cli.store import open_store
+
+if TYPE_CHECKING:
+    from smtp_server import LocalServer
 
 NOW = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)
 
@@ -57,3 +63,21 @@ def write_campaign(directory: Path, body: str = CAMPAIGN, template: str = TEMPLA
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(body, encoding="utf-8")
     return path
+
+
+def smtp_settings(server: LocalServer, connections: int = 2, **smtp: object) -> Settings:
+    """Settings that send through the test's STARTTLS server with `connections` connections."""
+    return Settings(
+        delivery=DeliverySettings(
+            transport="smtp",
+            smtp=SmtpSettings(
+                host=server.host,
+                port=server.port,
+                security="starttls",
+                ca_file=str(server.ca_file),
+                connections=connections,
+                retry_backoff=0.01,
+                **smtp,  # type: ignore[arg-type]
+            ),
+        )
+    )

@@ -25,13 +25,12 @@ from pleasepoint_cli.config import Settings
 from pleasepoint_cli.delivery.dkim import load_key
 from pleasepoint_cli.delivery.message import MessageBuilder
 from pleasepoint_cli.delivery.send import CampaignSend, SendSummary
-from pleasepoint_cli.delivery.settings import DeliverySettings, SmtpSettings
 from pleasepoint_cli.delivery.workers import WORKERS_ENV, worker_count
 from pleasepoint_cli.ops import OpsStore, ops_path
 from pleasepoint_cli.ops.suppression import add_suppression
 from pleasepoint_cli.store import open_store
-from send_data import NOW, address, customer_id, make_shop, write_campaign
-from smtp_server import LocalServer, running_server
+from send_data import NOW, address, customer_id, make_shop, smtp_settings, write_campaign
+from smtp_server import running_server
 
 TRACKED = Settings.model_validate(
     {
@@ -77,22 +76,6 @@ def test_a_pickled_renderer_and_builder_make_byte_identical_messages(db_path: Pa
         assert here == builder_copy.build(email, send_id=f"id{i}", date=NOW)
 
 
-def smtp_settings(server: LocalServer) -> Settings:
-    return Settings(
-        delivery=DeliverySettings(
-            transport="smtp",
-            smtp=SmtpSettings(
-                host=server.host,
-                port=server.port,
-                security="starttls",
-                ca_file=str(server.ca_file),
-                connections=3,
-                retry_backoff=0.01,
-            ),
-        )
-    )
-
-
 def send(db: Path, campaign: Path, settings: Settings) -> SendSummary:
     with CampaignSend(db, campaign, settings, now=NOW, lock_timeout=5, base_dir=db.parent) as run:
         run.queue(run.plan())
@@ -116,7 +99,7 @@ def test_a_send_through_worker_processes_mails_each_address_once_and_refuses_inj
     with running_server(tmp_path / "smtp", tls=True) as server:
         server.handler.pipelining = True  # as Postfix announces it
         server.handler.reject.add(address(7))
-        summary = send(db_path, campaign, smtp_settings(server))
+        summary = send(db_path, campaign, smtp_settings(server, connections=3))
         received = list(server.messages)
     assert (summary.run.sent, summary.run.bounced, summary.run.failed, summary.run.suppressed) == (
         28,

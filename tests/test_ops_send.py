@@ -11,13 +11,12 @@ import pytest
 
 from pleasepoint_cli.config import Settings
 from pleasepoint_cli.delivery.send import CampaignSend, SendSummary, send_test
-from pleasepoint_cli.delivery.settings import DeliverySettings, SmtpSettings
 from pleasepoint_cli.delivery.unsubscribe import record_unsubscribe
 from pleasepoint_cli.errors import InputDataError
 from pleasepoint_cli.keys import signing_secret
 from pleasepoint_cli.ops import OpsStore, ops_path
 from pleasepoint_cli.ops.suppression import add_suppression, is_suppressed
-from send_data import NOW, address, customer_id, make_shop, write_campaign
+from send_data import NOW, address, customer_id, make_shop, smtp_settings, write_campaign
 from smtp_server import LocalServer, running_server
 
 
@@ -25,23 +24,6 @@ from smtp_server import LocalServer, running_server
 def server(tmp_path: Path):  # type: ignore[no-untyped-def]
     with running_server(tmp_path / "smtp", tls=True) as local:
         yield local
-
-
-def smtp_settings(server: LocalServer, connections: int = 2, **smtp: object) -> Settings:
-    return Settings(
-        delivery=DeliverySettings(
-            transport="smtp",
-            smtp=SmtpSettings(
-                host=server.host,
-                port=server.port,
-                security="starttls",
-                ca_file=str(server.ca_file),
-                connections=connections,
-                retry_backoff=0.01,
-                **smtp,  # type: ignore[arg-type]
-            ),
-        )
-    )
 
 
 def send(db: Path, campaign: Path, settings: Settings, **options: object) -> SendSummary:
