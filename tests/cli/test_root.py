@@ -106,3 +106,32 @@ def test_table_cells_print_brackets_as_data_not_rich_markup(capsys: pytest.Captu
     assert "hibernation in [inactive, hibernating]" in out
     assert "[bold]not markup[/bold]" in out
     assert "funnel [at] 2026-07-01" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--db", "x.duckdb", "-q", "ingest", "orders", "o.csv"], "ingest"),
+        (["--config", "p.yaml", "--lock-timeout", "5", "automate", "tick"], "automate"),
+        (["--quiet", "stats", "--format", "json"], "stats"),
+        (["--help"], None),
+        ([], None),
+    ],
+)
+def test_the_command_invoked_is_found_after_the_global_options(argv: list[str], named: str | None) -> None:
+    from pleasepoint_cli.cli import _invoked_command
+
+    assert _invoked_command(argv) == named
+
+
+def test_the_console_script_converts_only_the_command_invoked(tmp_path: Path) -> None:
+    """Run as `pleasepoint`, a command and its group's help work as from the full root; an unknown name
+    still gets click's own message and exit 2."""
+    script = [sys.executable, "-m", "pleasepoint_cli", "--db", str(tmp_path / "x.duckdb")]
+    group = subprocess.run([*script, "ingest", "--help"], capture_output=True, text=True, check=False)
+    assert group.returncode == 0 and "orders" in group.stdout and "customers" in group.stdout
+    command = subprocess.run([*script, "unsubscribe", "--help"], capture_output=True, text=True, check=False)
+    assert command.returncode == 0 and "pleasepoint_cli unsubscribe [OPTIONS]" in command.stdout
+    unknown = subprocess.run([*script, "nosuch"], capture_output=True, text=True, check=False)
+    assert unknown.returncode == 2 and "No such command 'nosuch'" in unknown.stderr
+    assert not (tmp_path / "x.duckdb").exists()
