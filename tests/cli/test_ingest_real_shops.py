@@ -181,7 +181,11 @@ def test_loads_that_deserve_a_warning(runner: CliRunner, tmp_path: Path) -> None
     orders = _write(tmp_path / "o.csv", ORDERS + "A,C1,2024-01-01,P1,1,2,\nA,C1,2024-01-01,P1,1,2,\n")
     result = runner.invoke(app, ["ingest", "orders", str(orders), "-f", "json"])
     assert result.exit_code == 0, result.output
-    assert any("1 duplicate lines repeat another line" in w for w in json.loads(result.stdout)[0]["warnings"])
+    warnings = json.loads(result.stdout)[0]["warnings"]
+    assert any("1 duplicate lines repeat another line" in w for w in warnings)
+    # Customers and products not loaded yet: with both tables empty, every line.
+    assert "2 lines are of customers not loaded yet" in " ".join(warnings)
+    assert "2 lines are of products not loaded yet" in " ".join(warnings)
     # A file with a bad line goes through the checking path, which counts the duplicates on its own.
     orders = _write(
         tmp_path / "bad.csv",
@@ -197,6 +201,13 @@ def test_loads_that_deserve_a_warning(runner: CliRunner, tmp_path: Path) -> None
     customers = _write(tmp_path / "c.csv", "customer_id,email\nC1,ana@example.com\n")
     result = runner.invoke(app, ["ingest", "customers", str(customers), "-f", "json"])
     assert any("has given consent" in w for w in json.loads(result.stdout)[0]["warnings"])
+    # With both tables filled: only the lines of the unknown customer and product, and P1 has no category.
+    orders = _write(tmp_path / "more.csv", ORDERS + "D,C1,2024-01-03,P1,1,2,\nE,C2,2024-01-04,P9,1,2,\n")
+    result = runner.invoke(app, ["ingest", "orders", str(orders), "-f", "json"])
+    warnings = " ".join(json.loads(result.stdout)[0]["warnings"])
+    assert "1 lines are of customers not loaded yet" in warnings
+    assert "1 lines are of products not loaded yet" in warnings
+    assert "1 lines are of products without a category" in warnings
 
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
