@@ -623,7 +623,11 @@ def _stage(store: Store, plan: _Plan) -> None:
 
 
 def _timestamp_format(store: Store, source: Source, column: str, options: ReadOptions) -> str | None:
-    """The one strptime format every sampled value of a CSV column parses with ('' for ISO), else None."""
+    """The one strptime format every sampled value of a CSV column parses with ('' for ISO), else None.
+
+    The first 5,000 values: a format that fails further down only sends the file through the checking path
+    (the typed reader rejects the value), and every format tried on every sampled value costs time in every
+    load (20,000 values took 0.09 s of a 5 s load)."""
     con = store.con
     if options.date_format:
         return options.date_format
@@ -637,7 +641,7 @@ def _timestamp_format(store: Store, source: Source, column: str, options: ReadOp
     ident = quote_ident(column)
     row = con.execute(
         f"SELECT count(*), {checks} FROM (SELECT trim({ident}) AS v FROM {source.from_sql} "
-        f"WHERE NULLIF(trim({ident}), '') IS NOT NULL LIMIT 20000)",
+        f"WHERE NULLIF(trim({ident}), '') IS NOT NULL LIMIT 5000)",
         source.params,
     ).fetchone()
     if row is None or row[0] == 0:
