@@ -233,3 +233,25 @@ def test_labels_with_brackets_are_printed_as_written(
     code, output = _invoke(runner, "rule.yaml", *AS_OF, "--no-guards")
     assert code == 0, output
     assert "hibernation in [active, lost]" in output
+
+
+@pytest.mark.parametrize(
+    ("update", "said"),
+    [
+        ("UPDATE customers SET email_consent = false", "no customer has given email consent"),
+        ("UPDATE customers SET email = NULL", "no customer with consent has a valid email"),
+    ],
+)
+def test_a_shop_without_consent_or_emails_is_told_so_plainly(
+    runner: CliRunner, blog_db: Path, update: str, said: str
+) -> None:
+    """The funnel shows zero after a guard; the command also says why, in the JSON and on stderr."""
+    with open_store(blog_db) as store:
+        store.execute(update)
+    result = runner.invoke(_app(), ["campaign", "audience", str(EXAMPLE), *AS_OF, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert [w for w in document["warnings"] if said in w], document["warnings"]
+    assert said in result.stderr
+    clean = runner.invoke(_app(), ["campaign", "audience", str(EXAMPLE), *AS_OF, "--no-guards", "-f", "json"])
+    assert json.loads(clean.stdout)["warnings"] == []

@@ -42,6 +42,27 @@ class AudienceFunnel:
         return self.steps[-1].customers
 
 
+GUARD_WARNINGS = {
+    "email consent": "no customer has given email consent: every marketing audience is empty. Load a "
+    "customers file whose consent column is mapped to email_consent (docs/ingest.md)",
+    "valid email": "no customer with consent has a valid email: every marketing audience is empty. Load a "
+    "customers file with an email column (docs/ingest.md)",
+}
+"""What the funnel says plainly when a marketing guard leaves nobody out of customers who exist."""
+
+
+def guard_warnings(funnel: AudienceFunnel) -> list[str]:
+    """The guards that leave no customer at all, in the funnel's order (none when there are no customers)."""
+    warnings = []
+    before = funnel.steps[0].customers if funnel.steps else 0
+    for step in funnel.steps[1:]:
+        if step.label in GUARD_WARNINGS and before > 0 and step.customers == 0:
+            warnings.append(GUARD_WARNINGS[step.label])
+            break  # every later step is empty too
+        before = step.customers
+    return warnings
+
+
 def read_audiences(path: Path) -> tuple[list[FileAudience], dict[tuple[Any, ...], int]]:
     """The audiences of a rule file (its `audience:`; other keys are ignored) or of a campaign file (one with
     `template:` or `variants:`, read by the campaign model: one per variant), and the file's line index."""

@@ -66,12 +66,12 @@ def campaign_audience(
 
     Steps: all customers, the marketing guards, then each item of the rule's top-level `all:`. A campaign
     with `variants:` gets one funnel per variant (the campaign's audience, then the variant's, then
-    `not in an earlier variant`). JSON: {file, as_of, guards, no_customer_record (buyers with orders but no customer row), funnels: [{variant, customers,
+    `not in an earlier variant`). JSON: {file, as_of, guards, no_customer_record (buyers with orders but no customer row), warnings, funnels: [{variant, customers,
     steps: [{step, customers, removed}]}]}.
 
     Example: pleasepoint campaign audience examples/audiences/blog_segmentation.yaml --as-of 2025-09-01
     """
-    from pleasepoint_cli.audience.files import buyers_without_record, file_funnels
+    from pleasepoint_cli.audience.files import buyers_without_record, file_funnels, guard_warnings
     from pleasepoint_cli.clock import ANALYSIS, latest_purchase_day
 
     app_state = state(ctx)
@@ -83,6 +83,7 @@ def campaign_audience(
             attach_suppressions_beside(app_state.db_path, store, app_state.lock_timeout)
         funnels = file_funnels(store, file, as_of=day, marketing=not no_guards, settings=app_state.settings)
         orphans = buyers_without_record(store)
+    warnings = guard_warnings(funnels[0]) if funnels and not no_guards else []
     if fmt is OutputFormat.json:
         emit_json(
             {
@@ -90,6 +91,7 @@ def campaign_audience(
                 "as_of": day,
                 "guards": not no_guards,
                 "no_customer_record": orphans,
+                "warnings": warnings,
                 "funnels": [
                     {"variant": f.name, "customers": f.customers, "steps": _step_rows(f)} for f in funnels
                 ],
@@ -103,6 +105,8 @@ def campaign_audience(
             title = f"{file} on {day}" if f.name is None else f"variant {f.name!r} on {day}"
             # Labels such as `tier in [gold, silver]` are text: emit_rows escapes Rich markup in cells.
             emit_rows(_step_rows(f), fmt, title=title, columns=["step", "customers", "removed"])
+    for warning in warnings:
+        say(ctx, f"[yellow]warning:[/] {warning}")
     if orphans:
         say(
             ctx,
