@@ -10,7 +10,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from automate_data import make_customers, schedule_automation, write_automation
+from automate_data import add_orders, customer_id, make_customers, schedule_automation, write_automation
 from pleasepoint_cli.automate.tick import tick_lock
 from pleasepoint_cli.cli import app
 
@@ -114,3 +114,21 @@ def test_busy_database_exits_75(tmp_path: Path, db_path: Path, runner: CliRunner
         holder.wait()
     assert result.exit_code == 75, result.output
     assert "busy" in result.output
+
+
+def test_a_tick_on_data_that_ended_long_ago_says_so_unless_quiet(
+    tmp_path: Path, db_path: Path, runner: CliRunner
+) -> None:
+    """Issue 13 item 4 for the sending side: the tick reads the data's end when it opens DuckDB for work."""
+    _setup(tmp_path, db_path)
+    add_orders(db_path, [("O1", customer_id(0), "2026-01-15 10:00")])
+    result = runner.invoke(app, ["automate", "tick", *NOW, "--dry-run", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    (warning,) = json.loads(result.stdout)["warnings"]
+    assert "latest purchase is 2026-01-15, 320 days before this tick's day 2026-12-01" in warning
+    assert "warning: the data's latest purchase is 2026-01-15" in result.stderr
+    quiet = runner.invoke(app, ["automate", "tick", *NOW, "--dry-run", "--quiet"])
+    assert quiet.exit_code == 0 and "warning" not in quiet.stderr
+    add_orders(db_path, [("O2", customer_id(1), "2026-11-20 10:00")])
+    fresh = runner.invoke(app, ["automate", "tick", *NOW, "--dry-run", "--format", "json"])
+    assert json.loads(fresh.stdout)["warnings"] == []

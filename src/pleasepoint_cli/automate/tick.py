@@ -24,7 +24,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -104,6 +104,8 @@ class TickReport:
     skipped: bool = False
     runs: list[AutomationRun] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """Said once each (the stale-data warning of issue 13, read when an automation opened DuckDB anyway)."""
 
     @property
     def ok(self) -> bool:
@@ -153,6 +155,7 @@ class TickReport:
             "ok": self.ok,
             "runs": [run.as_json() for run in self.runs],
             "problems": self.problems,
+            "warnings": self.warnings,
         }
 
 
@@ -202,6 +205,8 @@ class AutomationTick:
         """Customer -> zone name (quiet hours in the customer's zone), read with the audience."""
         self.zones_read: set[str] = set()
         """The customers whose zone `zones` holds (or who have none)."""
+        self.stale: str | None = None
+        """The stale-data warning, when the audience was read from data that end long before now."""
 
     # --- DuckDB steps -------------------------------------------------------------------------------------
 
@@ -222,6 +227,7 @@ class AutomationTick:
             if problems:
                 raise PleasepointError("\n".join(problems))
             as_of = self.now.astimezone(self.shop_zone).date()
+            self.stale = _stale_data(store, as_of)
             self.prepared = prepare_campaign(store, self.automation.campaign, self.settings, as_of)
         return self.prepared
 
@@ -473,6 +479,21 @@ class AutomationTick:
         return self.run
 
 
+def _stale_data(store: Store, as_of: date) -> str | None:
+    """The stale-data warning for a tick's day, or None. The tick reads DuckDB only when work is due, so the
+    data's latest purchase is read there rather than first: cron must not wait on DuckDB's lock for it."""
+    from pleasepoint_cli.clock import STALE_DAYS, latest_purchase_day
+
+    latest = latest_purchase_day(store)
+    if latest is None or (as_of - latest).days <= STALE_DAYS:
+        return None
+    return (
+        f"the data's latest purchase is {latest}, {(as_of - latest).days:,} days before this tick's day "
+        f"{as_of}: recency states and rules count from {as_of}. Load the latest orders (`pleasepoint ingest "
+        "orders`), or pass --now to tick at another instant."
+    )
+
+
 def run_tick(
     db_path: Path,
     settings: Settings,
@@ -555,6 +576,8 @@ def _tick(
             job.run.error = str(e)
             run = job.run
         report.runs.append(run)
+        if job.stale is not None and job.stale not in report.warnings:
+            report.warnings.append(job.stale)
         if dry_run:
             continue
         if run.missed:

@@ -102,6 +102,9 @@ def automate_tick_command(
         return
     for problem in report.problems.values():
         console.print(f"[bold red]error:[/] {problem}", highlight=False, markup=True)
+    if not (quiet or app_state.quiet):  # cron passes -q: not mailed every five minutes
+        for warning in report.warnings:
+            console.print(f"warning: {warning}", highlight=False, markup=False)
     for run in report.runs:
         if run.error is not None:
             console.print(f"[bold red]error:[/] {run.name}: {run.error}", highlight=False, markup=True)
