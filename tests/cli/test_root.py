@@ -135,3 +135,14 @@ def test_the_console_script_converts_only_the_command_invoked(tmp_path: Path) ->
     unknown = subprocess.run([*script, "nosuch"], capture_output=True, text=True, check=False)
     assert unknown.returncode == 2 and "No such command 'nosuch'" in unknown.stderr
     assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_the_root_for_one_command_leaves_the_whole_app_for_in_process_runs() -> None:
+    """`demo` runs other commands in-process through `app`: narrowing the root for one run must copy it."""
+    from pleasepoint_cli.cli import _root_for
+
+    groups, commands = list(app.registered_groups), list(app.registered_commands)
+    narrowed = _root_for("demo")
+    assert [c.name for c in narrowed.registered_commands] == ["demo"] and narrowed.registered_groups == []
+    assert (app.registered_groups, app.registered_commands) == (groups, commands)
+    assert _root_for("nosuch") is app

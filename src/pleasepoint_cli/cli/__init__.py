@@ -164,15 +164,20 @@ def _invoked_command(argv: list[str]) -> str | None:
     return None
 
 
-def _only(name: str | None) -> None:
-    """Keep only the named command or group in the root, so the one invoked is the one Typer converts to
-    click: converting all of them took 0.07 s of every run, a third of `pleasepoint --help` (which keeps
-    them all). An unknown name keeps them all, for click's own "No such command"."""
+def _root_for(name: str | None) -> typer.Typer:
+    """The root with only the named command or group, so the one invoked is the one Typer converts to click:
+    converting all of them took 0.07 s of every run, a third of `pleasepoint --help` (which keeps them all).
+    A copy: `app` itself stays whole for the commands that run others in-process (`demo`). An unknown name
+    gets the whole root, for click's own "No such command"."""
+    import copy
+
     commands = [c for c in app.registered_commands if c.name == name]
     groups = [g for g in app.registered_groups if g.name == name]
-    if commands or groups:
-        app.registered_commands[:] = commands
-        app.registered_groups[:] = groups
+    if not (commands or groups):
+        return app
+    root = copy.copy(app)
+    root.registered_commands, root.registered_groups = commands, groups
+    return root
 
 
 def main() -> None:
@@ -180,10 +185,10 @@ def main() -> None:
     one-line error with exit 1, not a traceback."""
     import sys
 
-    _only(_invoked_command(sys.argv[1:]))
+    root = _root_for(_invoked_command(sys.argv[1:]))
     code: int | str | None = 0
     try:
-        app()
+        root()
     except SystemExit as e:
         code = e.code
         if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click met a closed pipe mid-write
