@@ -81,6 +81,8 @@ class Clock:
     source: str
     """'--as-of', '--now', 'latest purchase' or 'clock'."""
     latest_purchase: date | None
+    kind: str = ANALYSIS
+    """ANALYSIS or SENDING: which option the stale-data warning suggests."""
 
     @property
     def stale_days(self) -> int:
@@ -103,6 +105,12 @@ class Clock:
         """The stale-data warning, or None when the data reach within STALE_DAYS of the as-of."""
         if self.stale_days <= STALE_DAYS:
             return None
+        if self.kind == SENDING:  # `campaign send` and `automate tick` take --now, not --as-of
+            return (
+                f"the data's latest purchase is {self.latest_purchase}, {self.stale_days:,} days before this "
+                f"send's day {self.as_of}: recency states and rules count from {self.as_of}. Load the latest "
+                "orders (`pleasepoint ingest orders`), or pass --now to send at another instant."
+            )
         return (
             f"the data's latest purchase is {self.latest_purchase}, {self.stale_days:,} days before the as-of "
             f"{self.as_of} in use: recency states, rules and figures count from {self.as_of}. To analyse the "
@@ -127,15 +135,15 @@ def resolve_clock(
     day = parse_day(as_of, option)
     if day is not None:
         instant = start_of_day(day + timedelta(days=1), shop_tz) - timedelta(microseconds=1)
-        return Clock(day, instant, "--as-of", latest_purchase)
+        return Clock(day, instant, "--as-of", latest_purchase, kind)
     if now is not None:
         instant = parse_now(now, shop_tz)
-        return Clock(local_day(instant, shop_tz), instant, "--now", latest_purchase)
+        return Clock(local_day(instant, shop_tz), instant, "--now", latest_purchase, kind)
     if kind == ANALYSIS and latest_purchase is not None:
         instant = start_of_day(latest_purchase + timedelta(days=1), shop_tz) - timedelta(microseconds=1)
-        return Clock(latest_purchase, instant, "latest purchase", latest_purchase)
+        return Clock(latest_purchase, instant, "latest purchase", latest_purchase, kind)
     instant = parse_now(None, shop_tz)
-    return Clock(local_day(instant, shop_tz), instant, "clock", latest_purchase)
+    return Clock(local_day(instant, shop_tz), instant, "clock", latest_purchase, kind)
 
 
 def latest_purchase_day(store: Store) -> date | None:

@@ -125,7 +125,8 @@ def test_a_tick_on_data_that_ended_long_ago_says_so_unless_quiet(
     result = runner.invoke(app, ["automate", "tick", *NOW, "--dry-run", "--format", "json"])
     assert result.exit_code == 0, result.output
     (warning,) = json.loads(result.stdout)["warnings"]
-    assert "latest purchase is 2026-01-15, 320 days before this tick's day 2026-12-01" in warning
+    assert "latest purchase is 2026-01-15, 320 days before this send's day 2026-12-01" in warning
+    assert "--as-of" not in warning and "pass --now" in warning
     assert "warning: the data's latest purchase is 2026-01-15" in result.stderr
     quiet = runner.invoke(app, ["automate", "tick", *NOW, "--dry-run", "--quiet"])
     assert quiet.exit_code == 0 and "warning" not in quiet.stderr

@@ -80,6 +80,11 @@ def test_one_rule_for_every_kind_of_command() -> None:
     assert (analysis.as_of, analysis.source) == (END, "latest purchase")
     sending = resolve_clock(SENDING, shop_tz="Europe/Madrid", latest_purchase=END)
     assert sending.source == "clock" and sending.warning() is not None
+    # A sending command takes --now, not --as-of: the warning suggests what the command accepts.
+    assert "pass --now" in str(sending.warning()) and "--as-of" not in str(sending.warning())
+    assert f"--as-of {END}" in str(
+        resolve_clock(ANALYSIS, shop_tz="UTC", latest_purchase=END, as_of="2026-11-30").warning()
+    )
     given = resolve_clock(SENDING, shop_tz="Europe/Madrid", latest_purchase=END, now="2018-09-01T09:00")
     assert given.as_of == date(2018, 9, 1) and given.now.isoformat() == "2018-09-01T07:00:00+00:00"
     assert given.warning() is None

@@ -227,7 +227,7 @@ class AutomationTick:
             if problems:
                 raise PleasepointError("\n".join(problems))
             as_of = self.now.astimezone(self.shop_zone).date()
-            self.stale = _stale_data(store, as_of)
+            self.stale = _stale_data(store, as_of, self.now)
             self.prepared = prepare_campaign(store, self.automation.campaign, self.settings, as_of)
         return self.prepared
 
@@ -479,19 +479,12 @@ class AutomationTick:
         return self.run
 
 
-def _stale_data(store: Store, as_of: date) -> str | None:
-    """The stale-data warning for a tick's day, or None. The tick reads DuckDB only when work is due, so the
+def _stale_data(store: Store, as_of: date, now: datetime) -> str | None:
+    """The clock's stale-data warning for a tick, or None. The tick reads DuckDB only when work is due, so the
     data's latest purchase is read there rather than first: cron must not wait on DuckDB's lock for it."""
-    from pleasepoint_cli.clock import STALE_DAYS, latest_purchase_day
+    from pleasepoint_cli.clock import SENDING, Clock, latest_purchase_day
 
-    latest = latest_purchase_day(store)
-    if latest is None or (as_of - latest).days <= STALE_DAYS:
-        return None
-    return (
-        f"the data's latest purchase is {latest}, {(as_of - latest).days:,} days before this tick's day "
-        f"{as_of}: recency states and rules count from {as_of}. Load the latest orders (`pleasepoint ingest "
-        "orders`), or pass --now to tick at another instant."
-    )
+    return Clock(as_of, now, "--now", latest_purchase_day(store), SENDING).warning()
 
 
 def run_tick(
