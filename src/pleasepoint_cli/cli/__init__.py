@@ -150,14 +150,25 @@ def _stdout_failed(error: OSError) -> None:
         pass
 
 
-_VALUED_OPTIONS = ("--db", "--config", "--lock-timeout")
+def _valued_options() -> set[str]:
+    """The root's options that take a value (`--db PATH`), read from `root` itself so a new one is known."""
+    from typer.models import OptionInfo
+    from typer.utils import get_params_from_function
+
+    return {
+        name
+        for param in get_params_from_function(root).values()
+        if isinstance(param.default, OptionInfo) and param.annotation is not bool
+        for name in param.default.param_decls or ()
+    }
 
 
 def _invoked_command(argv: list[str]) -> str | None:
     """The top-level command or group named on the command line (after the global options), if any."""
+    valued = _valued_options()
     args = iter(argv)
     for arg in args:
-        if arg in _VALUED_OPTIONS:
+        if arg in valued:
             next(args, None)
         elif not arg.startswith("-"):
             return arg
