@@ -206,6 +206,39 @@ CASES: list[Case] = [
             "it cannot be the customer_id",
         ),
     ),
+    # 11: one order id with lines of two customers or at two times: loaded, and warned in every format,
+    # naming the order, the column, each value and the lines (rows, records) that hold it
+    Case(
+        "mixed_customers_orders.csv",
+        "orders",
+        (
+            "mixed_customers_orders.csv: 1 order id with lines of two or more customers (column 'customer_id'): "
+            "order 'O3': 'C1' (line 2), 'C2' (line 4)",
+            "The lines were loaded as they are",
+        ),
+        exit_code=0,
+        changes=True,
+    ),
+    Case(
+        "mixed_customers_orders.parquet",
+        "orders",
+        (
+            "mixed_customers_orders.parquet: 1 order id with lines of two or more customers",
+            "'C1' (row 1), 'C3' (row 2)",
+        ),
+        exit_code=0,
+        changes=True,
+    ),
+    Case(
+        "mixed_times_orders.jsonl",
+        "orders",
+        (
+            "mixed_times_orders.jsonl: 1 order id with lines of two or more dates or times (column 'ordered_at'): "
+            "order 'O3': '2024-03-01 10:00:00' (record 1), '2024-03-05 18:30:00' (record 2)",
+        ),
+        exit_code=0,
+        changes=True,
+    ),
     # 16: wording
     Case("empty_orders.csv", "orders", ("empty_orders.csv: is empty (0 bytes)",)),
     Case("scalar_orders.json", "orders", ("scalar_orders.json: holds bigint values, not records",)),
@@ -401,3 +434,85 @@ def test_dates_window_is_configurable(db: Path, tmp_path: Path) -> None:
     orders.write_text(BASE_ORDERS.replace("O1", "O8"), encoding="utf-8")
     code, _, err = run(db, "--config", str(config), "ingest", "orders", str(orders))
     assert code == 1 and "o.csv:2: column 'ordered_at': value '2024-01-05': is before 2024-06-01" in err, err
+
+
+def test_a_mixed_order_is_found_among_many_and_warned_once_with_every_line(db: Path, tmp_path: Path) -> None:
+    """3,000 orders of one to four lines, one of which names a second customer on its last line and another
+    a second time: each is named, with its lines, and the rest of the file is not (the check
+    sorts 48-bit order heads, so a clean order never trips it)."""
+    lines = ["order_id,customer_id,ordered_at,product_id,quantity,unit_price"]
+    for n in range(3000):
+        for k in range(1 + n % 4):
+            customer = "C2" if n == 1234 and k >= 2 else "C1"
+            when = "2024-05-02 09:00" if n == 2999 and k == 3 else "2024-05-01 09:00"
+            lines.append(f"N{n},{customer},{when},P{k},1,2.5")
+    export = tmp_path / "orders.csv"
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out, err = run(db, "ingest", "orders", str(export), "--format", "json")
+    assert code == 0, err
+    import json
+
+    warnings = json.loads(out)[0]["warnings"]
+    mixed = [w for w in warnings if "order id with lines of two or more" in w]
+    first = 1 + sum(1 + m % 4 for m in range(1234)) + 1  # the header, then the lines before order N1234
+    assert mixed == [
+        f"{export}: 1 order id with lines of two or more customers (column 'customer_id'): order 'N1234': "
+        f"'C1' (lines {first}, {first + 1}), 'C2' (line {first + 2}). An order id names one "
+        "customer and one time: two exports merged, or order numbers reused? The lines were loaded as they are",
+        f"{export}: 1 order id with lines of two or more dates or times (column 'ordered_at'): order 'N2999': "
+        f"'2024-05-01 09:00:00' (lines {len(lines) - 3}, {len(lines) - 2}, {len(lines) - 1}), "
+        f"'2024-05-02 09:00:00' (line {len(lines)}). An order id names one customer and one time: two "
+        "exports merged, or order numbers reused? The lines were loaded as they are",
+    ]
+    assert _query(db, "SELECT count(*) FROM order_lines WHERE order_id LIKE 'N%'") == [(len(lines) - 1,)]
+
+
+def test_orders_derived_from_customer_and_day_are_not_warned_for_two_times(db: Path, tmp_path: Path) -> None:
+    """With `order_id_from: customer_day` an order is a customer's day: its lines may have different times."""
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "customer_id,ordered_at,product_id,quantity,unit_price\n"
+        "C1,2024-05-01 09:00,P1,1,2\nC1,2024-05-01 18:00,P2,1,2\n",
+        encoding="utf-8",
+    )
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("orders:\n  order_id_from: customer_day\n", encoding="utf-8")
+    code, _, err = run(db, "ingest", "orders", str(export), "--mapping", str(mapping))
+    assert code == 0, err
+    assert "order id with lines" not in err
+
+
+def test_a_quoted_value_after_the_sniffed_sample_still_reads(db: Path, tmp_path: Path) -> None:
+    """DuckDB's sniffer found no quote in the first 20,480 rows and read the file without quoting, so a valid
+    quoted value further down ("P,2") was refused as a row with a field too many. The dialect is sniffed
+    once and a file without quotes in its sample is read with RFC 4180's."""
+    export = tmp_path / "orders.csv"
+    rows = "".join(f"Q{i},C1,2024-05-01,P1,1,2\n" for i in range(25_000))
+    export.write_text(
+        "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
+        + rows
+        + 'Q-last,C1,2024-05-01,"P,2",1,2\n',
+        encoding="utf-8",
+    )
+    code, _, err = run(db, "ingest", "orders", str(export))
+    assert code == 0, err
+    assert _query(db, "SELECT product_id FROM order_lines WHERE order_id = 'Q-last'") == [("P,2",)]
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_control_bytes_are_found_in_a_file_of_several_chunks(db: Path, tmp_path: Path, line_end: str) -> None:
+    """Beyond 1 MB the byte check counts with NumPy: tabs and CRLF line ends pass, a control byte on the last
+    line is named."""
+    header = "customer_id,email,first_name,city" + line_end
+    body = "".join(f"K{i},k{i}@example.com,Ana\tMaría,Madrid{line_end}" for i in range(60_000))
+    good = tmp_path / "customers.csv"
+    good.write_text(header + body, encoding="utf-8", newline="")
+    assert good.stat().st_size > 2 << 20
+    code, _, err = run(db, "ingest", "customers", str(good))
+    assert code == 0, err
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes((header + body).encode() + b"K-last,k@example.com,An\x07a,Madrid" + line_end.encode())
+    before = snapshot(db)
+    code, _, err = run(db, "ingest", "customers", str(bad))
+    assert code == 1 and f"bad.csv:{60_002}: a control byte 0x07" in err, err
+    assert snapshot(db) == before

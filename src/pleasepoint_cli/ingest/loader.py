@@ -244,7 +244,8 @@ def _newlines_sql(source: Source) -> str:
         return "0"
     parts = [
         f"COALESCE(length({quote_ident(c)}) - length(replace({quote_ident(c)}, chr(10), '')), 0)"
-        for c in source.columns
+        for c, kind in source.columns.items()
+        if kind.upper() == "VARCHAR"  # a typed column (the one-pass reader's numbers and times) has none
     ]
     return " + ".join(parts) or "0"
 
@@ -421,7 +422,9 @@ class _Plan:
         self.source = source
         self.limits = limits
         self.inserted = False  # set once the file's lines are in the table (the one-pass order load)
-        self.line_hashes: Any = None  # the landed lines' hashes, read by the one-pass load's check
+        # The duplicate count and the order check of the landed lines, started by the one-pass load's check.
+        self.counting: Future[_KeyCounts] | None = None
+        self.shape: list[_ShapeRow] = []  # the rows the CSV reader skipped (their lines shift the others')
         # Date fields read day/month first without the shop saying so: field -> source column. The largest
         # day among such values is counted by the query that checks the rows; all <= 12 is ambiguous.
         self.day_month: dict[str, str] = {}
@@ -600,17 +603,24 @@ def _reading(path: Path) -> Iterator[None]:
 
 @contextmanager
 def _unordered_writes(store: Store) -> Iterator[None]:
-    """Let DuckDB write rows in any order (order lines have none of their own), which parallelises inserts."""
+    """Let DuckDB write rows in any order (order lines have none of their own), which parallelises inserts;
+    and keep the status join's hash table on its small side. A CSV read with its sniffed dialect pinned
+    (`auto_detect = false`) has no row estimate, and DuckDB's build-side optimizer then built the table on the
+    file's 5.7M lines instead of the ~200 spellings: 6.3 s for the insert instead of 3.5 s."""
     con = store.con
     import duckdb
 
+    disabled = str(store.scalar("SELECT current_setting('disabled_optimizers')") or "")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET disabled_optimizers = ?", [",".join(filter(None, [disabled, "build_side_probe_side"]))])
     try:
         yield
     finally:
         # In an aborted transaction even RESET fails; the transaction rolls back and _stage resets it itself.
         with suppress(duckdb.Error):
             con.execute("RESET preserve_insertion_order")
+        with suppress(duckdb.Error):
+            con.execute("SET disabled_optimizers = ?", [disabled])
 
 
 def _stage(store: Store, plan: _Plan) -> None:
@@ -733,38 +743,170 @@ def _insert_order_lines(select: str, where: str = "") -> str:
     """
 
 
-def _import_numpy() -> None:
+def _import_for_keys() -> None:
+    """What the check of the landed lines needs, imported while DuckDB inserts them (it releases the GIL)."""
+    import concurrent.futures  # noqa: F401
+
     import numpy  # noqa: F401
 
 
 _LINE_HASH = "hash(order_id, product_id, quantity, unit_price, ordered_at)"
+# A line's order head: 48 bits of its order id's hash over 16 bits of its customer's and time's. Sorted, an
+# order's lines sit together, and two of them with different low bits name two customers or two times.
+_ORDER_HEAD = "(hash(order_id) >> 16 << 16) | (hash(customer_id, ordered_at) & 65535)"
 
 
-def _duplicate_lines(store: Store, ingest_id: int, hashes: Any = None) -> Future[int]:
-    """How many landed lines repeat another exactly, counted in a thread (the caller's next queries run
+@dataclass
+class _LineKeys:
+    """Per landed line, its `_LINE_HASH` and (unless the order id is derived from customer and day) its
+    `_ORDER_HEAD`, as NumPy arrays of uint64."""
+
+    hashes: Any
+    heads: Any = None
+
+
+@dataclass(frozen=True)
+class _KeyCounts:
+    """What the sorted keys tell: lines that repeat another exactly, and the 48-bit order-id hashes whose
+    lines differ in customer or time, for `_mixed_orders` to confirm by grouping those orders alone. Two
+    order ids sharing 48 bits (about one file in 500 at a million orders) only cost that query, which finds
+    nothing; a mixed order is missed only if all its customers and times share 16 bits of hash (1 in 65,536)."""
+
+    duplicates: int
+    mixed_heads: list[int]
+
+
+def _line_keys(store: Store, ingest_id: int, heads: bool) -> _LineKeys:
+    """The keys of the landed lines, read from the table (the checking path; the one-pass load reads them
+    with its check)."""
+    head = f", {_ORDER_HEAD} AS m" if heads else ""
+    got = store.con.execute(
+        f"SELECT {_LINE_HASH} AS h{head} FROM order_lines WHERE ingest_id = ?", [ingest_id]
+    ).fetchnumpy()
+    import numpy as np
+
+    return _LineKeys(
+        np.asarray(got["h"], dtype=np.uint64), np.asarray(got["m"], dtype=np.uint64) if heads else None
+    )
+
+
+def _count_keys(store: Store, ingest_id: int, keys: _LineKeys | None, heads: bool) -> Future[_KeyCounts]:
+    """Count the duplicate lines and find the mixed orders' heads in threads (the caller's next queries run
     meanwhile). An order id names one customer, so order, product, quantity, price and time identify a line;
-    two lines with the same 64-bit hash of them (`_LINE_HASH`) are counted as one (a chance collision among
-    10M lines is about 1 in 400,000). The hashes (read here unless the check already read them) are sorted
-    by NumPy, which releases the GIL, and neighbours compared: 0.3 s of CPU on the 5.7M-line bench file,
-    against 1.0 s for DuckDB's `count(DISTINCT ...)` over the same hashes (docs/performance.md)."""
+    two lines with the same 64-bit hash of them are counted as one (a chance collision among 10M lines is
+    about 1 in 400,000). Each array is sorted by NumPy in its own thread (NumPy releases the GIL) and
+    neighbours compared: 0.08 s of CPU a sort of the 5.7M-line bench file, against 1.0 s for DuckDB's
+    `count(DISTINCT ...)` and 0.8-1.2 s for a grouping by order (docs/performance.md)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import numpy as np
 
-    if hashes is None:
-        hashes = store.con.execute(
-            f"SELECT {_LINE_HASH} AS h FROM order_lines WHERE ingest_id = ?", [ingest_id]
-        ).fetchnumpy()["h"]
-    ordered = np.asarray(hashes, dtype=np.uint64)  # sorted in place: nothing reads them after
+    if keys is None:
+        keys = _line_keys(store, ingest_id, heads)
+    # Sorted in place: nothing reads them after.
+    hashes, order_heads = keys.hashes, keys.heads
 
-    def count() -> int:
-        ordered.sort()
-        return int(np.count_nonzero(ordered[1:] == ordered[:-1]))
+    def duplicates() -> int:
+        hashes.sort()
+        return int(np.count_nonzero(hashes[1:] == hashes[:-1]))
 
-    pool = ThreadPoolExecutor(1, thread_name_prefix="pleasepoint-duplicates")
-    counted = pool.submit(count)
-    pool.shutdown(wait=False)  # the count runs on; the caller waits for it with .result()
-    return counted
+    def mixed() -> list[int]:
+        if order_heads is None or len(order_heads) < 2:
+            return []
+        order_heads.sort()
+        apart = order_heads[1:] ^ order_heads[:-1]
+        # Same 48 high bits (the order), different low 16 (its customer or time).
+        flagged = (apart != 0) & (apart < 65536)
+        if not flagged.any():
+            return []
+        return [int(h) for h in np.unique(order_heads[1:][flagged] >> np.uint64(16))]
+
+    pool = ThreadPoolExecutor(2, thread_name_prefix="pleasepoint-keys")
+    counted, found = pool.submit(duplicates), pool.submit(mixed)
+    both = pool.submit(lambda: _KeyCounts(counted.result(), found.result()))
+    pool.shutdown(wait=False)  # the sorts run on; the caller waits for them with .result()
+    return both
+
+
+_SHOWN_MIXED = 3
+
+
+def _mixed_orders(store: Store, plan: _Plan, ingest_id: int, heads: list[int]) -> list[str]:
+    """Warnings for the file's order ids whose lines name two customers or two times, with up to three
+    examples each and their lines. Only the orders the sorted heads flagged are grouped (the exact check)."""
+    rows = store.tuples(
+        """
+        SELECT order_id, count(DISTINCT customer_id) > 1, count(DISTINCT ordered_at) > 1
+        FROM order_lines
+        WHERE ingest_id = ? AND hash(order_id) >> 16 IN (SELECT unnest(CAST(? AS UBIGINT[])))
+        GROUP BY order_id HAVING count(DISTINCT customer_id) > 1 OR count(DISTINCT ordered_at) > 1
+        ORDER BY order_id
+        """,
+        [ingest_id, heads],
+    )
+    two_customers = [str(r[0]) for r in rows if r[1]]
+    two_times = [str(r[0]) for r in rows if not r[1] and r[2]]
+    if not rows:
+        return []
+    examples = {*two_customers[:_SHOWN_MIXED], *two_times[:_SHOWN_MIXED]}
+    where = _lines_of_orders(store, plan, sorted(examples))
+    source = plan.source.path
+    warnings = []
+    for ids, what, field_name in (
+        (two_customers, "customers", "customer_id"),
+        (two_times, "dates or times", "ordered_at"),
+    ):
+        if not ids:
+            continue
+        shown = "; ".join(
+            f"order {order!r}: "
+            + ", ".join(
+                _value_at(value, lines, plan.source.row_word) for value, lines in where[order][field_name]
+            )
+            for order in ids[:_SHOWN_MIXED]
+        )
+        more = f" (and {len(ids) - _SHOWN_MIXED:,} more)" if len(ids) > _SHOWN_MIXED else ""
+        warnings.append(
+            f"{source}: {len(ids):,} order id{'s' if len(ids) != 1 else ''} with lines of two or more {what} "
+            f"(column {plan.columns.get(field_name, field_name)!r}): {shown}{more}. An order id names one "
+            "customer and one time: two exports merged, or order numbers reused? The lines were loaded as "
+            "they are"
+        )
+    return warnings
+
+
+def _value_at(value: str, lines: list[int], word: str) -> str:
+    """`'C1' (lines 2, 5)`: a value and the first few lines (or rows) that hold it."""
+    shown = ", ".join(map(str, lines[:_SHOWN_MIXED])) + (", …" if len(lines) > _SHOWN_MIXED else "")
+    return f"{cut(value)!r} ({word}{'s' if len(lines) > 1 else ''} {shown})"
+
+
+def _lines_of_orders(
+    store: Store, plan: _Plan, orders: list[str]
+) -> dict[str, dict[str, list[tuple[str, list[int]]]]]:
+    """For each of a few order ids: per field (customer_id, ordered_at), each value with the file lines (or
+    rows) that hold it. It reads the file once more (twice for a CSV with line breaks inside values): only
+    when a mixed order was found."""
+    lines = _line_map(store, plan, plan.shape)
+    with _reading(plan.source.path):
+        rows = store.tuples(
+            f"""
+            SELECT _row, order_id, customer_id, CAST(ordered_at AS VARCHAR) FROM (
+                SELECT {plan.inner}, row_number() OVER () AS _row FROM {plan.source.from_sql})
+            WHERE order_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY _row
+            """,
+            [*plan.source.params, orders],
+        )
+    found: dict[str, dict[str, dict[str, list[int]]]] = {}
+    for row, order, customer, ordered_at in rows:
+        line = lines.of_row(int(row))
+        per_order = found.setdefault(str(order), {"customer_id": {}, "ordered_at": {}})
+        per_order["customer_id"].setdefault(str(customer), []).append(line)
+        per_order["ordered_at"].setdefault(str(ordered_at), []).append(line)
+    return {
+        order: {name: list(values.items()) for name, values in fields.items()}
+        for order, fields in found.items()
+    }
 
 
 def _suspect_line_sql(plan: _Plan) -> tuple[str, list[object]]:
@@ -804,33 +946,44 @@ def _insert_unchecked(store: Store, plan: _Plan, ingest_id: int) -> tuple[int, .
     failed = fetch_int(store, "SELECT count(*) FROM _reject_errors") if csv_file else 0
     if csv_file:
         _drop_rejects(store)
-    # One scan of the landed lines gives the check and the hashes the duplicate count needs: per line, its
-    # hash, whether it is suspect, whether it has no customer (counted by NumPy; two scans took 0.26 s of a
-    # 3.6 s load, this one 0.14 s).
-    import numpy as np
-
+    # One scan of the landed lines gives the check and the keys the duplicate count and the order check need.
+    # Its first column is each line's hash, or 0 for a line without a customer or a suspect one (flag columns
+    # cost more to fetch than they say; which of the two is counted apart, only when there are zeros). The
+    # second is the line's order head.
     suspect, params = _suspect_line_sql(plan)
-    lines = con.execute(
-        f"SELECT {_LINE_HASH} AS h, COALESCE(customer_id IS NOT NULL AND ({suspect}), FALSE) AS suspect, "
-        "customer_id IS NULL AS orphan FROM order_lines WHERE ingest_id = ?",
+    heads = plan.derived is None
+    fetched = con.execute(
+        f"SELECT CASE WHEN customer_id IS NULL OR ({suspect}) THEN 0 ELSE {_LINE_HASH} END AS h"
+        f"{f', {_ORDER_HEAD} AS m' if heads else ''} FROM order_lines WHERE ingest_id = ?",
         [*params, ingest_id],
     ).fetchnumpy()
-    orphan = np.asarray(lines["orphan"], dtype=bool)
-    read, incomplete = len(orphan), int(np.count_nonzero(lines["suspect"]))
-    unattributed = int(np.count_nonzero(orphan))
+    import numpy as np
+
+    hashes = np.asarray(fetched["h"], dtype=np.uint64)
+    read, incomplete, unattributed = len(hashes), 0, 0
+    if not np.all(hashes):  # a line without a customer, a suspect line, or (1 in 2^64) a hash of 0
+        row = store.first(
+            f"SELECT count(*) FILTER (WHERE customer_id IS NOT NULL AND ({suspect})), "
+            "count(*) FILTER (WHERE customer_id IS NULL) FROM order_lines WHERE ingest_id = ?",
+            [*params, ingest_id],
+        )
+        assert row is not None
+        incomplete, unattributed = int(row[0] or 0), int(row[1] or 0)
     if failed or incomplete:
         con.execute("DELETE FROM order_lines WHERE ingest_id = ?", [ingest_id])
         return None
+    keys = _LineKeys(hashes, np.asarray(fetched["m"], dtype=np.uint64) if heads else None)
+    if unattributed:
+        kept = hashes != 0
+        keys = _LineKeys(hashes[kept], None if keys.heads is None else keys.heads[kept])
+    plan.inserted, plan.counting = True, _count_keys(store, ingest_id, keys, heads)
+    if unattributed:
+        con.execute("DELETE FROM order_lines WHERE ingest_id = ? AND customer_id IS NULL", [ingest_id])
     if plan.day_first_format:
         day = store.scalar(
             "SELECT max(dayofmonth(ordered_at)) FROM order_lines WHERE ingest_id = ?", [ingest_id]
         )
         plan.largest_day["ordered_at"] = None if day is None else int(day)
-    hashes = np.asarray(lines["h"], dtype=np.uint64)
-    if unattributed:
-        con.execute("DELETE FROM order_lines WHERE ingest_id = ? AND customer_id IS NULL", [ingest_id])
-        hashes = hashes[~orphan]
-    plan.inserted, plan.line_hashes = True, hashes
     return read, 0, unattributed
 
 
@@ -972,8 +1125,10 @@ def ingest_file(
             if entity.name == "orders":
                 # Order files are big: insert them in one pass and check what landed (the transaction is
                 # still open); only a file with a problem is read again, through the text path that names it.
-                # NumPy (for counting duplicates) is imported meanwhile, while DuckDB has released the GIL.
-                threading.Thread(target=_import_numpy, name="pleasepoint-warm-numpy", daemon=True).start()
+                # NumPy (for the keys of the lines) is imported meanwhile, while DuckDB has released the GIL.
+                threading.Thread(
+                    target=_import_for_keys, name="pleasepoint-warm-imports", daemon=True
+                ).start()
                 fast = _fast_plan(store, plan, section, mapping, options) or plan
                 step("writing")
                 counts = _insert_unchecked(store, fast, ingest_id)
@@ -1029,6 +1184,7 @@ def ingest_file(
                 _write_rejects(store, plan, rejects, shape, lines)
                 report.rejects_file = str(rejects)
             step("writing")
+            plan.shape = shape
             writer = _WRITERS[entity.name]
             report.purchase_statuses = purchase_statuses or IngestSettings().purchase_statuses
             writer(store, plan, report, ingest_id, started)
@@ -1098,10 +1254,13 @@ def _write_orders(store: Store, plan: _Plan, report: IngestReport, ingest_id: in
         )
         con.execute("DROP TABLE _replaced")
     report.inserted, report.updated = good - replaced, replaced
-    counting = _duplicate_lines(store, ingest_id, plan.line_hashes)
+    counting = plan.counting or _count_keys(store, ingest_id, None, heads=plan.derived is None)
     unknown = _unknown_keys(store, ingest_id, good)
     not_purchases = _not_purchases(store, ingest_id)
-    duplicates = counting.result()
+    counted = counting.result()
+    duplicates = counted.duplicates
+    if counted.mixed_heads:
+        report.warnings += _mixed_orders(store, plan, ingest_id, counted.mixed_heads)
     for count, what in zip(
         unknown[:3],
         (

@@ -51,12 +51,28 @@ def main() -> None:
     # 10: more fields than the header
     text("long_row_orders.csv", ORDERS + "O3,C1,2024-03-01,P1,1,2\nO3,C1,2024-03-01,P2,1,2,3\n")
     text("long_row_customers.csv", CUSTOMERS + "C1,a@example.com,Ana,Madrid,extra,more\n")
-    # 11: a NUL byte in an id (CSV and JSON); keys with spaces in JSON; a list as an id (Parquet);
-    #     one order with lines of two customers
+    # 11: a NUL byte in an id (CSV and JSON); keys with spaces in JSON; a list as an id (Parquet)
     raw("nul_in_id_orders.csv", ORDERS.encode() + b"O3,C\x001,2024-03-01,P1,1,2\n")
     text("nul_in_id_customers.jsonl", '{"customer_id": "C\\u00009", "email": "x@example.com"}\n')
     text("padded_keys_customers.json", '[{"customer_id": " C1 ", "city": "Toledo"}]\n')
+    # ... and one order id with lines of two customers, or at two times (warned, in every format)
+    text(
+        "mixed_customers_orders.csv",
+        ORDERS + "O3,C1,2024-03-01,P1,1,2\nO4,C2,2024-03-02,P1,1,2\nO3,C2,2024-03-01,P2,1,2\n",
+    )
+    text(
+        "mixed_times_orders.jsonl",
+        '{"order_id": "O3", "customer_id": "C1", "ordered_at": "2024-03-01 10:00", "product_id": "P1", '
+        '"quantity": 1, "unit_price": 2}\n'
+        '{"order_id": "O3", "customer_id": "C1", "ordered_at": "2024-03-05 18:30", "product_id": "P2", '
+        '"quantity": 1, "unit_price": 2}\n',
+    )
     con = duckdb.connect()
+    con.execute(
+        "COPY (SELECT * FROM (VALUES ('O3', 'C1', TIMESTAMP '2024-03-01', 'P1', 1, 2.0), "
+        "('O3', 'C3', TIMESTAMP '2024-03-01', 'P2', 1, 2.0)) AS t(order_id, customer_id, ordered_at, product_id, "
+        f"quantity, unit_price)) TO '{HERE / 'mixed_customers_orders.parquet'}' (FORMAT parquet)"
+    )
     con.execute(
         f"COPY (SELECT 'O3' AS order_id, [1, 2] AS customer_id, DATE '2024-03-01' AS ordered_at, 'P1' AS product_id, "
         f"1 AS quantity, 2.0 AS unit_price) TO '{HERE / 'list_id_orders.parquet'}' (FORMAT parquet)"
