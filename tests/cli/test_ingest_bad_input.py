@@ -516,3 +516,29 @@ def test_control_bytes_are_found_in_a_file_of_several_chunks(db: Path, tmp_path:
     code, _, err = run(db, "ingest", "customers", str(bad))
     assert code == 1 and f"bad.csv:{60_002}: a control byte 0x07" in err, err
     assert snapshot(db) == before
+
+
+def test_padded_order_keys_are_one_order_and_one_duplicate(db: Path, tmp_path: Path) -> None:
+    """Keys are trimmed on the one-pass load too: ' O7' and 'O7 ' are one order of one customer (no
+    mixed-order warning), a customer id of spaces is no customer (the line is not loaded), and a padded
+    key's duplicate is counted as one."""
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
+        " O7,C1,2024-05-01,P1,1,2\n"
+        "O7 , C1 ,2024-05-01,P2,1,2\n"
+        "O7,C1,2024-05-01, P2,1,2\n"
+        "O8,   ,2024-05-01,P1,1,2\n",
+        encoding="utf-8",
+    )
+    code, out, err = run(db, "ingest", "orders", str(export), "--format", "json")
+    assert code == 0, err
+    import json
+
+    report = json.loads(out)[0]
+    assert not any("order id with lines" in w for w in report["warnings"])
+    assert "1 duplicate lines repeat another line" in " ".join(report["warnings"])
+    assert report["rejected"] == 1
+    assert _query(
+        db, "SELECT DISTINCT order_id, customer_id FROM order_lines WHERE order_id LIKE '%O7%'"
+    ) == [("O7", "C1")]

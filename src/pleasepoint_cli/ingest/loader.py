@@ -750,10 +750,11 @@ def _import_for_keys() -> None:
     import numpy  # noqa: F401
 
 
-_LINE_HASH = "hash(order_id, product_id, quantity, unit_price, ordered_at)"
-# A line's order head: 48 bits of its order id's hash over 16 bits of its customer's and time's. Sorted, an
-# order's lines sit together, and two of them with different low bits name two customers or two times.
-_ORDER_HEAD = "(hash(order_id) >> 16 << 16) | (hash(customer_id, ordered_at) & 65535)"
+# A line's hash (its order id's hash with the rest's), and its order head: the order id's hash with its low
+# 16 bits flipped by the customer's and time's. Sorted, an order's heads sit together (the same 48 high
+# bits), and two that differ name two customers or two times. DuckDB computes `hash(order_id)` once for both.
+_LINE_HASH = "xor(hash(order_id), hash(product_id, quantity, unit_price, ordered_at))"
+_ORDER_HEAD = "xor(hash(order_id), hash(customer_id, ordered_at) & 65535)"
 
 
 @dataclass
