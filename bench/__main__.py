@@ -19,7 +19,19 @@ def _row(f: Figure) -> str:
     return f"{f.step:<42} {f.seconds:>8.2f} s {f.peak_mb:>8.0f} MB  {ratio:>6}  {comparator:<48} {f.target}  {load}"
 
 
+def _compile_package() -> None:
+    """Byte-compile the package, as pip does when it installs a wheel. An editable install (`make install`)
+    leaves that to the interpreter, and where PYTHONDONTWRITEBYTECODE is set (as on the bench machine) every
+    command compiled its ~40 modules again: 0.05-0.07 s a run, measured against a DuckDB that pip compiled."""
+    import compileall
+
+    import pleasepoint_cli
+
+    compileall.compile_dir(Path(pleasepoint_cli.__file__).parent, quiet=1)
+
+
 def main(names: list[str]) -> None:
+    _compile_package()
     modules = sorted(p.stem for p in Path(__file__).parent.glob("bench_*.py"))
     if names:
         modules = [m for m in modules if m.removeprefix("bench_") in names or m in names]

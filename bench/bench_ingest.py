@@ -28,24 +28,34 @@ def _fresh(name: str) -> Path:
     return db
 
 
+ROUNDS = 3
+
+
 def _ingest_figure(label: str, source: Path, reader: str) -> Figure:
-    db = _fresh("ingest-bench.duckdb")
-    ingest = measured([*PLEASEPOINT, "--db", str(db), "-q", "ingest", "orders", str(source)])
-    comparator_db = _fresh("ingest-comparator.duckdb")
-    comparator = measured(
-        python_snippet(
-            f"import duckdb; con = duckdb.connect('{comparator_db}'); "
-            f"con.execute(\"CREATE TABLE t AS SELECT * FROM {reader}('{source}')\"); con.close()"
+    """Best of three rounds, each the ingest then DuckDB's own load of the same file. A single round measured
+    the ingest against a cold page cache and the comparator against a warm one, and moved 10% from run to
+    run on this shared machine; the best of each side is their cost without the machine's noise."""
+    ours, theirs = [], []
+    for _ in range(ROUNDS):
+        db = _fresh("ingest-bench.duckdb")
+        ours.append(measured([*PLEASEPOINT, "--db", str(db), "-q", "ingest", "orders", str(source)]))
+        comparator_db = _fresh("ingest-comparator.duckdb")
+        theirs.append(
+            measured(
+                python_snippet(
+                    f"import duckdb; con = duckdb.connect('{comparator_db}'); "
+                    f"con.execute(\"CREATE TABLE t AS SELECT * FROM {reader}('{source}')\"); con.close()"
+                )
+            )
         )
-    )
     return Figure(
-        f"ingest orders ({label})",
-        ingest.seconds,
-        ingest.peak_mb,
+        f"ingest orders ({label}, best of {ROUNDS})",
+        min(m.seconds for m in ours),
+        max(m.peak_mb for m in ours),
         f"CREATE TABLE AS SELECT * FROM {reader}",
-        comparator.seconds,
+        min(m.seconds for m in theirs),
         "<= 1.5x",
-        cpu_ratio=ingest.cpu_seconds / comparator.cpu_seconds,
+        cpu_ratio=min(m.cpu_seconds for m in ours) / min(m.cpu_seconds for m in theirs),
     )
 
 
