@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -27,6 +28,11 @@ class OrderIdFrom(str, Enum):
 class OnError(str, Enum):
     abort = "abort"
     skip = "skip"
+
+
+def _import_rich() -> None:
+    import rich.console
+    import rich.table  # noqa: F401
 
 
 def _load(
@@ -74,6 +80,9 @@ def _load(
     except UsageError as e:
         raise typer.BadParameter(str(e), param_hint="FILES") from e
     limits = ingest_limits(datetime.now(), app_state.settings.ingest)
+    if fmt is OutputFormat.table:
+        # The report's table is drawn after the load: Rich is imported meanwhile (DuckDB releases the GIL).
+        threading.Thread(target=_import_rich, name="pleasepoint-warm-rich", daemon=True).start()
     with app_state.store() as store, stage_progress(not app_state.quiet) as bar:
         reports: list[IngestReport] = run_ingest(store, plan, limits, bar.stage, bar.percent)
     rows = [
