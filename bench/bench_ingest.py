@@ -28,13 +28,14 @@ def _fresh(name: str) -> Path:
     return db
 
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 def _ingest_figure(label: str, source: Path, reader: str) -> Figure:
-    """Best of three rounds, each the ingest then DuckDB's own load of the same file. A single round measured
+    """Best of five rounds, each the ingest then DuckDB's own load of the same file. A single round measured
     the ingest against a cold page cache and the comparator against a warm one, and moved 10% from run to
-    run on this shared machine; the best of each side is their cost without the machine's noise."""
+    run on this shared machine (best of three still moved 1.35x-1.50x); the best of each side is its cost
+    without the machine's noise."""
     ours, theirs = [], []
     for _ in range(ROUNDS):
         db = _fresh("ingest-bench.duckdb")
