@@ -542,3 +542,35 @@ def test_padded_order_keys_are_one_order_and_one_duplicate(db: Path, tmp_path: P
     assert _query(
         db, "SELECT DISTINCT order_id, customer_id FROM order_lines WHERE order_id LIKE '%O7%'"
     ) == [("O7", "C1")]
+
+
+def test_a_mixed_order_is_named_on_its_lines_past_skipped_rows(db: Path, tmp_path: Path) -> None:
+    """Through the checking path (a bad value and a short row, skipped): the mixed order's lines are the
+    file's lines, counted past the rows that did not load."""
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
+        "O3,C1,2024-03-01,P1,1,2\n"
+        "O4,C2,2024-03-02,P1,muchos,2\n"
+        "O5,C2,2024-03-02,P1,1\n"
+        "O3,C2,2024-03-01,P2,1,2\n",
+        encoding="utf-8",
+    )
+    code, _, err = run(db, "ingest", "orders", str(export), "--on-error", "skip")
+    assert code == 0, err
+    assert "order 'O3': 'C1' (line 2), 'C2' (line 5)" in " ".join(err.split()), err
+
+
+def test_a_mixed_order_with_padded_keys_is_named_not_a_traceback(db: Path, tmp_path: Path) -> None:
+    """The one-pass load trims padded keys after the insert, and the lines of a mixed order are looked up
+    by its trimmed id: ' O3' and 'O3 ' are order 'O3' on lines 2 and 3 (this was a KeyError)."""
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
+        " O3, C1,2024-03-01,P1,1,2\n"
+        "O3 ,C2 ,2024-03-01,P2,1,2\n",
+        encoding="utf-8",
+    )
+    code, _, err = run(db, "ingest", "orders", str(export))
+    assert code == 0, err
+    assert "order 'O3': 'C1' (line 2), 'C2' (line 3)" in " ".join(err.split()), err

@@ -804,21 +804,18 @@ class _KeyCounts:
     mixed_heads: list[int]
 
 
-def _line_keys(store: Store, ingest_id: int, heads: bool) -> _LineKeys:
-    """The keys of the landed lines, read from the table (the checking path; the one-pass load reads them
-    with its check)."""
-    head = f", {_ORDER_HEAD} AS m" if heads else ""
-    got = store.con.execute(
-        f"SELECT {_LINE_HASH} AS h{head} FROM order_lines WHERE ingest_id = ?", [ingest_id]
-    ).fetchnumpy()
+def _line_keys(fetched: dict[str, Any], kept: Any = None) -> _LineKeys:
+    """The keys in a `_scan_landed` result, of the lines `kept` (a boolean mask; all by default)."""
     import numpy as np
 
-    return _LineKeys(
-        np.asarray(got["h"], dtype=np.uint64), np.asarray(got["m"], dtype=np.uint64) if heads else None
-    )
+    hashes = np.asarray(fetched["h"], dtype=np.uint64)
+    heads = np.asarray(fetched["m"], dtype=np.uint64) if "m" in fetched else None
+    if kept is None:
+        return _LineKeys(hashes, heads)
+    return _LineKeys(hashes[kept], None if heads is None else heads[kept])
 
 
-def _count_keys(store: Store, ingest_id: int, keys: _LineKeys | None, heads: bool) -> Future[_KeyCounts]:
+def _count_keys(keys: _LineKeys) -> Future[_KeyCounts]:
     """Count the duplicate lines and find the mixed orders' heads in threads (the caller's next queries run
     meanwhile). An order id names one customer, so order, product, quantity, price and time identify a line;
     two lines with the same 64-bit hash of them are counted as one (a chance collision among 10M lines is
@@ -829,8 +826,6 @@ def _count_keys(store: Store, ingest_id: int, keys: _LineKeys | None, heads: boo
 
     import numpy as np
 
-    if keys is None:
-        keys = _line_keys(store, ingest_id, heads)
     # Sorted in place: nothing reads them after.
     hashes, order_heads = keys.hashes, keys.heads
 
@@ -872,10 +867,10 @@ def _mixed_orders(store: Store, plan: _Plan, ingest_id: int, heads: list[int]) -
         """,
         [ingest_id, heads],
     )
-    two_customers = [str(r[0]) for r in rows if r[1]]
-    two_times = [str(r[0]) for r in rows if not r[1] and r[2]]
     if not rows:
         return []
+    two_customers = [str(r[0]) for r in rows if r[1]]
+    two_times = [str(r[0]) for r in rows if not r[1] and r[2]]
     examples = {*two_customers[:_SHOWN_MIXED], *two_times[:_SHOWN_MIXED]}
     where = _lines_of_orders(store, plan, sorted(examples))
     source = plan.source.path
@@ -914,14 +909,17 @@ def _lines_of_orders(
 ) -> dict[str, dict[str, list[tuple[str, list[int]]]]]:
     """For each of a few order ids: per field (customer_id, ordered_at), each value with the file lines (or
     rows) that hold it. It reads the file once more (twice for a CSV with line breaks inside values): only
-    when a mixed order was found."""
+    when a mixed order was found. Keys are trimmed as they landed (the one-pass plan reads them as they are
+    and trims the padded ones after the insert)."""
     lines = _line_map(store, plan, plan.shape)
     with _reading(plan.source.path):
         rows = store.tuples(
             f"""
-            SELECT _row, order_id, customer_id, CAST(ordered_at AS VARCHAR) FROM (
-                SELECT {plan.inner}, row_number() OVER () AS _row FROM {plan.source.from_sql})
-            WHERE order_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY _row
+            SELECT _row, _order, _customer, _at FROM (
+                SELECT _row, NULLIF(trim(order_id), '') AS _order, NULLIF(trim(customer_id), '') AS _customer,
+                       CAST(ordered_at AS VARCHAR) AS _at
+                FROM (SELECT {plan.inner}, row_number() OVER () AS _row FROM {plan.source.from_sql}))
+            WHERE _order IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY _row
             """,
             [*plan.source.params, orders],
         )
@@ -979,7 +977,6 @@ def _insert_unchecked(store: Store, plan: _Plan, ingest_id: int) -> tuple[int, .
     import numpy as np
 
     suspect, params = _suspect_line_sql(plan)
-    heads = plan.derived is None
     fetched = _scan_landed(store, plan, ingest_id, suspect, params, padded=plan.one_pass)
     hashes = np.asarray(fetched["h"], dtype=np.uint64)
     if plan.one_pass and bool(np.any(hashes == 1)):
@@ -998,11 +995,8 @@ def _insert_unchecked(store: Store, plan: _Plan, ingest_id: int) -> tuple[int, .
     if failed or incomplete:
         con.execute("DELETE FROM order_lines WHERE ingest_id = ?", [ingest_id])
         return None
-    keys = _LineKeys(hashes, np.asarray(fetched["m"], dtype=np.uint64) if heads else None)
-    if unattributed:
-        kept = hashes != 0
-        keys = _LineKeys(hashes[kept], None if keys.heads is None else keys.heads[kept])
-    plan.inserted, plan.counting = True, _count_keys(store, ingest_id, keys, heads)
+    keys = _line_keys(fetched, hashes != 0 if unattributed else None)
+    plan.inserted, plan.counting = True, _count_keys(keys)
     if unattributed:
         con.execute("DELETE FROM order_lines WHERE ingest_id = ? AND customer_id IS NULL", [ingest_id])
     if plan.day_first_format:
@@ -1317,7 +1311,10 @@ def _write_orders(store: Store, plan: _Plan, report: IngestReport, ingest_id: in
         )
         con.execute("DROP TABLE _replaced")
     report.inserted, report.updated = good - replaced, replaced
-    counting = plan.counting or _count_keys(store, ingest_id, None, heads=plan.derived is None)
+    # The checking path inserted only attributable lines that passed every check: nothing to flag.
+    counting = plan.counting or _count_keys(
+        _line_keys(_scan_landed(store, plan, ingest_id, "FALSE", [], padded=False))
+    )
     unknown = _unknown_keys(store, ingest_id, good)
     not_purchases = _not_purchases(store, ingest_id)
     counted = counting.result()

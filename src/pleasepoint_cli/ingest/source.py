@@ -67,9 +67,7 @@ class Source:
     encoding: str = "utf-8"
     row_word: str = "line"
     first_row: int = 2
-    options: ReadOptions | None = None
-    typed_reader: bool = False
-    dialect: CsvDialect | None = None
+    dialect: CsvDialect | None = None  # a CSV's, as sniffed once
 
     def typed(self, types: dict[str, str], timestamp_format: str | None) -> Source:
         """The same CSV read by DuckDB with these column types; rows that do not convert are skipped and
@@ -86,8 +84,6 @@ class Source:
             self.encoding,
             self.row_word,
             self.first_row,
-            self.options,
-            typed_reader=True,
             dialect=self.dialect,
         )
 
@@ -431,6 +427,5 @@ def open_source(
             columns,
             encoding,
             first_row=2 if options.header else 1,
-            options=options,
             dialect=dialect,
         )
