@@ -30,9 +30,15 @@ class OnError(str, Enum):
     skip = "skip"
 
 
-def _import_rich() -> None:
-    import rich.console
-    import rich.table  # noqa: F401
+def _warm_imports(table: bool) -> None:
+    """What the load imports later (NumPy for the keys of the lines; Rich for the report's table), imported
+    while the store is opened: DuckDB creates and migrates the file with the GIL released, on one core."""
+    from pleasepoint_cli.ingest.loader import import_for_keys
+
+    import_for_keys()
+    if table:
+        import rich.console
+        import rich.table  # noqa: F401
 
 
 def _load(
@@ -80,9 +86,9 @@ def _load(
     except UsageError as e:
         raise typer.BadParameter(str(e), param_hint="FILES") from e
     limits = ingest_limits(datetime.now(), app_state.settings.ingest)
-    if fmt is OutputFormat.table:
-        # The report's table is drawn after the load: Rich is imported meanwhile (DuckDB releases the GIL).
-        threading.Thread(target=_import_rich, name="pleasepoint-warm-rich", daemon=True).start()
+    threading.Thread(
+        target=_warm_imports, args=(fmt is OutputFormat.table,), name="pleasepoint-warm-imports", daemon=True
+    ).start()
     with app_state.store() as store, stage_progress(not app_state.quiet) as bar:
         reports: list[IngestReport] = run_ingest(store, plan, limits, bar.stage, bar.percent)
     rows = [

@@ -769,7 +769,7 @@ def _insert_order_lines(select: str, where: str = "") -> str:
     """
 
 
-def _import_for_keys() -> None:
+def import_for_keys() -> None:
     """What the check of the landed lines needs, imported while DuckDB inserts them (it releases the GIL)."""
     import concurrent.futures  # noqa: F401
 
@@ -1184,7 +1184,7 @@ def ingest_file(
                 # still open); only a file with a problem is read again, through the text path that names it.
                 # NumPy (for the keys of the lines) is imported meanwhile, while DuckDB has released the GIL.
                 threading.Thread(
-                    target=_import_for_keys, name="pleasepoint-warm-imports", daemon=True
+                    target=import_for_keys, name="pleasepoint-warm-imports", daemon=True
                 ).start()
                 fast = _fast_plan(store, plan, section, mapping, options) or plan
                 step("writing")
