@@ -159,6 +159,22 @@ CASES: list[Case] = [
             "huge_quantity_orders.csv:2: column 'quantity': value '1e300': is not a finite number within ±1,000,000,000",
         ),
     ),
+    Case(
+        "tiny_quantity_orders.csv",
+        "orders",
+        (
+            "tiny_quantity_orders.csv:2: column 'quantity': value '1e-310': divides the amount into a unit price "
+            "beyond ±1,000,000,000",
+        ),
+    ),
+    Case(
+        "derived_amount_overflow_orders.csv",
+        "orders",
+        (
+            "derived_amount_overflow_orders.csv:2: column 'quantity': value '100000': times the unit price is an "
+            "amount beyond ±1,000,000,000",
+        ),
+    ),
     # 9: the date window
     Case(
         "year_0001_orders.csv",

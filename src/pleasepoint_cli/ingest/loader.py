@@ -527,7 +527,13 @@ class _Plan:
             "WHEN quantity > 0 AND unit_price < 0 THEN 'unit_price|is negative on a purchase line (a return has "
             "a negative quantity)' "
             "WHEN quantity > 0 AND amount < 0 THEN 'amount|is negative on a purchase line (a return has a "
-            "negative quantity)' END"
+            "negative quantity)' "
+            # Derived money is bounded as given money is: 5 / 1e-310 stored an infinite unit price.
+            f"WHEN unit_price IS NULL AND quantity <> 0 AND NOT abs(amount / quantity) <= {MAX_NUMBER} THEN "
+            f"'quantity|divides the amount into a unit price beyond ±{MAX_NUMBER:,.0f}: a quantity of almost "
+            "zero?' "
+            f"WHEN amount IS NULL AND NOT abs(quantity * unit_price) <= {MAX_NUMBER} THEN 'quantity|times the "
+            f"unit price is an amount beyond ±{MAX_NUMBER:,.0f}: a typo in the quantity or the price?' END"
         )
 
     def _check_required(self) -> None:
@@ -1183,9 +1189,7 @@ def ingest_file(
                 # Order files are big: insert them in one pass and check what landed (the transaction is
                 # still open); only a file with a problem is read again, through the text path that names it.
                 # NumPy (for the keys of the lines) is imported meanwhile, while DuckDB has released the GIL.
-                threading.Thread(
-                    target=import_for_keys, name="pleasepoint-warm-imports", daemon=True
-                ).start()
+                threading.Thread(target=import_for_keys, name="pleasepoint-warm-imports", daemon=True).start()
                 fast = _fast_plan(store, plan, section, mapping, options) or plan
                 step("writing")
                 counts = _insert_unchecked(store, fast, ingest_id)

@@ -43,6 +43,9 @@ def main() -> None:
     text("infinity_price_orders.csv", ORDERS + "O3,C1,2024-03-01,P1,1,Infinity\n")
     text("overflow_price_orders.csv", ORDERS + "O3,C1,2024-03-01,P1,1,1e400\n")
     text("huge_quantity_orders.csv", ORDERS + "O3,C1,2024-03-01,P1,1e300,1e300\n")
+    # ... and money derived from the other beyond the bound (an amount over a quantity of almost zero)
+    text("tiny_quantity_orders.csv", ORDERS_AMOUNT + "O3,C1,2024-03-01,P1,1e-310,,5\n")
+    text("derived_amount_overflow_orders.csv", ORDERS + "O3,C1,2024-03-01,P1,100000,100000\n")
     # 9: dates outside the window
     text("year_0001_orders.csv", ORDERS + "O3,C1,0001-03-01,P1,1,2\n")
     text("year_2100_orders.csv", ORDERS + "O3,C1,2100-03-01,P1,1,2\n")
