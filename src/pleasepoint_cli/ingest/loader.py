@@ -776,11 +776,11 @@ def _insert_order_lines(select: str, where: str = "") -> str:
 
 
 def import_for_keys() -> None:
-    """What the check of the landed lines needs, imported while DuckDB inserts them (it releases the GIL)."""
+    """What the check of the landed lines needs, imported in a thread while DuckDB works (it releases the
+    GIL): the command starts it while the store opens, `ingest_file` again in case it was not."""
     import concurrent.futures  # noqa: F401
 
-    import numpy
-    import numpy.ma  # noqa: F401  (DuckDB's fetchnumpy imports it on first use)
+    import numpy  # noqa: F401  (not numpy.ma: fetchnumpy imports it only for a column with NULLs, never here)
 
 
 # A line's hash (its order id's hash with the rest's), and its order head: the order id's hash with its low
