@@ -146,3 +146,33 @@ def test_the_root_for_one_command_leaves_the_whole_app_for_in_process_runs() -> 
     assert [c.name for c in narrowed.registered_commands] == ["demo"] and narrowed.registered_groups == []
     assert (app.registered_groups, app.registered_commands) == (groups, commands)
     assert _root_for("nosuch") is app
+
+
+def test_the_command_leaves_without_teardown_but_waits_for_threads_and_atexit(tmp_path: Path) -> None:
+    """main() ends with os._exit (docs/performance.md): the exit code is still the command's, its output
+    arrives whole through a pipe, a thread that is not a daemon is waited for, and atexit handlers run."""
+    marks = tmp_path / "marks"
+    code = (
+        "import atexit, sys, threading, time\n"
+        f"marks = {str(marks)!r}\n"
+        "atexit.register(lambda: open(marks, 'a').write('atexit\\n'))\n"
+        "def late():\n"
+        "    time.sleep(0.3)\n"
+        "    open(marks, 'a').write('thread\\n')\n"
+        "threading.Thread(target=late).start()\n"
+        "from pleasepoint_cli.cli import main\n"
+        "sys.argv = ['pleasepoint', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "--db", str(tmp_path / "x.duckdb"), "ingest", "orders", "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--on-error" in done.stdout and done.stdout.endswith("\n")
+    assert marks.read_text().splitlines() == ["thread", "atexit"]
+    marks.unlink()
+    refused = subprocess.run([sys.executable, "-c", code, "no-such-command"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "no-such-command" in refused.stderr
+    assert marks.read_text().splitlines() == ["thread", "atexit"]
