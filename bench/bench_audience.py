@@ -1,6 +1,6 @@
 """The audience of an automation over the benchmark shop (target < 3 s): the blog's segmentation compiled and
-counted, and its whole funnel, each in a fresh process, beside that process's fixed cost (start Python, open
-the store, count the customers)."""
+counted, and its whole funnel, each the best of three fresh processes, beside such a process's fixed cost
+(start Python, open the store, count the customers)."""
 
 from __future__ import annotations
 
@@ -35,21 +35,36 @@ print(store.scalar("SELECT count(*) FROM customers"))
 """
 
 
+ROUNDS = 3
+
+
 def _snippet(body: str, db: Path) -> tuple[float, float, str]:
+    """The best of three fresh processes (peak: the largest): one run moved 2.4-3.3 s on this shared
+    machine from minute to minute, as the ingest bench's single rounds did."""
     code = (_SETUP + body).format(db=str(db), rule=str(RULE))
-    return timed(python_snippet(code))
+    runs = [timed(python_snippet(code)) for _ in range(ROUNDS)]
+    return min(r[0] for r in runs), max(r[1] for r in runs), runs[-1][2]
 
 
 def run() -> list[Figure]:
     db = loaded_db()
     baseline, _, _ = _snippet(_BASELINE, db)
-    label = "python + open store + count customers"
+    label = f"python + open store + count customers (best of {ROUNDS})"
     seconds, peak, out = _snippet(_COUNT, db)
     count = int(out.strip().splitlines()[-1])
     figures = [
-        Figure(f"audience: blog segmentation, count ({count:,})", seconds, peak, label, baseline, "< 3 s")
+        Figure(
+            f"audience: blog segmentation, count ({count:,}), best of {ROUNDS}",
+            seconds,
+            peak,
+            label,
+            baseline,
+            "< 3 s",
+        )
     ]
     seconds, peak, out = _snippet(_FUNNEL, db)
     steps = " > ".join(f"{int(n):,}" for n in out.strip().splitlines()[-1].strip("[]").split(","))
-    figures.append(Figure(f"audience: funnel ({steps})", seconds, peak, label, baseline, "< 3 s"))
+    figures.append(
+        Figure(f"audience: funnel ({steps}), best of {ROUNDS}", seconds, peak, label, baseline, "< 3 s")
+    )
     return figures

@@ -70,12 +70,6 @@ GUARDS: tuple[tuple[str, str], ...] = (
 )
 """The marketing guards, in funnel order: added to every marketing audience whatever the rule says."""
 
-_CHECKED_COLUMNS = {"_valid_email": VALID_EMAIL_SQL, "_not_suppressed": NOT_SUPPRESSED_SQL}
-"""The guards that cost (a regular expression, a SHA-256 and a suppression lookup per customer), computed once
-per customer as columns of `c` (`RuleCompiler.sources`): a rule that also says `contactable: true`, as the
-blog's does, read them a second time, and the funnel, which computes every step for every customer, took
-4.1 s instead of 1.9 s at a million customers (docs/performance.md)."""
-
 CUSTOMER_FIELDS = {
     "city": "c.city",
     "gender": "c.gender",
@@ -144,9 +138,16 @@ def _years_before(day: date, years: int) -> date | None:
 class RuleCompiler:
     """Turns rules into boolean SQL over `customers c` and the fact CTEs they need (`needs`)."""
 
-    def __init__(self, as_of: datetime | date, settings: Settings | None = None) -> None:
+    def __init__(
+        self, as_of: datetime | date, settings: Settings | None = None, *, guarded: bool = False
+    ) -> None:
         from pleasepoint_cli.config import Settings
 
+        self.guarded = guarded
+        """The query ANDs the marketing guards (`guards`) with every predicate compiled here: a `consent` or
+        `contactable` leaf then repeats a guard, and is a constant. The blog's rule says both, and computing
+        its address check and suppression lookup a second time per customer made its funnel take 4.1 s
+        instead of 1.9 s at a million customers (docs/performance.md)."""
         self.settings = settings or Settings()
         self.as_of = normalize_as_of(as_of, self.settings)
         self.today = self.as_of.date()
@@ -156,8 +157,6 @@ class RuleCompiler:
         """`bought_within_days` of every pattern leaf: when all have one, only recent buyers need a pattern."""
         self.preferred_km: list[float] = []
         """`km` of every preferred-store leaf: only customers that near some store need their preferred one."""
-        self.checked: set[str] = set()
-        """The `_CHECKED_COLUMNS` the compiled predicates read."""
 
     # --- assembling the query ----------------------------------------------------------------------------
 
@@ -167,7 +166,7 @@ class RuleCompiler:
         Call after compiling every predicate of the query: compiling records which facts are needed.
         """
         ctes: list[Fragment] = []
-        joins = [f"FROM {self._customers()}"]
+        joins = ["FROM customers c"]
         if self.order_columns:
             sql = facts.order_facts_sql(until_param=True, columns=self.order_columns)
             ctes.append(Fragment(f"order_facts AS ({sql})", (self.as_of,)))
@@ -188,20 +187,6 @@ class RuleCompiler:
         with_sql = _join(ctes, ",\n")
         with_clause = Fragment(f"WITH {with_sql.sql}\n", with_sql.params) if ctes else Fragment("")
         return with_clause, "\n".join(joins)
-
-    def _customers(self) -> str:
-        """`customers c`, with the checked columns the predicates read."""
-        if not self.checked:
-            return "customers c"
-        columns = ", ".join(
-            f"{sql} AS {name}" for name, sql in _CHECKED_COLUMNS.items() if name in self.checked
-        )
-        return f"(SELECT *, {columns} FROM customers c) AS c"
-
-    def _checked(self, *names: str) -> str:
-        """The checked columns `names`, ANDed, recorded for `sources`."""
-        self.checked.update(names)
-        return " AND ".join(f"c.{name}" for name in names)
 
     def _recent_buyers(self) -> Fragment | None:
         """Customers with a purchase in the widest `bought_within_days` of the pattern leaves (None: all)."""
@@ -225,11 +210,8 @@ class RuleCompiler:
         )
 
     def guards(self) -> list[tuple[str, Fragment]]:
-        """The marketing guards as (label, predicate): GUARDS, the costly ones read from checked columns."""
-        by_sql = {sql: name for name, sql in _CHECKED_COLUMNS.items()}
-        return [
-            (label, Fragment(self._checked(by_sql[sql]) if sql in by_sql else sql)) for label, sql in GUARDS
-        ]
+        """The marketing guards as (label, predicate)."""
+        return [(label, Fragment(sql)) for label, sql in GUARDS]
 
     # --- predicates --------------------------------------------------------------------------------------
 
@@ -270,9 +252,13 @@ class RuleCompiler:
         if isinstance(rule, NearStoreLeaf):
             return self._near_store(rule)
         if isinstance(rule, ConsentLeaf):
+            if self.guarded:  # the guard holds consent: true
+                return Fragment("TRUE" if rule.consent else "FALSE")
             return Fragment("COALESCE(c.email_consent, FALSE) = ?", (rule.consent,))
         if isinstance(rule, ContactableLeaf):
-            return Fragment(f"({self._checked('_valid_email', '_not_suppressed')}) = ?", (rule.contactable,))
+            if self.guarded:  # the guards hold a valid address, not suppressed
+                return Fragment("TRUE" if rule.contactable else "FALSE")
+            return Fragment(f"({VALID_EMAIL_SQL} AND {NOT_SUPPRESSED_SQL}) = ?", (rule.contactable,))
         if isinstance(rule, StateLeaf):
             return self._states(rule.state)
         if isinstance(rule, EngagementLeaf):
@@ -545,7 +531,7 @@ def compile_rule(
     rule: Rule, *, as_of: datetime | date, marketing: bool = True, settings: Settings | None = None
 ) -> CompiledAudience:
     """One query of the customer_ids the rule selects on `as_of`, with the marketing guards if `marketing`."""
-    compiler = RuleCompiler(as_of, settings)
+    compiler = RuleCompiler(as_of, settings, guarded=marketing)
     condition = compiler.predicate(rule)
     if marketing:
         condition = _and([*(guard for _, guard in compiler.guards()), condition])
@@ -571,7 +557,7 @@ def compile_variants(
 ) -> CompiledAudience:
     """One query of (customer_id, variant): every customer some variant selects, with the index (from 0) of
     the first variant, in the given order, whose rule selects them."""
-    compiler = RuleCompiler(as_of, settings)
+    compiler = RuleCompiler(as_of, settings, guarded=marketing)
     guards = [guard for _, guard in compiler.guards()] if marketing else []
     conditions = []
     for index, rule in enumerate(rules):
