@@ -95,7 +95,10 @@ def funnel(
     failed_at = " ".join(
         f"WHEN NOT COALESCE({fragment.sql}, FALSE) THEN {i}" for i, (_, fragment) in enumerate(steps)
     )
-    sql = f"{with_clause.sql}SELECT CASE {failed_at} ELSE {len(steps)} END AS failed_at, count(*)\n{joins}\nGROUP BY 1"
+    sql = (
+        f"{with_clause.sql}SELECT CASE {failed_at} ELSE {len(steps)} END AS failed_at, count(*)\n"
+        f"{joins}\nGROUP BY 1"
+    )
     params = [*with_clause.params, *(v for _, fragment in steps for v in fragment.params)]
     failed = {int(step): int(n) for step, n in store.tuples(sql, params)}
     remaining = [sum(n for step, n in failed.items() if step >= i) for i in range(len(steps) + 1)]
