@@ -250,15 +250,21 @@ class CsvDialect:
     columns: tuple[str, ...]
 
 
+_REJECTS_ARGS = (
+    "store_rejects = true",
+    "rejects_table = '_reject_errors'",
+    "rejects_scan = '_reject_scans'",
+)
+"""Rows of the wrong shape, invalid UTF-8 and over-long lines are skipped into `_reject_errors` with their
+line, and reported from there. The sniffer gets them too: with rejects stored it tolerates a short row."""
+
+
 def _sniff_args(options: ReadOptions) -> tuple[str, list[object]]:
     args = [
         f"header = {'true' if options.header else 'false'}",
         "all_varchar = true",
         "sample_size = 20480",
-        # As in the reads: with rejects stored the sniffer tolerates a short row (which is then reported).
-        "store_rejects = true",
-        "rejects_table = '_reject_errors'",
-        "rejects_scan = '_reject_scans'",
+        *_REJECTS_ARGS,
     ]
     params: list[object] = []
     if options.whitespace:
@@ -323,11 +329,8 @@ def _csv_from(
         f"header = {'true' if dialect.header else 'false'}",
         f"columns = {{{literal}}}",
         # No null_padding: a short row is an error to report, not a row to pad with NULLs (and padding
-        # stops the parallel reader on quoted line breaks). Rows of the wrong shape, invalid UTF-8 and
-        # over-long lines are skipped into `_reject_errors` with their line, and reported from there.
-        "store_rejects = true",
-        "rejects_table = '_reject_errors'",
-        "rejects_scan = '_reject_scans'",
+        # stops the parallel reader on quoted line breaks).
+        *_REJECTS_ARGS,
     ]
     params: list[object] = [
         dialect.delimiter,
