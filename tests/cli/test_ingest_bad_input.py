@@ -5,6 +5,7 @@ every table exactly as it was (row counts and a hash of each table's content).""
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +24,9 @@ BASE_CUSTOMERS = (
     "C2,luis@example.com,Luis,Sevilla\n"
     "C3,eva@example.com,Eva,Bilbao\n"
 )
-BASE_ORDERS = (
-    "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
-    "O1,C1,2024-01-05,P1,1,10.5\n"
-    "O1,C1,2024-01-05,P2,2,3\n"
-    "O2,C2,2024-02-01,P1,1,10.5\n"
+ORDERS_HEADER = "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
+BASE_ORDERS = ORDERS_HEADER + (
+    "O1,C1,2024-01-05,P1,1,10.5\nO1,C1,2024-01-05,P2,2,3\nO2,C2,2024-02-01,P1,1,10.5\n"
 )
 
 
@@ -368,6 +367,13 @@ def _query(db: Path, sql: str) -> list[tuple[object, ...]]:
         con.close()
 
 
+def _orders_csv(folder: Path, body: str, name: str = "orders.csv") -> Path:
+    """An order export with the usual header and these lines."""
+    export = folder / name
+    export.write_text(ORDERS_HEADER + body, encoding="utf-8")
+    return export
+
+
 def test_skip_rejects_a_short_row_and_keeps_the_customer_as_it_was(db: Path, tmp_path: Path) -> None:
     rejects = tmp_path / "rejects.csv"
     code, _, err = run(
@@ -417,13 +423,10 @@ def test_quoted_line_breaks_load_and_later_lines_keep_their_numbers(db: Path, tm
 
 
 def test_a_10_mb_field_is_named_on_its_line_and_not_echoed(db: Path, tmp_path: Path) -> None:
-    big = tmp_path / "big.csv"
-    big.write_text(
-        "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
-        "O5,C1,2024-03-01,P1,1,2\n"
-        f"O6,C1,2024-03-01,P1,1,{'9' * (10 << 20)}\n"
-        "O7,C1,2024-03-01,P1,1,2\n",
-        encoding="utf-8",
+    big = _orders_csv(
+        tmp_path,
+        f"O5,C1,2024-03-01,P1,1,2\nO6,C1,2024-03-01,P1,1,{'9' * (10 << 20)}\nO7,C1,2024-03-01,P1,1,2\n",
+        "big.csv",
     )
     before = snapshot(db)
     code, _, err = run(db, "ingest", "orders", str(big))
@@ -456,7 +459,7 @@ def test_a_mixed_order_is_found_among_many_and_warned_once_with_every_line(db: P
     """3,000 orders of one to four lines, one of which names a second customer on its last line and another
     a second time: each is named, with its lines, and the rest of the file is not (the check
     sorts 48-bit order heads, so a clean order never trips it)."""
-    lines = ["order_id,customer_id,ordered_at,product_id,quantity,unit_price"]
+    lines = [ORDERS_HEADER.rstrip("\n")]
     for n in range(3000):
         for k in range(1 + n % 4):
             customer = "C2" if n == 1234 and k >= 2 else "C1"
@@ -466,8 +469,6 @@ def test_a_mixed_order_is_found_among_many_and_warned_once_with_every_line(db: P
     export.write_text("\n".join(lines) + "\n", encoding="utf-8")
     code, out, err = run(db, "ingest", "orders", str(export), "--format", "json")
     assert code == 0, err
-    import json
-
     warnings = json.loads(out)[0]["warnings"]
     mixed = [w for w in warnings if "order id with lines of two or more" in w]
     first = 1 + sum(1 + m % 4 for m in range(1234)) + 1  # the header, then the lines before order N1234
@@ -502,14 +503,8 @@ def test_a_quoted_value_after_the_sniffed_sample_still_reads(db: Path, tmp_path:
     """DuckDB's sniffer found no quote in the first 20,480 rows and read the file without quoting, so a valid
     quoted value further down ("P,2") was refused as a row with a field too many. The dialect is sniffed
     once and a file without quotes in its sample is read with RFC 4180's."""
-    export = tmp_path / "orders.csv"
     rows = "".join(f"Q{i},C1,2024-05-01,P1,1,2\n" for i in range(25_000))
-    export.write_text(
-        "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
-        + rows
-        + 'Q-last,C1,2024-05-01,"P,2",1,2\n',
-        encoding="utf-8",
-    )
+    export = _orders_csv(tmp_path, rows + 'Q-last,C1,2024-05-01,"P,2",1,2\n')
     code, _, err = run(db, "ingest", "orders", str(export))
     assert code == 0, err
     assert _query(db, "SELECT product_id FROM order_lines WHERE order_id = 'Q-last'") == [("P,2",)]
@@ -538,19 +533,12 @@ def test_padded_order_keys_are_one_order_and_one_duplicate(db: Path, tmp_path: P
     """Keys are trimmed on the one-pass load too: ' O7' and 'O7 ' are one order of one customer (no
     mixed-order warning), a customer id of spaces is no customer (the line is not loaded), and a padded
     key's duplicate is counted as one."""
-    export = tmp_path / "orders.csv"
-    export.write_text(
-        "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
-        " O7,C1,2024-05-01,P1,1,2\n"
-        "O7 , C1 ,2024-05-01,P2,1,2\n"
-        "O7,C1,2024-05-01, P2,1,2\n"
-        "O8,   ,2024-05-01,P1,1,2\n",
-        encoding="utf-8",
+    export = _orders_csv(
+        tmp_path,
+        " O7,C1,2024-05-01,P1,1,2\nO7 , C1 ,2024-05-01,P2,1,2\nO7,C1,2024-05-01, P2,1,2\nO8,   ,2024-05-01,P1,1,2\n",
     )
     code, out, err = run(db, "ingest", "orders", str(export), "--format", "json")
     assert code == 0, err
-    import json
-
     report = json.loads(out)[0]
     assert not any("order id with lines" in w for w in report["warnings"])
     assert "1 duplicate lines repeat another line" in " ".join(report["warnings"])
@@ -563,14 +551,9 @@ def test_padded_order_keys_are_one_order_and_one_duplicate(db: Path, tmp_path: P
 def test_a_mixed_order_is_named_on_its_lines_past_skipped_rows(db: Path, tmp_path: Path) -> None:
     """Through the checking path (a bad value and a short row, skipped): the mixed order's lines are the
     file's lines, counted past the rows that did not load."""
-    export = tmp_path / "orders.csv"
-    export.write_text(
-        "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
-        "O3,C1,2024-03-01,P1,1,2\n"
-        "O4,C2,2024-03-02,P1,muchos,2\n"
-        "O5,C2,2024-03-02,P1,1\n"
-        "O3,C2,2024-03-01,P2,1,2\n",
-        encoding="utf-8",
+    export = _orders_csv(
+        tmp_path,
+        "O3,C1,2024-03-01,P1,1,2\nO4,C2,2024-03-02,P1,muchos,2\nO5,C2,2024-03-02,P1,1\nO3,C2,2024-03-01,P2,1,2\n",
     )
     code, _, err = run(db, "ingest", "orders", str(export), "--on-error", "skip")
     assert code == 0, err
@@ -580,13 +563,7 @@ def test_a_mixed_order_is_named_on_its_lines_past_skipped_rows(db: Path, tmp_pat
 def test_a_mixed_order_with_padded_keys_is_named_not_a_traceback(db: Path, tmp_path: Path) -> None:
     """The one-pass load trims padded keys after the insert, and the lines of a mixed order are looked up
     by its trimmed id: ' O3' and 'O3 ' are order 'O3' on lines 2 and 3 (this was a KeyError)."""
-    export = tmp_path / "orders.csv"
-    export.write_text(
-        "order_id,customer_id,ordered_at,product_id,quantity,unit_price\n"
-        " O3, C1,2024-03-01,P1,1,2\n"
-        "O3 ,C2 ,2024-03-01,P2,1,2\n",
-        encoding="utf-8",
-    )
+    export = _orders_csv(tmp_path, " O3, C1,2024-03-01,P1,1,2\nO3 ,C2 ,2024-03-01,P2,1,2\n")
     code, _, err = run(db, "ingest", "orders", str(export))
     assert code == 0, err
     assert "order 'O3': 'C1' (line 2), 'C2' (line 3)" in " ".join(err.split()), err
